@@ -1,0 +1,1 @@
+"""analytics_pipeline: social-media content metadata and daily metrics into a SQL warehouse."""

@@ -1,0 +1,222 @@
+"""`analytics-pipeline`: warehouse set-up, tracked integrations, the sandbox, backfills, the demo.
+
+Every command honours ANALYTICS_WAREHOUSE_URL and DAGSTER_HOME. Bad input exits with status 2
+and one line that says what to change; nothing is written in that case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Sequence
+
+from analytics_pipeline.settings import SettingsError
+
+PLATFORMS = ("facebook", "instagram", "linkedin", "x")
+
+
+class UsageError(Exception):
+    """Bad input from the command line: reported in one line, exit status 2."""
+
+
+def _engine():
+    from analytics_pipeline.warehouse import default_warehouse_url, make_engine
+
+    return make_engine(default_warehouse_url())
+
+
+def cmd_init_db(args: argparse.Namespace) -> int:
+    from analytics_pipeline.warehouse import default_warehouse_url, make_engine
+    from analytics_pipeline.warehouse.migrations import migrate
+
+    url = default_warehouse_url()
+    engine = make_engine(url)
+    applied = migrate(engine)
+    where = engine.url.render_as_string(hide_password=True)
+    print(f"Warehouse {where}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
+    return 0
+
+
+def cmd_integrations(args: argparse.Namespace) -> int:
+    from analytics_pipeline import warehouse as wh
+
+    engine = _engine()
+    now = dt.datetime.now(dt.UTC)
+    try:
+        with engine.begin() as conn:
+            if args.action == "add":
+                added = wh.add_integration(
+                    conn,
+                    organization_id=args.org,
+                    integration_id=args.id,
+                    platform=args.platform,
+                    external_account_id=args.account,
+                    display_name=args.name or args.id,
+                    credential_env=args.token_env,
+                    now=now,
+                )
+                print(f"Added {added.integration_id} ({added.platform} {added.external_account_id}).")
+            elif args.action == "list":
+                _print_integrations(wh.list_integrations(conn), as_json=args.json)
+            elif args.action == "pause":
+                wh.set_integration_status(conn, args.id, "paused", args.reason, now)
+                print(f"Paused {args.id}.")
+            elif args.action == "resume":
+                wh.set_integration_status(conn, args.id, "active", None, now)
+                print(f"Resumed {args.id}.")
+            elif args.action == "remove":
+                wh.remove_integration(conn, args.id)
+                print(f"Removed {args.id}; its rows stay, the sensor drops its partition.")
+    except (wh.IntegrationExistsError, wh.UnknownIntegrationError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
+    return 0
+
+
+def _print_integrations(integrations: Sequence[object], *, as_json: bool) -> None:
+    rows = [
+        {
+            "integration_id": i.integration_id,  # type: ignore[attr-defined]
+            "organization_id": i.organization_id,  # type: ignore[attr-defined]
+            "platform": i.platform,  # type: ignore[attr-defined]
+            "external_account_id": i.external_account_id,  # type: ignore[attr-defined]
+            "status": i.status,  # type: ignore[attr-defined]
+            "status_reason": i.status_reason,  # type: ignore[attr-defined]
+            "credential_env": i.credential_env,  # type: ignore[attr-defined]
+        }
+        for i in integrations
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        print("No tracked integrations. Add one with `analytics-pipeline integrations add`.")
+        return
+    for row in rows:
+        reason = f" ({row['status_reason']})" if row["status_reason"] else ""
+        print(
+            f"{row['integration_id']:<24} {row['platform']:<10} {row['external_account_id']:<20} "
+            f"{row['status']}{reason}"
+        )
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from analytics_pipeline.sandbox.server import serve
+
+    print(f"Sandbox Graph API on http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
+    serve(args.host, args.port)
+    return 0
+
+
+def _parse_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from analytics_pipeline import runner
+    from analytics_pipeline import warehouse as wh
+
+    if args.end < args.start:
+        raise UsageError(f"--end {args.end} is before --start {args.start}.")
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    if args.end > yesterday:
+        raise UsageError(f"--end {args.end} is not a complete UTC day yet (latest: {yesterday}).")
+    runner.ensure_dagster_home()
+    with _engine().connect() as conn:
+        known = [i.integration_id for i in wh.list_integrations(conn)]
+    chosen = args.integration or known
+    unknown = sorted(set(chosen) - set(known))
+    if unknown:
+        raise UsageError(f"Unknown integration(s): {', '.join(unknown)}. Known: {', '.join(known)}.")
+    with dg.DagsterInstance.get() as instance:
+        ordered = runner.ensure_integration_partitions(instance, known)
+        summaries = [
+            runner.run_content_range(instance, args.start, args.end, segment)
+            for segment in runner.contiguous_segments(ordered, chosen)
+        ]
+    for summary in summaries:
+        state = "ok" if summary.success else f"{len(summary.partitions_failed)} FAILED"
+        print(
+            f"run {summary.run_id}: {summary.partitions_materialized} partitions materialized, "
+            f"{summary.api_calls} API calls, {summary.seconds:.1f}s, {state}"
+        )
+        for failed in summary.partitions_failed:
+            print(f"  failed: {failed}")
+    exit_code = 0 if all(summary.success for summary in summaries) else 1
+    return exit_code
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from analytics_pipeline.demo import run_demo
+
+    return run_demo(days=args.days, pages=args.pages)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="analytics-pipeline", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("init-db", help="Create or migrate the warehouse schema (idempotent).")
+
+    integrations = sub.add_parser("integrations", help="Manage tracked integrations.")
+    isub = integrations.add_subparsers(dest="action", required=True)
+    add = isub.add_parser("add", help="Track a new page/account.")
+    add.add_argument("--org", required=True, help="Organization id.")
+    add.add_argument("--id", required=True, help="Integration id (a-z, 0-9, _ and -).")
+    add.add_argument("--platform", required=True, choices=PLATFORMS)
+    add.add_argument("--account", required=True, help="Page id, IG user id, org URN or X id.")
+    add.add_argument("--name", help="Display name.")
+    add.add_argument(
+        "--token-env", required=True, help="NAME of the environment variable holding the token."
+    )
+    listing = isub.add_parser("list", help="List tracked integrations.")
+    listing.add_argument("--json", action="store_true")
+    for action in ("pause", "resume", "remove"):
+        p = isub.add_parser(action, help=f"{action.capitalize()} an integration.")
+        p.add_argument("id")
+        if action == "pause":
+            p.add_argument("--reason", default="paused by an operator")
+
+    sandbox = sub.add_parser("sandbox", help="Serve the local imitation of the platform APIs.")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8765)
+
+    backfill = sub.add_parser(
+        "backfill", help="Materialize a date range in this process (single-run backfill)."
+    )
+    backfill.add_argument("--start", required=True, type=_parse_date)
+    backfill.add_argument("--end", required=True, type=_parse_date)
+    backfill.add_argument("--integration", action="append", help="Repeatable; default: all.")
+
+    demo = sub.add_parser("demo", help="End to end on SQLite + sandbox, then a summary.")
+    demo.add_argument("--days", type=int, default=7, choices=range(1, 29), metavar="1..28")
+    demo.add_argument("--pages", type=int, default=3, choices=range(1, 51), metavar="1..50")
+    return parser
+
+
+COMMANDS = {
+    "init-db": cmd_init_db,
+    "integrations": cmd_integrations,
+    "sandbox": cmd_sandbox,
+    "backfill": cmd_backfill,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (UsageError, SettingsError) as exc:
+        print(f"analytics-pipeline {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

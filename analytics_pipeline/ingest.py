@@ -1,0 +1,419 @@
+"""Ingestion of one tracked integration over a set of days, independent of Dagster.
+
+The Dagster asset (assets/content.py) hands each integration of a run to `ingest_integration` on a
+worker thread and turns the returned `PartitionOutcome`s into per-partition events. Order inside
+one integration is what the asset graph promises: every metadata day of the run first (ascending),
+then the metrics days (ascending), so metrics(D) reads the content that metadata(D-k) just wrote.
+
+Error policy (shared/platform-facts.md):
+- permanent credential error: the integration becomes needs_reauth with the reason, a failure row
+  is written, its remaining partitions fail without another API call, and nothing retries it;
+- transient error left after the client's own retries: the partition fails (the Dagster
+  RetryPolicy retries the step) and the integration's remaining partitions are not attempted now;
+- a permanent error on one content item: the item is skipped, the rest of the day lands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+
+from analytics_pipeline import warehouse as wh
+from analytics_pipeline.platforms.base import (
+    Account,
+    ErrorClass,
+    PlatformClient,
+    PlatformError,
+    Secret,
+)
+from analytics_pipeline.platforms.redact import redact
+
+METADATA_ASSET = "content_metadata"
+METRICS_ASSET = "content_daily_metrics"
+
+
+class Status(StrEnum):
+    MATERIALIZED = "materialized"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # e.g. a paused integration: neither done nor failed
+
+
+@dataclass(frozen=True)
+class PartitionOutcome:
+    asset: str
+    day: dt.date
+    integration_id: str
+    status: Status
+    metadata: dict[str, Any] = field(default_factory=dict)
+    error_class: ErrorClass | None = None
+    message: str | None = None
+
+    @property
+    def partition_key(self) -> str:
+        return f"{self.day.isoformat()}|{self.integration_id}"
+
+    @property
+    def retryable(self) -> bool:
+        return self.status is Status.FAILED and self.error_class is ErrorClass.TRANSIENT
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    lookback_days: int
+    snapshot_window_days: int
+    partitions_start: dt.date
+    run_id: str | None = None
+    today: Callable[[], dt.date] = field(default=lambda: dt.datetime.now(dt.UTC).date())
+    now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+
+
+@dataclass(frozen=True)
+class IntegrationRequest:
+    integration_id: str
+    days: Sequence[dt.date]
+    metadata: bool
+    metrics: bool
+
+
+class _StopIntegration(Exception):
+    """Raised inside one integration's work to fail its remaining partitions."""
+
+    def __init__(self, error: PlatformError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def snapshot_is_recordable(day: dt.date, today: dt.date, window_days: int) -> bool:
+    """A lifetime total observed now may be stamped on `day` only if `day` is recent enough."""
+    return 0 <= (today - day).days <= window_days
+
+
+def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+    return start, start + dt.timedelta(days=1)
+
+
+def ingest_integration(
+    engine: sa.Engine,
+    client_factory: Callable[[str], PlatformClient],
+    request: IntegrationRequest,
+    options: IngestOptions,
+) -> list[PartitionOutcome]:
+    """Every requested partition of one integration, each written in its own transaction."""
+    with engine.connect() as conn:
+        integration = wh.get_integration(conn, request.integration_id)
+    preflight = _preflight(integration, request)
+    if preflight is not None:
+        return preflight
+    assert integration is not None
+    client = client_factory(integration.platform)
+    worker = _IntegrationWorker(engine, client, integration, options)
+    return list(worker.run(request))
+
+
+def _all_partitions(request: IntegrationRequest) -> Iterator[tuple[str, dt.date]]:
+    for asset, wanted in ((METADATA_ASSET, request.metadata), (METRICS_ASSET, request.metrics)):
+        if wanted:
+            for day in request.days:
+                yield asset, day
+
+
+def _preflight(
+    integration: wh.TrackedIntegration | None, request: IntegrationRequest
+) -> list[PartitionOutcome] | None:
+    """Outcomes decided without calling the platform (unknown, paused, needs_reauth)."""
+    if integration is None:
+        reason = (
+            f"Integration {request.integration_id!r} is not in tracked_integrations (removed?). "
+            "Add it with `analytics-pipeline integrations add` or drop the partition."
+        )
+        status, error_class = Status.FAILED, ErrorClass.PERMANENT_CREDENTIAL
+    elif integration.status == "paused":
+        reason = f"Integration {integration.integration_id!r} is paused; nothing was fetched."
+        status, error_class = Status.SKIPPED, None
+    elif integration.status == "needs_reauth":
+        reason = (
+            f"Integration {integration.integration_id!r} needs re-authorization "
+            f"({integration.status_reason}). Put a valid token in ${integration.credential_env}, "
+            f"then run `analytics-pipeline integrations resume {integration.integration_id}`."
+        )
+        status, error_class = Status.FAILED, ErrorClass.PERMANENT_CREDENTIAL
+    else:
+        return None
+    return [
+        PartitionOutcome(asset, day, request.integration_id, status, {}, error_class, reason)
+        for asset, day in _all_partitions(request)
+    ]
+
+
+class _IntegrationWorker:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        client: PlatformClient,
+        integration: wh.TrackedIntegration,
+        options: IngestOptions,
+    ) -> None:
+        self.engine = engine
+        self.client = client
+        self.integration = integration
+        self.options = options
+        self.rejected_metrics: set[str] = set()
+
+    # -- driving ---------------------------------------------------------------------------
+
+    def run(self, request: IntegrationRequest) -> Iterator[PartitionOutcome]:
+        stop: PlatformError | None = None
+        account: Account | None = None
+        for asset, day in _all_partitions(request):
+            if stop is not None:
+                yield self._not_attempted(asset, day, stop)
+                continue
+            try:
+                if account is None:
+                    account = self._account()
+                if asset == METADATA_ASSET:
+                    yield self._metadata_day(account, day)
+                else:
+                    yield self._metrics_day(account, day)
+            except _StopIntegration as exc:
+                stop = exc.error
+                yield self._failed(asset, day, exc.error)
+
+    def _account(self) -> Account:
+        name = self.integration.credential_env
+        token = os.environ.get(name, "")
+        if not token:
+            raise _StopIntegration(
+                PlatformError(
+                    ErrorClass.PERMANENT_CREDENTIAL,
+                    f"Environment variable {name} (the token of integration "
+                    f"{self.integration.integration_id!r}) is not set or empty.",
+                    platform=self.integration.platform,
+                )
+            )
+        return Account(
+            organization_id=self.integration.organization_id,
+            integration_id=self.integration.integration_id,
+            platform=self.integration.platform,
+            external_account_id=self.integration.external_account_id,
+            token=Secret(token),
+        )
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        """Run a platform call; permanent credential/transient errors stop the integration."""
+        try:
+            return fn()
+        except PlatformError as error:
+            if error.error_class in (ErrorClass.PERMANENT_CREDENTIAL, ErrorClass.TRANSIENT):
+                raise _StopIntegration(error) from None
+            raise
+
+    # -- the two assets --------------------------------------------------------------------
+
+    def _metadata_day(self, account: Account, day: dt.date) -> PartitionOutcome:
+        calls_before = self.client.api_calls
+        try:
+            items = self._call(lambda: list(self.client.list_content(account, day)))
+        except PlatformError as error:  # invalid response / object errors: this day only
+            return self._failed(METADATA_ASSET, day, error)
+        now = self.options.now()
+        with self.engine.begin() as conn:
+            counts = wh.upsert_content_items(
+                conn,
+                organization_id=account.organization_id,
+                integration_id=account.integration_id,
+                platform=account.platform,
+                items=items,
+                now=now,
+            )
+            details = {
+                "items_seen": len(items),
+                "rows_inserted": counts.inserted,
+                "rows_updated": counts.updated,
+                "rows_unchanged": counts.unchanged,
+                "api_calls": self.client.api_calls - calls_before,
+                "formats": _format_counts(items),
+            }
+            self._mark_loaded(conn, METADATA_ASSET, day, now, len(items), details)
+        return PartitionOutcome(METADATA_ASSET, day, account.integration_id, Status.MATERIALIZED, details)
+
+    def _metrics_day(self, account: Account, day: dt.date) -> PartitionOutcome:
+        options = self.options
+        now = options.now()
+        if self.client.content_metrics_are_lifetime and not snapshot_is_recordable(
+            day, options.today(), options.snapshot_window_days
+        ):
+            return self._not_recordable(day, now)
+        window_start = max(day - dt.timedelta(days=options.lookback_days - 1), options.partitions_start)
+        with self.engine.connect() as conn:
+            content_ids = wh.content_ids_published_between(
+                conn,
+                organization_id=account.organization_id,
+                integration_id=account.integration_id,
+                start=day_bounds(window_start)[0],
+                end=day_bounds(day)[1],
+            )
+            loaded = wh.loaded_dates(
+                conn,
+                integration_id=account.integration_id,
+                asset=METADATA_ASSET,
+                start=window_start,
+                end=day,
+            )
+        missing_days = [d for d in _days(window_start, day) if d not in loaded]
+        calls_before = self.client.api_calls
+        try:
+            batch = self._call(
+                lambda: self.client.fetch_content_metrics(account, content_ids, day)
+            )
+        except PlatformError as error:
+            return self._failed(METRICS_ASSET, day, error)
+        self.rejected_metrics.update(batch.rejected_metrics)
+        with self.engine.begin() as conn:
+            counts = wh.upsert_content_metrics(
+                conn,
+                organization_id=account.organization_id,
+                integration_id=account.integration_id,
+                metric_date=day,
+                metrics=batch.metrics,
+                observed_at=now,
+            )
+            details = {
+                "recordable": True,
+                "value_kind": batch.metrics[0].value_kind.value if batch.metrics else None,
+                "items_in_window": len(content_ids),
+                "rows_written": len(batch.metrics),
+                "rows_inserted": counts.inserted,
+                "rows_updated": counts.updated,
+                "rows_unchanged": counts.unchanged,
+                "api_calls": self.client.api_calls - calls_before,
+                "metric_values_null": sum(m.null_count() for m in batch.metrics),
+                "items_skipped": len(batch.skipped),
+                "rejected_metrics": sorted(batch.rejected_metrics),
+                "lookback_days_missing": len(missing_days),
+            }
+            self._mark_loaded(conn, METRICS_ASSET, day, now, len(batch.metrics), details)
+            if batch.skipped:
+                self._record_skipped(conn, day, batch.skipped, now)
+        return PartitionOutcome(METRICS_ASSET, day, account.integration_id, Status.MATERIALIZED, details)
+
+    def _not_recordable(self, day: dt.date, now: dt.datetime) -> PartitionOutcome:
+        reason = (
+            f"{self.integration.platform} content metrics are lifetime totals: a value observed "
+            f"now cannot be attributed to {day.isoformat()}, which is more than "
+            f"{self.options.snapshot_window_days} day(s) old (ANALYTICS_SNAPSHOT_WINDOW_DAYS). "
+            "No numbers were invented; daily snapshots from the schedule build the series."
+        )
+        details = {"recordable": False, "reason": reason, "rows_written": 0, "api_calls": 0}
+        with self.engine.begin() as conn:
+            self._mark_loaded(conn, METRICS_ASSET, day, now, 0, details)
+        return PartitionOutcome(
+            METRICS_ASSET, day, self.integration.integration_id, Status.MATERIALIZED, details
+        )
+
+    # -- bookkeeping -------------------------------------------------------------------------
+
+    def _mark_loaded(
+        self,
+        conn: sa.Connection,
+        asset: str,
+        day: dt.date,
+        now: dt.datetime,
+        rows: int,
+        details: dict[str, Any],
+    ) -> None:
+        partition_key = f"{day.isoformat()}|{self.integration.integration_id}"
+        wh.record_partition_load(
+            conn,
+            integration_id=self.integration.integration_id,
+            asset=asset,
+            partition_date=day,
+            loaded_at=now,
+            run_id=self.options.run_id,
+            rows_written=rows,
+            details=details,
+        )
+        wh.resolve_failures(
+            conn,
+            integration_id=self.integration.integration_id,
+            asset=asset,
+            partition_key=partition_key,
+            resolved_at=now,
+        )
+
+    def _record_skipped(
+        self, conn: sa.Connection, day: dt.date, skipped: Sequence[Any], now: dt.datetime
+    ) -> None:
+        for item in skipped:
+            wh.record_failure(
+                conn,
+                organization_id=self.integration.organization_id,
+                integration_id=self.integration.integration_id,
+                asset=METRICS_ASSET,
+                partition_key=f"{day.isoformat()}|{self.integration.integration_id}",
+                error_class=ErrorClass.PERMANENT_OBJECT.value,
+                platform_code=item.code,
+                message=redact(f"{item.external_content_id}: {item.message}"),
+                run_id=self.options.run_id,
+                occurred_at=now,
+            )
+
+    def _failed(self, asset: str, day: dt.date, error: PlatformError) -> PartitionOutcome:
+        now = self.options.now()
+        message = redact(str(error))
+        with self.engine.begin() as conn:
+            wh.record_failure(
+                conn,
+                organization_id=self.integration.organization_id,
+                integration_id=self.integration.integration_id,
+                asset=asset,
+                partition_key=f"{day.isoformat()}|{self.integration.integration_id}",
+                error_class=error.error_class.value,
+                platform_code=error.code,
+                message=message,
+                run_id=self.options.run_id,
+                occurred_at=now,
+            )
+            if error.error_class is ErrorClass.PERMANENT_CREDENTIAL:
+                wh.set_integration_status(
+                    conn, self.integration.integration_id, "needs_reauth", message, now
+                )
+        return PartitionOutcome(
+            asset,
+            day,
+            self.integration.integration_id,
+            Status.FAILED,
+            {"error_class": error.error_class.value, "platform_code": error.code},
+            error.error_class,
+            message,
+        )
+
+    def _not_attempted(self, asset: str, day: dt.date, cause: PlatformError) -> PartitionOutcome:
+        message = redact(f"Not attempted after an earlier error on this integration: {cause}")
+        return PartitionOutcome(
+            asset,
+            day,
+            self.integration.integration_id,
+            Status.FAILED,
+            {"error_class": cause.error_class.value, "not_attempted": True},
+            cause.error_class,
+            message,
+        )
+
+
+def _days(start: dt.date, end: dt.date) -> list[dt.date]:
+    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def _format_counts(items: Sequence[Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.format.value] = counts.get(item.format.value, 0) + 1
+    return dict(sorted(counts.items()))

@@ -1,0 +1,183 @@
+"""The common interface every platform client implements, and the records it returns.
+
+Replies are parsed at the boundary into the small frozen dataclasses below; nothing past a
+platform module ever sees raw JSON. Assets talk only to `PlatformClient`, never to a concrete
+platform, so adding a platform means adding one module (plus its sandbox part).
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class ContentFormat(StrEnum):
+    """A small closed set of content formats shared by every platform."""
+
+    POST = "POST"  # an image/photo post or a plain feed post with an image
+    REEL = "REEL"
+    VIDEO = "VIDEO"
+    CAROUSEL = "CAROUSEL"
+    STORY = "STORY"
+    LINK = "LINK"
+    TEXT = "TEXT"
+
+
+class ErrorClass(StrEnum):
+    TRANSIENT = "transient"
+    PERMANENT_CREDENTIAL = "permanent_credential"
+    PERMANENT_OBJECT = "permanent_object"
+    INVALID_RESPONSE = "invalid_response"
+
+
+class ValueKind(StrEnum):
+    """What a metrics row's numbers mean."""
+
+    LIFETIME_SNAPSHOT = "lifetime_snapshot"  # cumulative total observed on metric_date
+    DAILY = "daily"  # the platform's own value for that day
+
+
+METRIC_FIELDS: tuple[str, ...] = (
+    "impressions",
+    "reach",
+    "views",
+    "reactions",
+    "likes",
+    "comments",
+    "shares",
+    "clicks",
+    "saves",
+    "video_views",
+)
+
+
+class Secret:
+    """An access token that never prints itself (repr, str, format, logging all show ***)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True)
+class Account:
+    """One tracked integration as the clients see it (the token already resolved)."""
+
+    organization_id: str
+    integration_id: str
+    platform: str
+    external_account_id: str
+    token: Secret = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ContentItem:
+    external_content_id: str
+    format: ContentFormat
+    published_at: dt.datetime  # timezone-aware UTC
+    caption: str | None = None
+    hashtags: tuple[str, ...] = ()
+    permalink: str | None = None
+
+
+@dataclass(frozen=True)
+class ContentMetrics:
+    """Metrics of one content item. None = the platform did not say; 0 = it said zero."""
+
+    external_content_id: str
+    value_kind: ValueKind
+    impressions: int | None = None
+    reach: int | None = None
+    views: int | None = None
+    reactions: int | None = None
+    likes: int | None = None
+    comments: int | None = None
+    shares: int | None = None
+    clicks: int | None = None
+    saves: int | None = None
+    video_views: int | None = None
+
+    def null_count(self) -> int:
+        return sum(getattr(self, name) is None for name in METRIC_FIELDS)
+
+
+@dataclass(frozen=True)
+class SkippedObject:
+    """A content item the platform refused for a reason that concerns only that item."""
+
+    external_content_id: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class MetricsBatch:
+    metrics: tuple[ContentMetrics, ...]
+    skipped: tuple[SkippedObject, ...] = ()
+    # Metric names the platform rejected as invalid/deprecated: the rest was still fetched.
+    rejected_metrics: tuple[str, ...] = ()
+
+
+class PlatformError(Exception):
+    """An error reply, already classified and with every secret redacted from `message`."""
+
+    def __init__(
+        self,
+        error_class: ErrorClass,
+        message: str,
+        *,
+        platform: str,
+        code: str | None = None,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.error_class = error_class
+        self.message = message
+        self.platform = platform
+        self.code = code
+        self.http_status = http_status
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        code = f" code={self.code}" if self.code else ""
+        return f"{self.platform} {self.error_class.value}{code}: {self.message}"
+
+
+class PlatformClient(abc.ABC):
+    """What every platform implements. One instance serves one worker thread at a time."""
+
+    platform: str
+    # True when content metrics are cumulative lifetime totals that cannot be asked for a past
+    # day (Meta post insights, X): the assets then only record a snapshot for recent days.
+    content_metrics_are_lifetime: bool = True
+
+    @abc.abstractmethod
+    def list_content(self, account: Account, day: dt.date) -> Iterator[ContentItem]:
+        """Content the account published on `day` (UTC), as a generator over result pages."""
+
+    @abc.abstractmethod
+    def fetch_content_metrics(
+        self, account: Account, content_ids: Sequence[str], day: dt.date
+    ) -> MetricsBatch:
+        """Metrics of the given items for `day`; many items per API call."""
+
+    @property
+    @abc.abstractmethod
+    def api_calls(self) -> int:
+        """HTTP requests this client has sent so far (retries included)."""
