@@ -8,12 +8,11 @@ from collections.abc import Sequence
 import dagster as dg
 
 from analytics_pipeline.assets.content import CONTENT_DAILY_METRICS, CONTENT_METADATA
-from analytics_pipeline.partitions import content_partitions, range_run_tags
+from analytics_pipeline.partitions import range_run_tags
 
 content_ingestion_job = dg.define_asset_job(
     "content_ingestion_job",
     selection=dg.AssetSelection.assets(CONTENT_METADATA, CONTENT_DAILY_METRICS),
-    partitions_def=content_partitions,
     description="Content metadata then daily metrics for a range of days x integrations.",
 )
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 
 from analytics_pipeline.partitions import INTEGRATIONS_PARTITIONS_NAME, range_run_tags
+from analytics_pipeline.resources import PlatformsResource, WarehouseResource
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,8 +71,12 @@ def run_content_range(
     end: dt.date,
     integration_ids: Sequence[str],
 ) -> RunSummary:
-    """One run of the content job over days start..end x the integrations (added order)."""
-    from analytics_pipeline.definitions import defs  # after the caller has set the env
+    """One run of the content job over days start..end x the integrations (added order).
+
+    Resources are built from the environment now, not when the definitions were imported, so a
+    caller that points ANALYTICS_* at the sandbox first (the demo) gets the sandbox.
+    """
+    from analytics_pipeline.definitions import defs
 
     job = defs.resolve_job_def("content_ingestion_job")
     started = dt.datetime.now(dt.UTC)
@@ -79,6 +84,10 @@ def run_content_range(
         instance=instance,
         tags=range_run_tags(start, end, integration_ids),
         raise_on_error=False,
+        resources={
+            "warehouse": WarehouseResource.from_env(),
+            "platforms": PlatformsResource.from_env(),
+        },
     )
     seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
     materialized, api_calls, rows = 0, 0, 0

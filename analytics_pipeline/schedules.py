@@ -26,8 +26,7 @@ from analytics_pipeline.warehouse import list_integrations
 def daily_content_schedule(
     context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource
 ) -> dg.RunRequest | dg.SkipReason:
-    scheduled = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
-    yesterday = scheduled.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+    yesterday = context.scheduled_execution_time.astimezone(dt.UTC).date() - dt.timedelta(days=1)
     with warehouse.get_engine().connect() as conn:
         active = {i.integration_id for i in list_integrations(conn, statuses=["active"])}
     # Partition order (the order integrations were added) is what a range run expands over.

@@ -10,13 +10,14 @@ two reasons measured on Dagster 1.13:
   run, and inside it the metadata days are written before any metrics day is read.
 """
 
-from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import Any
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import dagster as dg
+import sqlalchemy as sa
 
 from analytics_pipeline.checks import CONTENT_CHECK_SPECS, run_content_checks
 from analytics_pipeline.ingest import (
@@ -115,7 +116,7 @@ def content_assets(
 
 def _run_integrations(
     context: dg.AssetExecutionContext,
-    engine,
+    engine: sa.Engine,
     platforms: PlatformsResource,
     options: IngestOptions,
 ) -> Iterator[PartitionOutcome]:
@@ -153,8 +154,8 @@ def _event_for(outcome: PartitionOutcome) -> dg.AssetMaterialization | None:
     )
 
 
-def _plottable(details: dict) -> dict[str, dg.RawMetadataValue]:
-    metadata: dict[str, dg.RawMetadataValue] = {}
+def _plottable(details: dict) -> dict[str, Any]:
+    metadata: dict[str, Any] = {}
     for name, value in details.items():
         if isinstance(value, bool) or value is None:
             metadata[name] = dg.MetadataValue.text(str(value))

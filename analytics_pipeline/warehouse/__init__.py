@@ -1,0 +1,77 @@
+"""The SQL warehouse: the only place in the project that writes SQL.
+
+Writes and reads take a `sqlalchemy.Connection` the caller opened with ``engine.begin()``; nothing
+here commits, so one Dagster partition is one transaction.
+"""
+
+from analytics_pipeline.warehouse.checks_sql import (
+    duplicate_content_keys,
+    duplicate_metric_keys,
+    negative_metric_values,
+    orphan_metric_rows,
+)
+from analytics_pipeline.warehouse.content import (
+    UpsertCounts,
+    content_ids_published_between,
+    upsert_content_items,
+    upsert_content_metrics,
+)
+from analytics_pipeline.warehouse.engine import (
+    WarehouseConfigError,
+    default_warehouse_url,
+    make_engine,
+)
+from analytics_pipeline.warehouse.integrations import (
+    IntegrationExistsError,
+    TrackedIntegration,
+    UnknownIntegrationError,
+    add_integration,
+    get_integration,
+    list_integrations,
+    remove_integration,
+    set_integration_status,
+    upsert_integration,
+    validate_credential_env,
+    validate_integration_id,
+)
+from analytics_pipeline.warehouse.ledger import (
+    FailureRecord,
+    loaded_dates,
+    open_failures,
+    record_failure,
+    record_partition_load,
+    resolve_failures,
+)
+from analytics_pipeline.warehouse.migrations import migrate
+
+__all__ = [
+    "FailureRecord",
+    "IntegrationExistsError",
+    "TrackedIntegration",
+    "UnknownIntegrationError",
+    "UpsertCounts",
+    "WarehouseConfigError",
+    "add_integration",
+    "content_ids_published_between",
+    "default_warehouse_url",
+    "duplicate_content_keys",
+    "duplicate_metric_keys",
+    "get_integration",
+    "list_integrations",
+    "loaded_dates",
+    "make_engine",
+    "migrate",
+    "negative_metric_values",
+    "open_failures",
+    "orphan_metric_rows",
+    "record_failure",
+    "record_partition_load",
+    "remove_integration",
+    "resolve_failures",
+    "set_integration_status",
+    "upsert_content_items",
+    "upsert_content_metrics",
+    "upsert_integration",
+    "validate_credential_env",
+    "validate_integration_id",
+]

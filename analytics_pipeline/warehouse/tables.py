@@ -1,0 +1,179 @@
+"""The warehouse tables as the code reads and writes them today.
+
+Table and column names are a contract with the dashboards: rename nothing. The schema in a
+database is created and changed only by `migrations.py`; a test checks that a freshly migrated
+database matches the definitions here, so a change here needs a new migration step too.
+
+Conventions:
+- No nullable column is part of a unique key (NULLs never conflict, so duplicates would slip in).
+- Every timestamp is `UTCDateTime`: TIMESTAMP WITH TIME ZONE on PostgreSQL; on SQLite (which has
+  no time zones) the value is stored as UTC and comes back as an aware UTC datetime.
+- Metric columns are nullable: NULL means the platform did not say, 0 means it said zero.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+from analytics_pipeline.platforms.base import METRIC_FIELDS, ContentFormat, ErrorClass, ValueKind
+
+PLATFORMS: tuple[str, ...] = ("facebook", "instagram", "linkedin", "x")
+INTEGRATION_STATUSES: tuple[str, ...] = ("active", "paused", "needs_reauth")
+CONTENT_FORMATS: tuple[str, ...] = tuple(f.value for f in ContentFormat)
+VALUE_KINDS: tuple[str, ...] = tuple(k.value for k in ValueKind)
+ERROR_CLASSES: tuple[str, ...] = tuple(e.value for e in ErrorClass)
+
+NAMING_CONVENTION: dict[str, str] = {
+    "pk": "pk_%(table_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "uq": "uq_%(table_name)s_%(constraint_name)s",
+    "ix": "ix_%(table_name)s_%(constraint_name)s",
+}
+
+
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """A timezone-aware timestamp that is always written and read as UTC.
+
+    Naive datetimes are refused on write: their meaning depends on the machine's clock settings.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime: the warehouse needs timezone-aware datetimes (UTC)")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> dt.datetime | None:
+        return as_utc(value)
+
+
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """An aware UTC datetime; naive values (SQLite) are taken to be UTC already."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def json_type() -> sa.types.TypeEngine[Any]:
+    """JSON, stored as JSONB on PostgreSQL so that equality comparisons work there."""
+    return sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def in_check(column: str, values: tuple[str, ...]) -> str:
+    """SQL text of `column IN ('a', 'b')` for a CHECK constraint (constants only, no user input)."""
+    quoted = ", ".join("'" + value.replace("'", "''") + "'" for value in values)
+    return f"{column} IN ({quoted})"
+
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+tracked_integrations = sa.Table(
+    "tracked_integrations",
+    metadata,
+    sa.Column("organization_id", sa.String(64), nullable=False),
+    sa.Column("integration_id", sa.String(64), primary_key=True),
+    sa.Column("platform", sa.String(16), nullable=False),
+    sa.Column("external_account_id", sa.String(255), nullable=False),
+    sa.Column("display_name", sa.String(255), nullable=False),
+    sa.Column("credential_env", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status_reason", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.CheckConstraint(in_check("platform", PLATFORMS), name="platform"),
+    sa.CheckConstraint(in_check("status", INTEGRATION_STATUSES), name="status"),
+)
+
+content_items = sa.Table(
+    "content_items",
+    metadata,
+    sa.Column("organization_id", sa.String(64), nullable=False),
+    sa.Column("integration_id", sa.String(64), nullable=False),
+    sa.Column("platform", sa.String(16), nullable=False),
+    sa.Column("external_content_id", sa.String(255), nullable=False),
+    sa.Column("format", sa.String(16), nullable=False),
+    sa.Column("caption", sa.Text, nullable=True),
+    sa.Column("hashtags", json_type(), nullable=False),
+    sa.Column("permalink", sa.Text, nullable=True),
+    sa.Column("published_at", UTCDateTime(), nullable=False),
+    sa.Column("first_seen_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("organization_id", "integration_id", "external_content_id", name="key"),
+    sa.CheckConstraint(in_check("platform", PLATFORMS), name="platform"),
+    sa.CheckConstraint(in_check("format", CONTENT_FORMATS), name="format"),
+    sa.Index("integration_published", "integration_id", "published_at"),
+)
+
+content_metrics_daily = sa.Table(
+    "content_metrics_daily",
+    metadata,
+    sa.Column("organization_id", sa.String(64), nullable=False),
+    sa.Column("integration_id", sa.String(64), nullable=False),
+    sa.Column("external_content_id", sa.String(255), nullable=False),
+    sa.Column("metric_date", sa.Date, nullable=False),
+    sa.Column("value_kind", sa.String(32), nullable=False),
+    *(sa.Column(name, sa.BigInteger, nullable=True) for name in METRIC_FIELDS),
+    sa.Column("observed_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint(
+        "organization_id", "integration_id", "external_content_id", "metric_date", name="key"
+    ),
+    sa.CheckConstraint(in_check("value_kind", VALUE_KINDS), name="value_kind"),
+)
+
+ingestion_failures = sa.Table(
+    "ingestion_failures",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("organization_id", sa.String(64), nullable=False),
+    sa.Column("integration_id", sa.String(64), nullable=False),
+    sa.Column("asset", sa.String(255), nullable=False),
+    sa.Column("partition_key", sa.String(255), nullable=False),
+    sa.Column("error_class", sa.String(32), nullable=False),
+    sa.Column("platform_code", sa.String(64), nullable=True),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("occurred_at", UTCDateTime(), nullable=False),
+    sa.Column("resolved_at", UTCDateTime(), nullable=True),
+    sa.CheckConstraint(in_check("error_class", ERROR_CLASSES), name="error_class"),
+    sa.Index("partition", "integration_id", "asset", "partition_key"),
+)
+
+partition_loads = sa.Table(
+    "partition_loads",
+    metadata,
+    sa.Column("integration_id", sa.String(64), nullable=False),
+    sa.Column("asset", sa.String(255), nullable=False),
+    sa.Column("partition_date", sa.Date, nullable=False),
+    sa.Column("loaded_at", UTCDateTime(), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("rows_written", sa.Integer, nullable=False),
+    sa.Column("details", json_type(), nullable=False),
+    sa.UniqueConstraint("integration_id", "asset", "partition_date", name="key"),
+)
+
+schema_migrations = sa.Table(
+    "schema_migrations",
+    metadata,
+    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("applied_at", UTCDateTime(), nullable=False),
+)
+
+CONTENT_KEY: tuple[str, ...] = ("organization_id", "integration_id", "external_content_id")
+METRICS_KEY: tuple[str, ...] = (*CONTENT_KEY, "metric_date")

@@ -1,0 +1,111 @@
+"""The partition-sync sensor and the daily schedule, evaluated against a real SQLite warehouse."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+import pytest
+
+from analytics_pipeline import warehouse as wh
+from analytics_pipeline.partitions import INTEGRATIONS_PARTITIONS_NAME, SETTINGS
+from analytics_pipeline.resources import WarehouseResource
+from analytics_pipeline.schedules import daily_content_schedule
+from analytics_pipeline.sensors import tracked_integrations_sensor
+from analytics_pipeline.warehouse.migrations import migrate
+
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+
+
+@pytest.fixture
+def warehouse(tmp_path) -> WarehouseResource:
+    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+    migrate(wh.make_engine(url))
+    return WarehouseResource(url=url)
+
+
+def _add(resource: WarehouseResource, integration_id: str, status: str = "active") -> None:
+    now = dt.datetime.now(dt.UTC)
+    with resource.get_engine().begin() as conn:
+        wh.add_integration(
+            conn,
+            organization_id="org",
+            integration_id=integration_id,
+            platform="facebook",
+            external_account_id="1000001",
+            display_name=integration_id,
+            credential_env="TOKEN_ENV",
+            now=now,
+        )
+        if status != "active":
+            wh.set_integration_status(conn, integration_id, status, "test", now)
+
+
+def _evaluate_sensor(instance: dg.DagsterInstance, resource: WarehouseResource):
+    with dg.build_sensor_context(instance=instance, resources={"warehouse": resource}) as context:
+        return tracked_integrations_sensor(context)
+
+
+def test_sensor_adds_new_integrations_and_requests_their_lookback_window(warehouse):
+    _add(warehouse, "fb-a")
+    _add(warehouse, "fb-paused", status="paused")
+    with dg.instance_for_test() as instance:
+        result = _evaluate_sensor(instance, warehouse)
+        assert isinstance(result, dg.SensorResult)
+        (add_request,) = result.dynamic_partitions_requests
+        assert isinstance(add_request, dg.AddDynamicPartitionsRequest)
+        assert list(add_request.partition_keys) == ["fb-a", "fb-paused"]
+        # Only the active integration gets its initial run: one run over its whole window.
+        (run,) = result.run_requests
+        yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+        first = yesterday - dt.timedelta(days=SETTINGS.lookback_days - 1)
+        assert run.tags[RANGE_START] == f"{first.isoformat()}|fb-a"
+        assert run.tags[RANGE_END] == f"{yesterday.isoformat()}|fb-a"
+
+
+def test_sensor_removes_partitions_of_deleted_integrations_and_then_rests(warehouse):
+    _add(warehouse, "fb-a")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME, ["fb-a", "fb-gone"])
+        result = _evaluate_sensor(instance, warehouse)
+        assert isinstance(result, dg.SensorResult)
+        (delete_request,) = result.dynamic_partitions_requests
+        assert isinstance(delete_request, dg.DeleteDynamicPartitionsRequest)
+        assert list(delete_request.partition_keys) == ["fb-gone"]
+        assert result.run_requests == []
+        instance.delete_dynamic_partition(INTEGRATIONS_PARTITIONS_NAME, "fb-gone")
+        assert isinstance(_evaluate_sensor(instance, warehouse), dg.SkipReason)
+
+
+def test_schedule_requests_yesterday_for_active_integrations_in_one_run(warehouse):
+    for key in ("fb-a", "fb-b", "fb-c"):
+        _add(warehouse, key)
+    _add(warehouse, "fb-late", status="paused")
+    scheduled = dt.datetime(2026, 11, 20, 1, 30, tzinfo=dt.UTC)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(
+            INTEGRATIONS_PARTITIONS_NAME, ["fb-a", "fb-b", "fb-c", "fb-late"]
+        )
+        with dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=scheduled,
+            resources={"warehouse": warehouse},
+        ) as context:
+            run = daily_content_schedule(context)
+        assert isinstance(run, dg.RunRequest)
+        assert run.tags[RANGE_START] == "2026-11-19|fb-a"
+        assert run.tags[RANGE_END] == "2026-11-19|fb-c"
+        assert run.run_key == "daily-2026-11-19"
+
+
+def test_schedule_skips_when_nothing_is_active(warehouse):
+    _add(warehouse, "fb-a", status="paused")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME, ["fb-a"])
+        with dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=dt.datetime(2026, 11, 20, 1, 30, tzinfo=dt.UTC),
+            resources={"warehouse": warehouse},
+        ) as context:
+            assert isinstance(daily_content_schedule(context), dg.SkipReason)
