@@ -1,0 +1,106 @@
+"""The `analytics-pipeline` command: set-up, integrations, bad input, and the demo twice."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from analytics_pipeline.cli import main
+from analytics_pipeline.warehouse import make_engine, tables
+
+
+@pytest.fixture
+def cli_env(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    monkeypatch.setenv("ANALYTICS_WAREHOUSE_URL", url)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    # The demo points these at its sandbox; monkeypatch restores them afterwards.
+    monkeypatch.setenv("ANALYTICS_FACEBOOK_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.delenv("ANALYTICS_DEMO_FACEBOOK_TOKEN", raising=False)
+    return url
+
+
+def _add(*extra: str) -> int:
+    return main(
+        [
+            "integrations",
+            "add",
+            "--org",
+            "acme",
+            "--platform",
+            "facebook",
+            "--account",
+            "1000001",
+            "--token-env",
+            "ACME_TOKEN",
+            *extra,
+        ]
+    )
+
+
+def test_init_db_is_idempotent(cli_env, capsys):
+    assert main(["init-db"]) == 0
+    assert "applied" in capsys.readouterr().out
+    assert main(["init-db"]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_integration_lifecycle_and_bad_input(cli_env, capsys):
+    main(["init-db"])
+    assert _add("--id", "acme-fb") == 0
+    assert _add("--id", "acme-fb") == 2  # duplicate
+    assert _add("--id", "Bad|Id") == 2  # not a valid partition key
+    assert main(["integrations", "pause", "nope"]) == 2
+    assert main(["integrations", "pause", "acme-fb", "--reason", "offboarding"]) == 0
+    err = capsys.readouterr().err
+    assert "Bad|Id" in err or "integration" in err.lower()
+    assert main(["integrations", "list", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["integration_id"], row["status"], row["status_reason"]) == (
+        "acme-fb",
+        "paused",
+        "offboarding",
+    )
+    assert main(["integrations", "resume", "acme-fb"]) == 0
+    assert main(["integrations", "remove", "acme-fb"]) == 0
+    capsys.readouterr()
+    assert main(["integrations", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_backfill_rejects_reversed_or_incomplete_ranges(cli_env, capsys):
+    main(["init-db"])
+    assert main(["backfill", "--start", "2026-11-10", "--end", "2026-11-01"]) == 2
+    assert "before --start" in capsys.readouterr().err
+    assert main(["backfill", "--start", "2026-11-10", "--end", "2999-01-01"]) == 2
+    assert "not a complete UTC day" in capsys.readouterr().err
+
+
+def test_demo_twice_leaves_the_same_rows(cli_env, capsys):
+    assert main(["demo", "--days", "2", "--pages", "2"]) == 0
+    first_out = capsys.readouterr().out
+    assert "demo-fb-1" in first_out and "demo-fb-2" in first_out
+    engine = make_engine(cli_env)
+
+    def snapshot():
+        with engine.connect() as conn:
+            items = conn.execute(
+                sa.select(
+                    tables.content_items.c.external_content_id, tables.content_items.c.caption
+                )
+            ).all()
+            metrics = conn.execute(
+                sa.select(
+                    tables.content_metrics_daily.c.external_content_id,
+                    tables.content_metrics_daily.c.metric_date,
+                    tables.content_metrics_daily.c.views,
+                )
+            ).all()
+        return sorted(items), sorted(metrics)
+
+    first = snapshot()
+    assert first[0], "the demo landed no content"
+    assert main(["demo", "--days", "2", "--pages", "2"]) == 0
+    assert snapshot() == first
