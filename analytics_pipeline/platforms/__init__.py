@@ -1,0 +1,68 @@
+"""Platform clients, created by name.
+
+Adding a platform = one module implementing `PlatformClient` (with a frozen settings dataclass
+whose defaults work) + one line in `_REGISTRY`. Modules are imported lazily, so importing this
+package (or `platforms.base`) does not pull in every client's dependencies.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from analytics_pipeline.platforms.base import PlatformClient
+
+__all__ = ["SUPPORTED_PLATFORMS", "create_client", "settings_type"]
+
+
+@dataclass(frozen=True)
+class _Registration:
+    module: str
+    client_class: str
+    settings_class: str
+
+
+_REGISTRY: dict[str, _Registration] = {
+    "facebook": _Registration(
+        "analytics_pipeline.platforms.facebook", "FacebookClient", "FacebookSettings"
+    ),
+}
+
+SUPPORTED_PLATFORMS: tuple[str, ...] = tuple(sorted(_REGISTRY))
+
+
+def _registration(platform: str) -> _Registration:
+    try:
+        return _REGISTRY[platform]
+    except KeyError:
+        raise ValueError(
+            f"unknown platform {platform!r}; supported: {', '.join(SUPPORTED_PLATFORMS)}"
+        ) from None
+
+
+def settings_type(platform: str) -> type[Any]:
+    """The settings dataclass of `platform` (e.g. FacebookSettings)."""
+    entry = _registration(platform)
+    return cast(type[Any], getattr(importlib.import_module(entry.module), entry.settings_class))
+
+
+def create_client(platform: str, settings_by_platform: Mapping[str, object]) -> PlatformClient:
+    """A new client for `platform`, configured by `settings_by_platform[platform]` (the
+    platform's settings dataclass; its defaults when absent). Unknown platform -> ValueError."""
+    entry = _registration(platform)
+    module = importlib.import_module(entry.module)
+    settings_cls = getattr(module, entry.settings_class)
+    settings = settings_by_platform.get(platform)
+    if settings is None:
+        settings = settings_cls()
+    elif not isinstance(settings, settings_cls):
+        raise TypeError(
+            f"settings for {platform!r} must be {settings_cls.__name__}, "
+            f"got {type(settings).__name__}"
+        )
+    client = getattr(module, entry.client_class)(settings)
+    if not isinstance(client, PlatformClient):
+        raise TypeError(f"{entry.client_class} is not a PlatformClient")
+    return client
