@@ -57,7 +57,9 @@ def cmd_integrations(args: argparse.Namespace) -> int:
                     credential_env=args.token_env,
                     now=now,
                 )
-                print(f"Added {added.integration_id} ({added.platform} {added.external_account_id}).")
+                print(
+                    f"Added {added.integration_id} ({added.platform} {added.external_account_id})."
+                )
             elif args.action == "list":
                 _print_integrations(wh.list_integrations(conn), as_json=args.json)
             elif args.action == "pause":
@@ -133,7 +135,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     chosen = args.integration or known
     unknown = sorted(set(chosen) - set(known))
     if unknown:
-        raise UsageError(f"Unknown integration(s): {', '.join(unknown)}. Known: {', '.join(known)}.")
+        raise UsageError(
+            f"Unknown integration(s): {', '.join(unknown)}. Known: {', '.join(known)}."
+        )
     with dg.DagsterInstance.get() as instance:
         ordered = runner.ensure_integration_partitions(instance, known)
         summaries = [

@@ -21,7 +21,7 @@ from analytics_pipeline.warehouse import tables
 from analytics_pipeline.warehouse.migrations import migrate
 
 DEMO_ORG = "demo-org"
-DEMO_TOKEN_ENV = "ANALYTICS_DEMO_FACEBOOK_TOKEN"
+DEMO_TOKEN_ENV = "ANALYTICS_DEMO_FACEBOOK_TOKEN"  # noqa: S105 (a variable name, not a token)
 FIRST_DEMO_PAGE = 1000001
 
 

@@ -242,7 +242,9 @@ class _IntegrationWorker:
                 "formats": _format_counts(items),
             }
             self._mark_loaded(conn, METADATA_ASSET, day, now, len(items), details)
-        return PartitionOutcome(METADATA_ASSET, day, account.integration_id, Status.MATERIALIZED, details)
+        return PartitionOutcome(
+            METADATA_ASSET, day, account.integration_id, Status.MATERIALIZED, details
+        )
 
     def _metrics_day(self, account: Account, day: dt.date) -> PartitionOutcome:
         options = self.options
@@ -251,7 +253,9 @@ class _IntegrationWorker:
             day, options.today(), options.snapshot_window_days
         ):
             return self._not_recordable(day, now)
-        window_start = max(day - dt.timedelta(days=options.lookback_days - 1), options.partitions_start)
+        window_start = max(
+            day - dt.timedelta(days=options.lookback_days - 1), options.partitions_start
+        )
         with self.engine.connect() as conn:
             content_ids = wh.content_ids_published_between(
                 conn,
@@ -270,9 +274,7 @@ class _IntegrationWorker:
         missing_days = [d for d in _days(window_start, day) if d not in loaded]
         calls_before = self.client.api_calls
         try:
-            batch = self._call(
-                lambda: self.client.fetch_content_metrics(account, content_ids, day)
-            )
+            batch = self._call(lambda: self.client.fetch_content_metrics(account, content_ids, day))
         except PlatformError as error:
             return self._failed(METRICS_ASSET, day, error)
         self.rejected_metrics.update(batch.rejected_metrics)
@@ -302,7 +304,9 @@ class _IntegrationWorker:
             self._mark_loaded(conn, METRICS_ASSET, day, now, len(batch.metrics), details)
             if batch.skipped:
                 self._record_skipped(conn, day, batch.skipped, now)
-        return PartitionOutcome(METRICS_ASSET, day, account.integration_id, Status.MATERIALIZED, details)
+        return PartitionOutcome(
+            METRICS_ASSET, day, account.integration_id, Status.MATERIALIZED, details
+        )
 
     def _not_recordable(self, day: dt.date, now: dt.datetime) -> PartitionOutcome:
         reason = (

@@ -97,9 +97,7 @@ def date_range(start: dt.date, end: dt.date) -> Iterator[dt.date]:
         day += dt.timedelta(days=1)
 
 
-def range_run_tags(
-    start: dt.date, end: dt.date, integration_ids: Sequence[str]
-) -> dict[str, str]:
+def range_run_tags(start: dt.date, end: dt.date, integration_ids: Sequence[str]) -> dict[str, str]:
     """Tags that make one run cover days start..end for the given integrations.
 
     Dagster expands a multi-partition range into the cross product of the date range and the

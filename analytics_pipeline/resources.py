@@ -71,6 +71,8 @@ class PlatformsResource(dg.ConfigurableResource):
     facebook_base_url: str = DEFAULT_FACEBOOK.base_url
     facebook_api_version: str = DEFAULT_FACEBOOK.api_version
     facebook_post_metrics: list[str] = list(DEFAULT_FACEBOOK.post_metrics)
+    # Longest pause taken when usage headers approach 100 % (scaled from the slowdown point).
+    facebook_usage_max_pause_s: float = DEFAULT_FACEBOOK.usage_max_pause_s
     http_max_attempts: int = RetryConfig().max_attempts
     http_backoff_base_s: float = RetryConfig().backoff_base_s
     http_backoff_max_s: float = RetryConfig().backoff_max_s
@@ -86,7 +88,9 @@ class PlatformsResource(dg.ConfigurableResource):
                 "such as 'v25.0'."
             )
         return cls(
-            facebook_base_url=env_str(env, "ANALYTICS_FACEBOOK_BASE_URL", DEFAULT_FACEBOOK.base_url),
+            facebook_base_url=env_str(
+                env, "ANALYTICS_FACEBOOK_BASE_URL", DEFAULT_FACEBOOK.base_url
+            ),
             facebook_api_version=version,
             facebook_post_metrics=list(
                 env_list(env, "ANALYTICS_FACEBOOK_POST_METRICS", DEFAULT_FACEBOOK.post_metrics)
@@ -107,6 +111,7 @@ class PlatformsResource(dg.ConfigurableResource):
                 base_url=self.facebook_base_url.rstrip("/"),
                 api_version=self.facebook_api_version,
                 post_metrics=tuple(self.facebook_post_metrics),
+                usage_max_pause_s=self.facebook_usage_max_pause_s,
                 retry=self.retry_config(),
             )
         }

@@ -32,7 +32,9 @@ def ensure_dagster_home() -> Path:
     return home
 
 
-def ensure_integration_partitions(instance: dg.DagsterInstance, integration_ids: Sequence[str]) -> list[str]:
+def ensure_integration_partitions(
+    instance: dg.DagsterInstance, integration_ids: Sequence[str]
+) -> list[str]:
     """Adds missing partitions; returns every integration partition in added order."""
     existing = set(instance.get_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME))
     missing = [key for key in integration_ids if key not in existing]
@@ -92,9 +94,7 @@ def run_content_range(
     seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
     materialized, api_calls, rows = 0, 0, 0
     for event in result.get_asset_materialization_events():
-        materialization = event.asset_materialization
-        if materialization is None:
-            continue
+        materialization = event.step_materialization_data.materialization
         materialized += 1
         metadata = materialization.metadata
         api_calls += _int(metadata.get("api_calls"))

@@ -1,6 +1,5 @@
 """Dagster's own storage on PostgreSQL, configured exactly as deploy/dagster.postgres.yaml."""
 
-
 from pathlib import Path
 
 import dagster as dg

@@ -48,7 +48,7 @@ def sandbox():
 
 @pytest.fixture
 def env(sandbox, tmp_path, monkeypatch):
-    sandbox.faults.reset()
+    sandbox.reset()
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
     engine = wh.make_engine(url)
@@ -72,6 +72,7 @@ def env(sandbox, tmp_path, monkeypatch):
             facebook_base_url=sandbox.base_url,
             http_backoff_base_s=0.001,
             http_backoff_max_s=0.01,
+            facebook_usage_max_pause_s=0.01,
         ),
     }
     with dg.instance_for_test() as instance:
@@ -192,7 +193,7 @@ def test_expired_token_fails_alone_after_exactly_one_attempt(env, caplog):
     assert integration.status == "needs_reauth"
     assert "190" in (integration.status_reason or "")
     assert failures[0].error_class == "permanent_credential"
-    assert failures[0].platform_code == "190"
+    assert failures[0].platform_code == "190/463"  # code/subcode
 
     # Re-running does not call the platform again for the integration that needs re-auth.
     _materialize(env)
@@ -205,7 +206,7 @@ def test_transient_errors_then_success_lands(env):
     sandbox.faults.fail_next(PAGES["fb-1"], 2)
     result = _materialize(env, ["fb-1"])
     assert result.success
-    statuses = [r["status"] for r in sandbox.requests() if PAGES["fb-1"] in r["page_ids"]]
+    statuses = [r.status for r in sandbox.requests(page_id=PAGES["fb-1"])]
     assert sum(status >= 400 for status in statuses) == 2
     with env["engine"].connect() as conn:
         assert wh.open_failures(conn, "fb-1") == []
@@ -241,14 +242,13 @@ def test_a_deprecated_metric_is_reported_and_the_others_still_land(env):
     )
     result = _materialize(env, ["fb-1"], resources=resources)
     assert result.success
-    metadata = [
+    recorded = [
         m.metadata
-        for m in (e.asset_materialization for e in result.get_asset_materialization_events())
-        if m is not None
-        and m.asset_key == CONTENT_DAILY_METRICS
-        and "rejected_metrics" in m.metadata
+        for m in _materializations(result, CONTENT_DAILY_METRICS)
+        if "rejected_metrics" in m.metadata
     ]
-    assert metadata and all(m["rejected_metrics"].value == ["post_impressions"] for m in metadata)
+    assert recorded
+    assert all(meta["rejected_metrics"].value == ["post_impressions"] for meta in recorded)
     table = tables.content_metrics_daily
     with env["engine"].connect() as conn:
         views = list(conn.scalars(sa.select(table.c.views).where(table.c.metric_date == END)))
@@ -260,15 +260,21 @@ def test_old_days_are_materialized_as_not_recordable_without_api_calls(env):
     assert result.success
     old = [
         m
-        for m in (e.asset_materialization for e in result.get_asset_materialization_events())
-        if m is not None
-        and m.asset_key == CONTENT_DAILY_METRICS
-        and dt.date.fromisoformat(str(m.partition).split("|")[0]) not in _recordable_days()
+        for m in _materializations(result, CONTENT_DAILY_METRICS)
+        if dt.date.fromisoformat(str(m.partition).split("|")[0]) not in _recordable_days()
     ]
     assert len(old) == len(DAYS) - len(_recordable_days())
     for materialization in old:
         assert materialization.metadata["recordable"].value == "False"
         assert materialization.metadata["api_calls"].value == 0
+
+
+def _materializations(result, asset_key) -> list[dg.AssetMaterialization]:
+    return [
+        event.step_materialization_data.materialization
+        for event in result.get_asset_materialization_events()
+        if event.step_materialization_data.materialization.asset_key == asset_key
+    ]
 
 
 def _assert_token_absent(env, caplog, result) -> None:

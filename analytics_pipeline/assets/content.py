@@ -10,11 +10,10 @@ two reasons measured on Dagster 1.13:
   run, and inside it the metadata days are written before any metrics day is read.
 """
 
-
 import datetime as dt
 from collections.abc import Iterator
-from typing import Any
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any
 
 import dagster as dg
 import sqlalchemy as sa
@@ -101,7 +100,7 @@ def content_assets(
             lookback_days=SETTINGS.lookback_days,
             snapshot_window_days=SETTINGS.snapshot_window_days,
             partitions_start=dt.date.fromisoformat(SETTINGS.partitions_start_date),
-            run_id=context.run_id,
+            run_id=context.run.run_id,
         )
         for outcome in _run_integrations(context, engine, platforms, options):
             event = _event_for(outcome)

@@ -1,0 +1,463 @@
+"""Deterministic synthetic content and metrics for the sandbox.
+
+Everything here is a pure function of its arguments (plus a `SandboxConfig`): the same page and
+day always give the same posts, and the same post and observation UTC date always give the same
+lifetime metric values. Randomness comes from SHA-256 of the inputs, never from the global
+`random` state, so two sandbox servers (or two test runs) answer byte for byte the same.
+
+Post ids look like Graph's `<page_id>_<n>`; `n` encodes a page tag, the day and the post's
+index within that day, so a post id can be resolved back to its post without any storage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+Clock = Callable[[], dt.datetime]
+"""Returns the current time as a timezone-aware UTC datetime."""
+
+_MAX_POSTS_PER_DAY = 999  # the post index is encoded on three digits
+_HALF_LIFE_DAYS = 1.5  # lifetime metrics reach half their final value after this many days
+
+
+def utc_now() -> dt.datetime:
+    """The default clock: real UTC time."""
+    return dt.datetime.now(dt.UTC)
+
+
+class FixedClock:
+    """A settable clock for tests and demos; thread-safe enough for single assignments."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self._now = _require_aware(now)
+
+    def __call__(self) -> dt.datetime:
+        return self._now
+
+    def set(self, now: dt.datetime) -> None:
+        self._now = _require_aware(now)
+
+    def advance(self, delta: dt.timedelta) -> None:
+        self._now = self._now + delta
+
+
+def _require_aware(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        raise ValueError("the sandbox clock needs a timezone-aware datetime")
+    return value.astimezone(dt.UTC)
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Shape of the synthetic world.
+
+    `known_pages` None means every all-digit id is an existing page. `history_days` bounds how
+    far back a page has posts (a listing without `since` stops there).
+    """
+
+    posts_per_day: tuple[int, int] = (0, 5)
+    known_pages: frozenset[str] | None = None
+    history_days: int = 730
+    seed: str = "analytics-sandbox"
+
+    def __post_init__(self) -> None:
+        low, high = self.posts_per_day
+        if not 0 <= low <= high <= _MAX_POSTS_PER_DAY:
+            raise ValueError(f"posts_per_day must satisfy 0 <= low <= high <= {_MAX_POSTS_PER_DAY}")
+        if self.history_days < 1:
+            raise ValueError("history_days must be positive")
+
+
+DEFAULT_CONFIG = SandboxConfig()
+
+
+class PostFormat(StrEnum):
+    PHOTO = "photo"
+    VIDEO = "video"
+    REEL = "reel"
+    ALBUM = "album"
+    LINK = "link"
+    TEXT = "text"
+
+
+_FORMAT_WEIGHTS: tuple[tuple[PostFormat, int], ...] = (
+    (PostFormat.PHOTO, 30),
+    (PostFormat.VIDEO, 12),
+    (PostFormat.REEL, 15),
+    (PostFormat.ALBUM, 10),
+    (PostFormat.LINK, 13),
+    (PostFormat.TEXT, 20),
+)
+
+_STATUS_TYPES: dict[PostFormat, str] = {
+    PostFormat.PHOTO: "added_photos",
+    PostFormat.ALBUM: "added_photos",
+    PostFormat.VIDEO: "added_video",
+    PostFormat.REEL: "added_video",
+    PostFormat.LINK: "shared_story",
+    PostFormat.TEXT: "mobile_status_update",
+}
+
+_SENTENCES: tuple[str, ...] = (
+    "Big news today: our new collection is live",
+    "Meet the team behind this week's workshop",
+    "Thank you for 10k followers!",
+    "Café opening hours change on Monday 🎉",
+    "Three tips to get more out of your morning routine",
+    "Throwback to last summer's festival",
+    "We asked our customers what they love most",
+    "Doors open at 9, see you there",
+    "A quick look behind the scenes",
+    "New blog post: how we cut our packaging waste by half",
+    "Sneak peek of what's coming next month",
+    "Weekend plans? We have a few ideas",
+)
+
+_HASHTAGS: tuple[str, ...] = (
+    "Launch",
+    "Summer",
+    "BehindTheScenes",
+    "TeamLife",
+    "NewArrivals",
+    "Sustainability",
+    "TBT",
+    "CustomerStories",
+)
+
+_REACTION_SHARES: tuple[tuple[str, float, float], ...] = (
+    # (reaction, probability it is non-zero, share of reach at most)
+    ("like", 0.95, 0.10),
+    ("love", 0.60, 0.03),
+    ("haha", 0.25, 0.01),
+    ("wow", 0.25, 0.01),
+    ("care", 0.20, 0.005),
+    ("sorry", 0.08, 0.004),
+    ("anger", 0.05, 0.003),
+)
+
+
+def _digest(seed: str, *parts: object) -> bytes:
+    text = "|".join([seed, *(str(part) for part in parts)])
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+def _hash_int(seed: str, *parts: object) -> int:
+    return int.from_bytes(_digest(seed, *parts)[:8], "big")
+
+
+def _unit(seed: str, *parts: object) -> float:
+    """A deterministic float in [0, 1)."""
+    return _hash_int(seed, *parts) / 2**64
+
+
+@dataclass(frozen=True)
+class Attachment:
+    media_type: str
+    type: str
+    url: str
+    title: str | None = None
+    description: str | None = None
+    target_id: str | None = None
+    subattachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True)
+class SyntheticPost:
+    page_id: str
+    number: str  # the `<n>` of `<page_id>_<n>`
+    created_time: dt.datetime  # aware UTC, whole seconds
+    format: PostFormat
+    message: str | None
+    attachment: Attachment | None = field(default=None)
+
+    @property
+    def id(self) -> str:
+        return f"{self.page_id}_{self.number}"
+
+    @property
+    def status_type(self) -> str:
+        return _STATUS_TYPES[self.format]
+
+    @property
+    def permalink_url(self) -> str:
+        if self.format is PostFormat.REEL:
+            return f"https://www.facebook.com/reel/{self.number}"
+        return f"https://www.facebook.com/{self.page_id}/posts/{self.number}"
+
+    @property
+    def is_video(self) -> bool:
+        return self.format in (PostFormat.VIDEO, PostFormat.REEL)
+
+    def sort_key(self) -> tuple[int, str]:
+        """Listing order key: newest first means descending by this key."""
+        return (int(self.created_time.timestamp()), self.number)
+
+
+@dataclass(frozen=True)
+class PostMetrics:
+    """Lifetime totals of one post as observed on one UTC date."""
+
+    media_view: int
+    media_view_unique: int
+    clicks: int
+    reactions: dict[str, int]  # only non-zero reaction types
+    comments: int
+    shares: int
+    video_views: int | None  # None for posts that are not videos or reels
+
+    @property
+    def likes(self) -> int:
+        return self.reactions.get("like", 0)
+
+    @property
+    def reactions_total(self) -> int:
+        return sum(self.reactions.values())
+
+
+# --- pages -------------------------------------------------------------------------------------
+
+
+def page_exists(page_id: str, config: SandboxConfig = DEFAULT_CONFIG) -> bool:
+    if config.known_pages is not None:
+        return page_id in config.known_pages
+    return page_id.isdigit()
+
+
+def page_name(page_id: str) -> str:
+    return f"Sandbox Page {page_id}"
+
+
+def page_followers(page_id: str, day: dt.date, config: SandboxConfig = DEFAULT_CONFIG) -> int:
+    """A follower total that drifts upward day by day (a current-total snapshot value)."""
+    base = 1_000 + _hash_int(config.seed, "followers", page_id) % 50_000
+    growth = 1 + _hash_int(config.seed, "followers-growth", page_id) % 40
+    return base + growth * (day.toordinal() - dt.date(2024, 1, 1).toordinal())
+
+
+def _page_tag(page_id: str, config: SandboxConfig) -> int:
+    return 1000 + _hash_int(config.seed, "page-tag", page_id) % 9000
+
+
+def _encode_number(page_id: str, day: dt.date, index: int, config: SandboxConfig) -> str:
+    return f"{_page_tag(page_id, config):04d}{day.toordinal():07d}{index:03d}"
+
+
+# --- posts -------------------------------------------------------------------------------------
+
+
+def post_count(page_id: str, day: dt.date, config: SandboxConfig = DEFAULT_CONFIG) -> int:
+    low, high = config.posts_per_day
+    return low + _hash_int(config.seed, "count", page_id, day.isoformat()) % (high - low + 1)
+
+
+def posts_for_day(
+    page_id: str, day: dt.date, config: SandboxConfig = DEFAULT_CONFIG
+) -> list[SyntheticPost]:
+    """The page's posts published on `day` (UTC), oldest first. Empty for unknown pages."""
+    if not page_exists(page_id, config):
+        return []
+    count = post_count(page_id, day, config)
+    seconds = _spread_seconds(page_id, day, count, config)
+    midnight = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    return [
+        _build_post(page_id, day, index, midnight + dt.timedelta(seconds=second), config)
+        for index, second in enumerate(seconds)
+    ]
+
+
+def _spread_seconds(page_id: str, day: dt.date, count: int, config: SandboxConfig) -> list[int]:
+    """Distinct, sorted seconds-of-day for `count` posts."""
+    chosen: set[int] = set()
+    for index in range(count):
+        second = _hash_int(config.seed, "time", page_id, day.isoformat(), index) % 86_400
+        while second in chosen:
+            second = (second + 1) % 86_400
+        chosen.add(second)
+    return sorted(chosen)
+
+
+def _build_post(
+    page_id: str, day: dt.date, index: int, created: dt.datetime, config: SandboxConfig
+) -> SyntheticPost:
+    number = _encode_number(page_id, day, index, config)
+    fmt = _pick_format(config.seed, number)
+    return SyntheticPost(
+        page_id=page_id,
+        number=number,
+        created_time=created,
+        format=fmt,
+        message=_caption(config.seed, number, fmt),
+        attachment=_attachment(config.seed, page_id, number, fmt),
+    )
+
+
+def _pick_format(seed: str, number: str) -> PostFormat:
+    total = sum(weight for _, weight in _FORMAT_WEIGHTS)
+    ticket = _hash_int(seed, "format", number) % total
+    for fmt, weight in _FORMAT_WEIGHTS:
+        if ticket < weight:
+            return fmt
+        ticket -= weight
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _caption(seed: str, number: str, fmt: PostFormat) -> str | None:
+    """0-3 hashtags, sometimes one repeated in another case (`#Launch ... #launch`)."""
+    if fmt in (PostFormat.PHOTO, PostFormat.REEL) and _unit(seed, "no-caption", number) < 0.12:
+        return None  # Graph omits `message` for a post without text
+    sentence = _SENTENCES[_hash_int(seed, "sentence", number) % len(_SENTENCES)]
+    tag_count = _hash_int(seed, "tag-count", number) % 4
+    tags = [_HASHTAGS[_hash_int(seed, "tag", number, i) % len(_HASHTAGS)] for i in range(tag_count)]
+    if tag_count >= 2 and _unit(seed, "dup-tag", number) < 0.4:
+        tags[-1] = tags[0].lower()
+    words = [f"#{tag}" for tag in tags]
+    if words and _unit(seed, "inline-tag", number) < 0.3:
+        return f"{words[0]} {sentence}. {' '.join(words[1:])}".rstrip()
+    return f"{sentence}. {' '.join(words)}".rstrip()
+
+
+def _attachment(seed: str, page_id: str, number: str, fmt: PostFormat) -> Attachment | None:
+    if fmt is PostFormat.TEXT:
+        return None
+    if fmt is PostFormat.PHOTO:
+        return _photo(page_id, number + "1")
+    if fmt is PostFormat.VIDEO:
+        url = f"https://www.facebook.com/{page_id}/videos/{number}/"
+        return Attachment("video", "video_inline", url, target_id=number)
+    if fmt is PostFormat.REEL:
+        url = f"https://www.facebook.com/reel/{number}/"
+        return Attachment("video", "video_inline", url, target_id=number)
+    if fmt is PostFormat.ALBUM:
+        size = 2 + _hash_int(seed, "album-size", number) % 5
+        children = tuple(_photo(page_id, f"{number}{i + 1}") for i in range(size))
+        url = f"https://www.facebook.com/media/set/?set=a.{number}&type=3"
+        return Attachment(
+            "album", "album", url, title="Photos from our week", subattachments=children
+        )
+    slug = f"story-{_hash_int(seed, 'slug', number) % 10_000}"
+    return Attachment(
+        "link",
+        "share",
+        f"https://example.com/blog/{slug}",
+        title="Read the full story on our blog",
+        description="Everything we learned this season, in one place.",
+    )
+
+
+def _photo(page_id: str, photo_id: str) -> Attachment:
+    url = f"https://www.facebook.com/photo.php?fbid={photo_id}&set=a.{page_id}&type=3"
+    return Attachment("photo", "photo", url, target_id=photo_id)
+
+
+def decode_post_id(post_id: str, config: SandboxConfig = DEFAULT_CONFIG) -> SyntheticPost | None:
+    """The post behind a `<page_id>_<n>` id, or None when no such post was ever published."""
+    page_id, sep, number = post_id.partition("_")
+    if not sep or len(number) != 14 or not number.isdigit() or not page_exists(page_id, config):
+        return None
+    if int(number[:4]) != _page_tag(page_id, config):
+        return None
+    try:
+        day = dt.date.fromordinal(int(number[4:11]))
+    except ValueError:
+        return None
+    index = int(number[11:])
+    posts = posts_for_day(page_id, day, config)
+    return posts[index] if index < len(posts) else None
+
+
+def iter_posts_desc(
+    page_id: str,
+    *,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    now: dt.datetime,
+    config: SandboxConfig = DEFAULT_CONFIG,
+    before_key: tuple[int, str] | None = None,
+) -> Iterator[SyntheticPost]:
+    """Posts with created_time in [since, until) and not after `now`, newest first.
+
+    `before_key` continues a listing: only posts whose `sort_key()` is below it are yielded.
+    """
+    upper = now if until is None else min(until - dt.timedelta(seconds=1), now)
+    if before_key is not None:
+        upper = min(upper, dt.datetime.fromtimestamp(before_key[0], dt.UTC))
+    floor_day = now.date() - dt.timedelta(days=config.history_days)
+    lower_day = floor_day if since is None else max(since.date(), floor_day)
+    day = upper.date()
+    while day >= lower_day:
+        for post in reversed(posts_for_day(page_id, day, config)):
+            if _in_window(post, since, until, now, before_key):
+                yield post
+        day -= dt.timedelta(days=1)
+
+
+def _in_window(
+    post: SyntheticPost,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    now: dt.datetime,
+    before_key: tuple[int, str] | None,
+) -> bool:
+    created = post.created_time
+    if created > now or (since is not None and created < since):
+        return False
+    if until is not None and created >= until:
+        return False
+    return before_key is None or post.sort_key() < before_key
+
+
+# --- metrics -----------------------------------------------------------------------------------
+
+
+def insights_available(post: SyntheticPost, now: dt.datetime) -> bool:
+    """Graph has no insights for a post younger than about an hour."""
+    return now - post.created_time >= dt.timedelta(hours=1)
+
+
+def metrics_for(
+    post: SyntheticPost, observed: dt.date, config: SandboxConfig = DEFAULT_CONFIG
+) -> PostMetrics:
+    """Lifetime totals on `observed` (UTC date): non-decreasing in the post's age."""
+    age_days = max(0, (observed - post.created_time.date()).days)
+    fraction = 1.0 - 0.5 ** ((age_days + 1) / _HALF_LIFE_DAYS)
+    seed, key = config.seed, post.id
+    reach = _final_reach(seed, post)
+    views = reach * (1.2 + 1.3 * _unit(seed, "views", key))
+    clicks = 0.0 if _unit(seed, "no-clicks", key) < 0.25 else reach * 0.08 * _unit(seed, "ck", key)
+    shares = (
+        0.0 if _unit(seed, "no-shares", key) < 0.4 else 1 + reach * 0.02 * _unit(seed, "sh", key)
+    )
+    comments = (
+        0.0 if _unit(seed, "no-comm", key) < 0.3 else 1 + reach * 0.03 * _unit(seed, "c", key)
+    )
+    reactions: dict[str, int] = {}
+    for name, probability, ceiling in _REACTION_SHARES:
+        if _unit(seed, "has", name, key) < probability:
+            value = int((1 + reach * ceiling * _unit(seed, "r", name, key)) * fraction)
+            if value:
+                reactions[name] = value
+    video_views = None
+    if post.is_video:
+        video_views = int(views * (0.3 + 0.5 * _unit(seed, "vv", key)) * fraction)
+    return PostMetrics(
+        media_view=int(views * fraction),
+        media_view_unique=int(reach * fraction),
+        clicks=int(clicks * fraction),
+        reactions=reactions,
+        comments=int(comments * fraction),
+        shares=int(shares * fraction),
+        video_views=video_views,
+    )
+
+
+def _final_reach(seed: str, post: SyntheticPost) -> float:
+    factor = {
+        PostFormat.REEL: 3.0,
+        PostFormat.VIDEO: 1.5,
+        PostFormat.TEXT: 0.6,
+    }.get(post.format, 1.0)
+    return (50 + _hash_int(seed, "reach", post.id) % 5_000) * factor
