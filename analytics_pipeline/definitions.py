@@ -10,6 +10,9 @@ from analytics_pipeline.resources import PlatformsResource, WarehouseResource
 from analytics_pipeline.schedules import daily_content_schedule
 from analytics_pipeline.sensors import tracked_integrations_sensor
 
+platforms = PlatformsResource()
+platforms.validate_settings()
+
 defs = dg.Definitions(
     assets=[content_assets],
     jobs=[content_ingestion_job],
@@ -17,6 +20,6 @@ defs = dg.Definitions(
     sensors=[tracked_integrations_sensor],
     resources={
         "warehouse": WarehouseResource.from_env(),
-        "platforms": PlatformsResource.from_env(),
+        "platforms": platforms,
     },
 )

@@ -1,9 +1,9 @@
 """Dagster resources: the warehouse and the platform clients.
 
-Both are configured from `ANALYTICS_*` environment variables (`from_env`); tests and the demo
-build them with explicit values (e.g. the sandbox's URL). Secrets are never resource config:
-the warehouse URL goes through `dg.EnvVar` when it comes from the environment, and access tokens
-are read at run time from the environment variable each integration names.
+Both are configured from `ANALYTICS_*` environment variables; environments differ in values,
+not classes. Secrets are never resource config: the warehouse URL goes through `dg.EnvVar` when it
+comes from the environment, and access tokens are read at run time from the environment variable
+each integration names.
 """
 
 from __future__ import annotations
@@ -15,11 +15,8 @@ import dagster as dg
 import sqlalchemy as sa
 from pydantic import PrivateAttr
 
-from analytics_pipeline.platforms import create_client
+from analytics_pipeline.platforms import SUPPORTED_PLATFORMS, create_client, settings_from_env
 from analytics_pipeline.platforms.base import PlatformClient
-from analytics_pipeline.platforms.facebook import FacebookSettings
-from analytics_pipeline.platforms.http import RetryConfig
-from analytics_pipeline.settings import SettingsError, env_list, env_str
 from analytics_pipeline.warehouse import default_warehouse_url, make_engine
 from analytics_pipeline.warehouse.migrations import pending_migrations
 
@@ -62,60 +59,25 @@ class WarehouseResource(dg.ConfigurableResource):
             self._engine = None
 
 
-DEFAULT_FACEBOOK = FacebookSettings()
-
-
 class PlatformsResource(dg.ConfigurableResource):
-    """Base URLs, API versions and metric lists of every platform, plus the retry budget."""
+    """Creates platform clients configured by the ANALYTICS_<PLATFORM>_* variables.
 
-    facebook_base_url: str = DEFAULT_FACEBOOK.base_url
-    facebook_api_version: str = DEFAULT_FACEBOOK.api_version
-    facebook_post_metrics: list[str] = list(DEFAULT_FACEBOOK.post_metrics)
-    # Longest pause taken when usage headers approach 100 % (scaled from the slowdown point).
-    facebook_usage_max_pause_s: float = DEFAULT_FACEBOOK.usage_max_pause_s
-    http_max_attempts: int = RetryConfig().max_attempts
-    http_backoff_base_s: float = RetryConfig().backoff_base_s
-    http_backoff_max_s: float = RetryConfig().backoff_max_s
-    http_max_wait_s: float = RetryConfig().max_wait_s
+    Each platform module reads its own variables (base URL, API version, metric lists; see the
+    README), so adding a platform never touches this class. `env_overrides` layers values over
+    the process environment: tests and the demo point base URLs at the sandbox with it.
+    """
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> PlatformsResource:
-        env = os.environ if env is None else env
-        version = env_str(env, "ANALYTICS_FACEBOOK_API_VERSION", DEFAULT_FACEBOOK.api_version)
-        if not (version.startswith("v") and version[1:].replace(".", "").isdigit()):
-            raise SettingsError(
-                f"ANALYTICS_FACEBOOK_API_VERSION={version!r} is not a Graph API version "
-                "such as 'v25.0'."
-            )
-        return cls(
-            facebook_base_url=env_str(
-                env, "ANALYTICS_FACEBOOK_BASE_URL", DEFAULT_FACEBOOK.base_url
-            ),
-            facebook_api_version=version,
-            facebook_post_metrics=list(
-                env_list(env, "ANALYTICS_FACEBOOK_POST_METRICS", DEFAULT_FACEBOOK.post_metrics)
-            ),
-        )
+    env_overrides: dict[str, str] = {}
 
-    def retry_config(self) -> RetryConfig:
-        return RetryConfig(
-            max_attempts=self.http_max_attempts,
-            backoff_base_s=self.http_backoff_base_s,
-            backoff_max_s=self.http_backoff_max_s,
-            max_wait_s=self.http_max_wait_s,
-        )
+    def settings_env(self) -> Mapping[str, str]:
+        return {**os.environ, **self.env_overrides}
 
-    def settings_by_platform(self) -> dict[str, object]:
-        return {
-            "facebook": FacebookSettings(
-                base_url=self.facebook_base_url.rstrip("/"),
-                api_version=self.facebook_api_version,
-                post_metrics=tuple(self.facebook_post_metrics),
-                usage_max_pause_s=self.facebook_usage_max_pause_s,
-                retry=self.retry_config(),
-            )
-        }
+    def validate_settings(self) -> None:
+        """Parses every platform's settings now, so a bad value fails at load, not mid-run."""
+        env = self.settings_env()
+        for platform in SUPPORTED_PLATFORMS:
+            settings_from_env(platform, env)
 
     def create_client(self, platform: str) -> PlatformClient:
         """A fresh client (own HTTP session and call counter) for one worker."""
-        return create_client(platform, self.settings_by_platform())
+        return create_client(platform, self.settings_env())

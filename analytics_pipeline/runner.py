@@ -88,7 +88,7 @@ def run_content_range(
         raise_on_error=False,
         resources={
             "warehouse": WarehouseResource.from_env(),
-            "platforms": PlatformsResource.from_env(),
+            "platforms": PlatformsResource(),
         },
     )
     seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()

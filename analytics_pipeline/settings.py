@@ -30,7 +30,7 @@ class PipelineSettings:
     max_concurrency: int
 
 
-def _int_setting(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+def env_int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -38,6 +38,19 @@ def _int_setting(env: Mapping[str, str], name: str, default: int, low: int, high
         value = int(raw)
     except ValueError:
         raise SettingsError(f"{name}={raw!r} is not an integer (allowed {low}..{high}).") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name}={value} is out of range (allowed {low}..{high}).")
+    return value
+
+
+def env_float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number (allowed {low}..{high}).") from None
     if not low <= value <= high:
         raise SettingsError(f"{name}={value} is out of range (allowed {low}..{high}).")
     return value
@@ -58,13 +71,11 @@ def load_pipeline_settings(env: Mapping[str, str] | None = None) -> PipelineSett
         partitions_start_date=_date_setting(
             env, "ANALYTICS_PARTITIONS_START_DATE", DEFAULT_START_DATE
         ),
-        lookback_days=_int_setting(env, "ANALYTICS_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS, 1, 366),
-        snapshot_window_days=_int_setting(
+        lookback_days=env_int(env, "ANALYTICS_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS, 1, 366),
+        snapshot_window_days=env_int(
             env, "ANALYTICS_SNAPSHOT_WINDOW_DAYS", DEFAULT_SNAPSHOT_WINDOW_DAYS, 0, 30
         ),
-        max_concurrency=_int_setting(
-            env, "ANALYTICS_MAX_CONCURRENCY", DEFAULT_MAX_CONCURRENCY, 1, 64
-        ),
+        max_concurrency=env_int(env, "ANALYTICS_MAX_CONCURRENCY", DEFAULT_MAX_CONCURRENCY, 1, 64),
     )
 
 
@@ -82,3 +93,11 @@ def env_list(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tup
     if not items:
         raise SettingsError(f"{name} is set but lists nothing; unset it to use the defaults.")
     return items
+
+
+def env_url(env: Mapping[str, str], name: str, default: str) -> str:
+    """An http(s) base URL without a trailing slash."""
+    value = env_str(env, name, default).rstrip("/")
+    if not value.startswith(("http://", "https://")) or "?" in value:
+        raise SettingsError(f"{name}={value!r} is not an http(s) base URL.")
+    return value

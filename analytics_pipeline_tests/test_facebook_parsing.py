@@ -39,6 +39,7 @@ from analytics_pipeline.platforms.facebook import (
 )
 from analytics_pipeline.platforms.http import ApiSession, RetryConfig
 from analytics_pipeline.platforms.text import extract_hashtags
+from analytics_pipeline.settings import SettingsError
 from analytics_pipeline_tests.test_http import Reply, ScriptedAdapter, scripted_session, sent_text
 
 PAYLOADS = pathlib.Path(__file__).parent / "payloads" / "facebook"
@@ -670,21 +671,42 @@ def test_extract_hashtags(text: str | None, expected: tuple[str, ...]) -> None:
 # --------------------------------------------------------------------------- registry
 
 
-def test_registry_creates_a_facebook_client() -> None:
-    settings = FacebookSettings(api_version="v26.0")
-    client = create_client("facebook", {"facebook": settings})
-    assert isinstance(client, FacebookClient) and client.settings is settings
+def test_registry_creates_a_facebook_client_configured_from_the_environment() -> None:
+    env = {
+        "ANALYTICS_FACEBOOK_API_VERSION": "v26.0",
+        "ANALYTICS_FACEBOOK_BASE_URL": "http://127.0.0.1:9/",
+        "ANALYTICS_FACEBOOK_POST_METRICS": "post_media_view, post_clicks",
+        "ANALYTICS_HTTP_MAX_ATTEMPTS": "2",
+    }
+    client = create_client("facebook", env)
+    assert isinstance(client, FacebookClient)
+    assert client.settings.api_version == "v26.0"
+    assert client.settings.base_url == "http://127.0.0.1:9"
+    assert client.settings.post_metrics == ("post_media_view", "post_clicks")
+    assert client.settings.retry.max_attempts == 2
     assert client.api_calls == 0 and client.content_metrics_are_lifetime
-    assert isinstance(create_client("facebook", {}), FacebookClient)
+    assert create_client("facebook", {}).settings == FacebookSettings()
     assert settings_type("facebook") is FacebookSettings
     assert "facebook" in SUPPORTED_PLATFORMS
 
 
-def test_registry_rejects_unknown_platforms_and_wrong_settings() -> None:
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ANALYTICS_FACEBOOK_API_VERSION", "25"),
+        ("ANALYTICS_FACEBOOK_BASE_URL", "graph.facebook.com"),
+        ("ANALYTICS_FACEBOOK_POST_METRICS", " , "),
+        ("ANALYTICS_HTTP_MAX_ATTEMPTS", "lots"),
+    ],
+)
+def test_bad_settings_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        create_client("facebook", {name: value})
+
+
+def test_registry_rejects_unknown_platforms() -> None:
     with pytest.raises(ValueError, match="supported: facebook"):
         create_client("myspace", {})
-    with pytest.raises(TypeError, match="FacebookSettings"):
-        create_client("facebook", {"facebook": object()})
 
 
 def test_settings_validation() -> None:

@@ -40,6 +40,18 @@ START = END - dt.timedelta(days=6)
 DAYS = [START + dt.timedelta(days=n) for n in range(7)]
 
 
+def _platforms(sandbox: SandboxServer, **overrides: str) -> PlatformsResource:
+    return PlatformsResource(
+        env_overrides={
+            "ANALYTICS_FACEBOOK_BASE_URL": sandbox.base_url,
+            "ANALYTICS_HTTP_BACKOFF_BASE_S": "0.001",
+            "ANALYTICS_HTTP_BACKOFF_MAX_S": "0.01",
+            "ANALYTICS_FACEBOOK_USAGE_MAX_PAUSE_S": "0.01",
+            **overrides,
+        }
+    )
+
+
 @pytest.fixture(scope="module")
 def sandbox():
     with SandboxServer() as server:
@@ -68,12 +80,7 @@ def env(sandbox, tmp_path, monkeypatch):
             )
     resources = {
         "warehouse": WarehouseResource(url=url),
-        "platforms": PlatformsResource(
-            facebook_base_url=sandbox.base_url,
-            http_backoff_base_s=0.001,
-            http_backoff_max_s=0.01,
-            facebook_usage_max_pause_s=0.01,
-        ),
+        "platforms": _platforms(sandbox),
     }
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME, list(PAGES))
@@ -235,10 +242,9 @@ def test_a_deleted_post_is_skipped_and_the_rest_of_its_day_lands(env):
 
 def test_a_deprecated_metric_is_reported_and_the_others_still_land(env):
     resources = dict(env["resources"])
-    resources["platforms"] = PlatformsResource(
-        facebook_base_url=env["sandbox"].base_url,
-        facebook_post_metrics=["post_impressions", "post_media_view", "post_clicks"],
-        http_backoff_base_s=0.001,
+    resources["platforms"] = _platforms(
+        env["sandbox"],
+        ANALYTICS_FACEBOOK_POST_METRICS="post_impressions,post_media_view,post_clicks",
     )
     result = _materialize(env, ["fb-1"], resources=resources)
     assert result.success

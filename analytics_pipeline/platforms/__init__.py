@@ -48,21 +48,19 @@ def settings_type(platform: str) -> type[Any]:
     return cast(type[Any], getattr(importlib.import_module(entry.module), entry.settings_class))
 
 
-def create_client(platform: str, settings_by_platform: Mapping[str, object]) -> PlatformClient:
-    """A new client for `platform`, configured by `settings_by_platform[platform]` (the
-    platform's settings dataclass; its defaults when absent). Unknown platform -> ValueError."""
+def settings_from_env(platform: str, env: Mapping[str, str]) -> Any:
+    """The platform's settings from `ANALYTICS_<PLATFORM>_*` variables (defaults when unset).
+
+    Raises SettingsError naming the variable when a value is malformed."""
+    return settings_type(platform).from_env(env)
+
+
+def create_client(platform: str, env: Mapping[str, str]) -> PlatformClient:
+    """A new client for `platform`, configured from `env` (its own HTTP session and counters).
+    Unknown platform -> ValueError listing the supported ones."""
     entry = _registration(platform)
     module = importlib.import_module(entry.module)
-    settings_cls = getattr(module, entry.settings_class)
-    settings = settings_by_platform.get(platform)
-    if settings is None:
-        settings = settings_cls()
-    elif not isinstance(settings, settings_cls):
-        raise TypeError(
-            f"settings for {platform!r} must be {settings_cls.__name__}, "
-            f"got {type(settings).__name__}"
-        )
-    client = getattr(module, entry.client_class)(settings)
+    client = getattr(module, entry.client_class)(settings_from_env(platform, env))
     if not isinstance(client, PlatformClient):
         raise TypeError(f"{entry.client_class} is not a PlatformClient")
     return client

@@ -46,6 +46,7 @@ from analytics_pipeline.platforms.base import (
 from analytics_pipeline.platforms.http import ApiSession, RetryConfig, safe_url
 from analytics_pipeline.platforms.redact import RedactingFilter, redact, strip_access_token
 from analytics_pipeline.platforms.text import extract_hashtags
+from analytics_pipeline.settings import SettingsError, env_float, env_list, env_str, env_url
 
 __all__ = [
     "METRIC_COLUMNS",
@@ -136,6 +137,26 @@ class FacebookSettings:
     @property
     def api_root(self) -> str:
         return f"{self.base_url.rstrip('/')}/{self.api_version}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> FacebookSettings:
+        """ANALYTICS_FACEBOOK_* variables over the current defaults."""
+        d = cls()
+        version = env_str(env, "ANALYTICS_FACEBOOK_API_VERSION", d.api_version)
+        if not re.fullmatch(r"v\d+\.\d+", version):
+            raise SettingsError(
+                f"ANALYTICS_FACEBOOK_API_VERSION={version!r} is not a Graph API version "
+                "such as 'v25.0'."
+            )
+        return cls(
+            base_url=env_url(env, "ANALYTICS_FACEBOOK_BASE_URL", d.base_url),
+            api_version=version,
+            post_metrics=env_list(env, "ANALYTICS_FACEBOOK_POST_METRICS", d.post_metrics),
+            usage_max_pause_s=env_float(
+                env, "ANALYTICS_FACEBOOK_USAGE_MAX_PAUSE_S", d.usage_max_pause_s, 0, 3600
+            ),
+            retry=RetryConfig.from_env(env),
+        )
 
 
 class InvalidMetricError(PlatformError):
