@@ -116,6 +116,42 @@ class ContentMetrics:
         return sum(getattr(self, name) is None for name in METRIC_FIELDS)
 
 
+ACCOUNT_METRIC_FIELDS: tuple[str, ...] = (
+    "followers_total",
+    "new_followers",
+    "profile_views",
+    "reach",
+    "impressions",
+    "views",
+    "website_clicks",
+)
+
+
+@dataclass(frozen=True)
+class AccountMetrics:
+    """Account-level numbers for one UTC day. None = the platform did not say (or cannot for
+    that day); 0 = it said zero.
+
+    `followers_total` is a SNAPSHOT of the current total (platforms cannot tell it for a past
+    day): clients fill it only when asked with `include_snapshot=True`. Every other field is the
+    platform's own value FOR that day (e.g. Facebook page insights `period=day`, LinkedIn
+    follower gains with `timeIntervals`), which can be backfilled as far as the platform allows.
+    """
+
+    followers_total: int | None = None
+    new_followers: int | None = None
+    profile_views: int | None = None
+    reach: int | None = None
+    impressions: int | None = None
+    views: int | None = None
+    website_clicks: int | None = None
+    # Metric names the platform rejected as invalid/deprecated (the rest still landed).
+    rejected_metrics: tuple[str, ...] = ()
+
+    def null_count(self) -> int:
+        return sum(getattr(self, name) is None for name in ACCOUNT_METRIC_FIELDS)
+
+
 @dataclass(frozen=True)
 class SkippedObject:
     """A content item the platform refused for a reason that concerns only that item."""
@@ -176,6 +212,12 @@ class PlatformClient(abc.ABC):
         self, account: Account, content_ids: Sequence[str], day: dt.date
     ) -> MetricsBatch:
         """Metrics of the given items for `day`; many items per API call."""
+
+    def fetch_account_metrics(
+        self, account: Account, day: dt.date, *, include_snapshot: bool
+    ) -> AccountMetrics:
+        """Account-level metrics for `day`; `followers_total` only when include_snapshot."""
+        raise NotImplementedError(f"{self.platform} has no account-level metrics yet")
 
     @property
     @abc.abstractmethod

@@ -119,7 +119,7 @@ def create_app(
 ) -> Starlette:
     """A fresh sandbox app; the state is reachable through `get_state(app)`."""
     # Imported here: the platform modules import this module's state and log types.
-    from analytics_pipeline.sandbox import facebook
+    from analytics_pipeline.sandbox import facebook, linkedin, x
 
     routes: list[BaseRoute] = [
         Route("/_sandbox/health", _health, methods=["GET"]),
@@ -130,6 +130,8 @@ def create_app(
     ]
     # Platform routes go last: Facebook's paths start with a `vNN.0` segment (a custom
     # convertor), so future `/rest/...` (LinkedIn) or `/2/...` (X) routes cannot clash.
+    routes.extend(linkedin.routes())
+    routes.extend(x.routes())
     routes.extend(facebook.routes())
     app = Starlette(routes=routes)
     app.state.sandbox = SandboxState(

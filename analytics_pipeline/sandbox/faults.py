@@ -40,7 +40,28 @@ DEFAULTS: dict[str, Any] = {
     "invalid_metrics": frozenset(),
     "null_batch_items": 0,
     "rate_limit_usage_pct": None,
+    # Accounts whose credential lacks a permission/scope/admin role (Graph 10/200, LinkedIn 403,
+    # X 403).
+    "permission_denied_accounts": frozenset(),
+    # Accounts whose long-window quota is used up (LinkedIn daily 429, X usage-cap 429).
+    "quota_exhausted_accounts": frozenset(),
+    # API versions the sandbox answers as sunset/expired (LinkedIn 426, Graph version expired).
+    "sunset_api_versions": frozenset(),
+    # Accounts whose token has no user context (X: non_public/organic metrics refused).
+    "app_only_accounts": frozenset(),
 }
+
+_SET_SWITCHES = frozenset(
+    {
+        "expired_token_pages",
+        "deleted_posts",
+        "invalid_metrics",
+        "permission_denied_accounts",
+        "quota_exhausted_accounts",
+        "sunset_api_versions",
+        "app_only_accounts",
+    }
+)
 
 
 class FaultState:
@@ -133,9 +154,15 @@ class FaultState:
             return True
 
     def any_expired(self, page_ids: Iterable[str]) -> bool:
+        return self.any_in("expired_token_pages", page_ids)
+
+    def any_in(self, switch: str, account_ids: Iterable[str]) -> bool:
+        """True when one of the accounts is listed in the set-valued `switch`."""
+        if switch not in _SET_SWITCHES:
+            raise ValueError(f"{switch!r} is not a set-valued fault switch")
         with self._lock:
-            expired = self._values["expired_token_pages"]
-        return any(page_id in expired for page_id in page_ids)
+            listed = self._values[switch]
+        return any(account_id in listed for account_id in account_ids)
 
     # --- single switches -------------------------------------------------------------------
 
@@ -218,7 +245,7 @@ def _normalize(name: str, value: Any) -> Any:
         raise ValueError(f"unknown fault switch {name!r}; known: {', '.join(sorted(DEFAULTS))}")
     if name in ("latency_ms", "null_batch_items"):
         return _non_negative_int(name, value)
-    if name in ("expired_token_pages", "deleted_posts", "invalid_metrics"):
+    if name in _SET_SWITCHES:
         return _string_set(name, value)
     if name == "transient_failures":
         return _failure_counts(value)
