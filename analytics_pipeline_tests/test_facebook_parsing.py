@@ -333,7 +333,8 @@ def test_mixed_batch_skips_missing_objects_and_retries_null_items_only() -> None
     assert [_requested_id(i) for i in retry] == [post_id(3)]  # only the null item
     assert first[0]["method"] == "GET"
     assert first[0]["relative_url"] == (
-        f"{post_id(1)}?fields=shares,comments.summary(true).limit(0),insights.metric("
+        f"{post_id(1)}?fields=shares,comments.summary(true).limit(0),permalink_url,status_type,"
+        "attachments{media_type,type,target{id}},insights.metric("
         "post_media_view,post_total_media_view_unique,post_reactions_by_type_total,post_clicks)"
     )
     assert batch.metrics[1].views == 5000 and batch.metrics[1].likes == 300
@@ -685,7 +686,8 @@ def test_registry_creates_a_facebook_client_configured_from_the_environment() ->
     assert client.settings.post_metrics == ("post_media_view", "post_clicks")
     assert client.settings.retry.max_attempts == 2
     assert client.api_calls == 0 and client.content_metrics_are_lifetime
-    assert create_client("facebook", {}).settings == FacebookSettings()
+    default = create_client("facebook", {})
+    assert isinstance(default, FacebookClient) and default.settings == FacebookSettings()
     assert settings_type("facebook") is FacebookSettings
     assert "facebook" in SUPPORTED_PLATFORMS
 

@@ -28,6 +28,13 @@ _REGISTRY: dict[str, _Registration] = {
     "facebook": _Registration(
         "analytics_pipeline.platforms.facebook", "FacebookClient", "FacebookSettings"
     ),
+    "instagram": _Registration(
+        "analytics_pipeline.platforms.instagram", "InstagramClient", "InstagramSettings"
+    ),
+    "linkedin": _Registration(
+        "analytics_pipeline.platforms.linkedin", "LinkedInClient", "LinkedInSettings"
+    ),
+    "x": _Registration("analytics_pipeline.platforms.x", "XClient", "XSettings"),
 }
 
 SUPPORTED_PLATFORMS: tuple[str, ...] = tuple(sorted(_REGISTRY))
@@ -46,6 +53,13 @@ def settings_type(platform: str) -> type[Any]:
     """The settings dataclass of `platform` (e.g. FacebookSettings)."""
     entry = _registration(platform)
     return cast(type[Any], getattr(importlib.import_module(entry.module), entry.settings_class))
+
+
+def client_class(platform: str) -> type[PlatformClient]:
+    """The client class of `platform`, for its declared capabilities (no instance needed)."""
+    entry = _registration(platform)
+    cls = getattr(importlib.import_module(entry.module), entry.client_class)
+    return cast(type[PlatformClient], cls)
 
 
 def settings_from_env(platform: str, env: Mapping[str, str]) -> Any:

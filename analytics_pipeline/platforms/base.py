@@ -30,6 +30,9 @@ class ErrorClass(StrEnum):
     TRANSIENT = "transient"
     PERMANENT_CREDENTIAL = "permanent_credential"
     PERMANENT_OBJECT = "permanent_object"
+    # Our configuration is wrong for every account of the platform (e.g. a sunset API version):
+    # stop, say which setting to change, do not mark the integration needs_reauth.
+    PERMANENT_CONFIG = "permanent_config"
     INVALID_RESPONSE = "invalid_response"
 
 
@@ -93,6 +96,9 @@ class ContentItem:
     caption: str | None = None
     hashtags: tuple[str, ...] = ()
     permalink: str | None = None
+    # What the item answers or re-shares, when it is not an original: "quote", "reply",
+    # "reshare". None for original content.
+    reference_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -202,6 +208,9 @@ class PlatformClient(abc.ABC):
     # True when content metrics are cumulative lifetime totals that cannot be asked for a past
     # day (Meta post insights, X): the assets then only record a snapshot for recent days.
     content_metrics_are_lifetime: bool = True
+    # True when some content disappears within a day (Instagram stories): the intraday schedule
+    # then lists and snapshots today's partition before it expires.
+    has_ephemeral_content: bool = False
 
     @abc.abstractmethod
     def list_content(self, account: Account, day: dt.date) -> Iterator[ContentItem]:

@@ -1,20 +1,61 @@
-"""Facebook Pages through the Graph API: the posts of a day and their lifetime insights.
+"""Facebook Pages through the Graph API: the posts of a day, their lifetime insights (reels
+through `video_insights`), and page-level daily insights.
 
 Wire format (the sandbox serves exactly this):
 - Posts: `GET {base}/{version}/{page_id}/posts?fields=...&since=&until=&limit=`, one page after
   another by following `paging.next` until it is absent (cursors alone mean nothing), with a
   page cap. `paging.next` carries `access_token=`: it is stripped, the token goes in a header.
-- Metrics: Graph batch requests, `POST {base}/{version}/` with `batch=[{"method":"GET",
-  "relative_url":"<post_id>?fields=shares,comments.summary(true).limit(0),insights.metric(..)"}]`
-  and `include_headers=false`. The reply is HTTP 200 with one entry per item, in order: `{"code":
+- Post metrics: Graph batch requests, `POST {base}/{version}/` with `batch=[{"method":"GET",
+  "relative_url":"<post_id>?fields=shares,comments.summary(true).limit(0),permalink_url,
+  status_type,attachments{media_type,type,target{id}},insights.metric(..)"}]` and
+  `include_headers=false`. The reply is HTTP 200 with one entry per item, in order: `{"code":
   200, "body": "<JSON string>"}`, an item error, or `null` (not processed: retried).
+- Reel metrics: a reel (a `/reel/` permalink, or "reel" in status_type / attachment type) gets
+  a second item in the SAME batch, `<video_id>/video_insights?metric=..`, when its video id is
+  known (from `attachments{target{id}}` or the `/reel/<video_id>` permalink, remembered from the
+  listing). A reel first recognised in a metrics reply (listed by an earlier run) costs one more
+  batch call for its `video_insights`, and is remembered from then on.
+- Page metrics: ONE batch call with `<page_id>?fields=followers_count,fan_count` (only when a
+  snapshot is wanted) and `<page_id>/insights?metric=..&period=day&since=<unix>&until=<unix>`.
 - Errors are classified by Graph `error.code` / `error_subcode` / `is_transient`, never by HTTP
-  status alone (rate limits arrive as 400 or 403); see `classify_graph_error`.
+  status alone (rate limits arrive as 400 or 403); see `graph.classify_graph_error`.
 - Usage headers (`X-App-Usage`, `X-Page-Usage`, `X-Business-Use-Case-Usage`) slow requests down
-  before the limits hit; see `usage_pause`.
+  before the limits hit; see `graph.usage_pause`.
 
-Post insights are lifetime totals (`value_kind=LIFETIME_SNAPSHOT`): what Graph says now, which
-the assets record only as a snapshot for the day they run.
+Content metrics (all `value_kind=LIFETIME_SNAPSHOT`: what Graph says now, recorded by the
+assets only as a snapshot for the day they run):
+
+| ContentMetrics | post item (`post_metrics`)         | reel `video_insights` (`reel_metrics`)  |
+|----------------|------------------------------------|-----------------------------------------|
+| views          | post_media_view                    | blue_reels_play_count                   |
+| reach          | post_total_media_view_unique       | post_impressions_unique                 |
+| reactions      | sum of post_reactions_by_type_total| sum of post_video_likes_by_reaction_type|
+| likes          | its "like" count (*)               | its LIKE count (*)                      |
+| comments       | comments.summary.total_count       | post_video_social_actions COMMENT (**)  |
+| shares         | shares.count (**)                  | post_video_social_actions SHARE (**)    |
+| clicks         | post_clicks                        | -                                       |
+| video_views    | post_video_views (if configured)   | -                                       |
+| impressions    | NULL: post_impressions deprecated  | -                                       |
+| saves          | NULL: no such Facebook metric      | -                                       |
+
+(*) 0 when the reaction dict is present without it: Graph lists non-zero types only.
+(**) Graph omits `shares` and a zero breakdown key: absent stays NULL, never guessed as 0.
+
+For a reel, a `video_insights` value wins over the post item's value of the same column; the
+post item fills what `video_insights` did not say (e.g. clicks).
+
+Account metrics (`fetch_account_metrics`, `page_metrics`), per calendar day; Graph's daily page
+values end at a US-Pacific midnight, mapped with `graph.pacific_day`:
+
+| AccountMetrics  | source                                                              |
+|-----------------|---------------------------------------------------------------------|
+| followers_total | `followers_count` of the page, only when include_snapshot           |
+| views           | page_media_view                                                     |
+| reach           | page_total_media_view_unique                                        |
+| new_followers   | page_daily_follows_unique                                           |
+| profile_views   | page_views_total                                                    |
+| impressions     | NULL: page_impressions* are deprecated (2025-11)                    |
+| website_clicks  | NULL: no current, non-deprecated page metric counts website clicks  |
 """
 
 from __future__ import annotations
@@ -24,33 +65,49 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urlencode
 
 import requests
 
+from analytics_pipeline.platforms import graph
 from analytics_pipeline.platforms.base import (
+    METRIC_FIELDS,
     Account,
+    AccountMetrics,
     ContentFormat,
     ContentItem,
     ContentMetrics,
-    ErrorClass,
     MetricsBatch,
     PlatformClient,
     PlatformError,
     SkippedObject,
     ValueKind,
 )
-from analytics_pipeline.platforms.http import ApiSession, RetryConfig, safe_url
-from analytics_pipeline.platforms.redact import RedactingFilter, redact, strip_access_token
+from analytics_pipeline.platforms.graph import (
+    DEFAULT_GRAPH_API_VERSION,
+    GRAPH_BATCH_LIMIT,
+    Ask,
+    GraphApi,
+    GraphPlatform,
+    InvalidMetricError,
+    as_int,
+    day_start,
+    pacific_day,
+    unix,
+)
+from analytics_pipeline.platforms.http import ApiSession, RetryConfig
+from analytics_pipeline.platforms.redact import RedactingFilter
 from analytics_pipeline.platforms.text import extract_hashtags
-from analytics_pipeline.settings import SettingsError, env_float, env_list, env_str, env_url
+from analytics_pipeline.settings import env_float, env_list, env_url
 
 __all__ = [
     "METRIC_COLUMNS",
+    "PAGE_METRIC_COLUMNS",
     "POST_FIELDS",
+    "REEL_METRIC_COLUMNS",
     "FacebookClient",
     "FacebookSettings",
     "InvalidMetricError",
@@ -58,26 +115,34 @@ __all__ = [
     "classify_response",
     "create_session",
     "detect_format",
+    "parse_page_insights",
+    "parse_page_snapshot",
     "parse_post",
     "parse_post_metrics",
+    "parse_reel_metrics",
+    "reel_video_id",
     "usage_pause",
 ]
 
 PLATFORM = "facebook"
+GRAPH_PLATFORM = GraphPlatform(PLATFORM, "ANALYTICS_FACEBOOK")
 logger = logging.getLogger("analytics_pipeline.platforms.facebook")
 if not any(isinstance(f, RedactingFilter) for f in logger.filters):
     logger.addFilter(RedactingFilter())
 
-GRAPH_BATCH_LIMIT = 50
 POST_FIELDS = (
     "id,created_time,message,permalink_url,status_type,"
-    "attachments{media_type,type,url,subattachments}"
+    "attachments{media_type,type,url,target,subattachments}"
 )
-# Fields of every metrics item besides insights: shares and the comment count (no comment data).
-_ITEM_FIELDS = "shares,comments.summary(true).limit(0)"
+# Fields of every metrics item besides insights: shares and the comment count (no comment data),
+# plus what tells a reel and its video id apart (for posts listed by an earlier run).
+_ITEM_FIELDS = (
+    "shares,comments.summary(true).limit(0),permalink_url,status_type,"
+    "attachments{media_type,type,target{id}}"
+)
 
 # Insight metric name -> ContentMetrics column. When two metrics feed one column (old and new
-# reach), the first one in the configured `post_metrics` order that returned a value wins.
+# reach), the first one in the configured metric order that returned a value wins.
 METRIC_COLUMNS: Mapping[str, str] = {
     "post_media_view": "views",
     "post_total_media_view_unique": "reach",
@@ -90,35 +155,56 @@ METRIC_COLUMNS: Mapping[str, str] = {
 # Its value is a dict of non-zero reaction counts by type: reactions = sum, likes = "like".
 REACTIONS_BY_TYPE = "post_reactions_by_type_total"
 
-# Error codes (https://developers.facebook.com/docs/graph-api/guides/error-handling).
-_TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 368, 613})
-_BUC_THROTTLE_CODES = range(80000, 80100)  # business-use-case throttles: 80001 Pages, ...
-_TOKEN_CODE = 190
-_PERMISSION_CODES = frozenset({10, *range(200, 300)})
-_OBJECT_ERRORS = frozenset({(100, 33), (100, 2108006)})
-_INVALID_METRIC = re.compile(r"valid insights? metric", re.IGNORECASE)
+# `video_insights` reel metrics -> ContentMetrics column (same first-wins rule).
+REEL_METRIC_COLUMNS: Mapping[str, str] = {
+    "blue_reels_play_count": "views",
+    "fb_reels_total_plays": "views",
+    "post_impressions_unique": "reach",
+}
+REEL_REACTIONS = "post_video_likes_by_reaction_type"  # {"REACTION_LIKE": 3, ...}
+REEL_SOCIAL_ACTIONS = "post_video_social_actions"  # {"COMMENT": 2, "SHARE": 1}
 
-_USAGE_HEADERS = ("X-App-Usage", "X-Page-Usage")
-_BUC_HEADER = "X-Business-Use-Case-Usage"
-_USAGE_KEYS = ("call_count", "total_cputime", "total_time")
-_EXCERPT_CHARS = 200
+# Page insights (period=day) -> AccountMetrics column (first in configured order wins).
+PAGE_METRIC_COLUMNS: Mapping[str, str] = {
+    "page_media_view": "views",
+    "page_total_media_view_unique": "reach",
+    "page_daily_follows_unique": "new_followers",
+    "page_daily_follows": "new_followers",
+    "page_views_total": "profile_views",
+    "page_impressions": "impressions",
+    "page_impressions_unique": "reach",
+}
+
+_REEL_PATH = re.compile(r"/reel/(\d+)")
 
 
 @dataclass(frozen=True)
 class FacebookSettings:
     base_url: str = "https://graph.facebook.com"
-    api_version: str = "v25.0"
+    api_version: str = DEFAULT_GRAPH_API_VERSION
     post_metrics: tuple[str, ...] = (
         "post_media_view",
         "post_total_media_view_unique",
         "post_reactions_by_type_total",
         "post_clicks",
     )
+    reel_metrics: tuple[str, ...] = (
+        "blue_reels_play_count",
+        "post_impressions_unique",
+        "post_video_likes_by_reaction_type",
+        "post_video_social_actions",
+    )
+    page_metrics: tuple[str, ...] = (
+        "page_media_view",
+        "page_total_media_view_unique",
+        "page_daily_follows_unique",
+        "page_views_total",
+    )
     page_size: int = 100
     batch_size: int = GRAPH_BATCH_LIMIT
     # Pagination cap per listing: exceeding it raises INVALID_RESPONSE, never loops forever.
     max_pages: int = 200
-    # Above this usage percentage requests are spaced out (see `usage_pause`).
+    # Above this usage percentage requests are spaced out (see `graph.usage_pause`).
     usage_slowdown_pct: float = 80.0
     # Pause between requests when usage reaches 100 % (scaled down linearly from there).
     usage_max_pause_s: float = 60.0
@@ -131,8 +217,7 @@ class FacebookSettings:
             raise ValueError("page_size and max_pages must be >= 1")
         if not 0 <= self.usage_slowdown_pct < 100:
             raise ValueError("usage_slowdown_pct must be in [0, 100)")
-        if not re.fullmatch(r"v\d+\.\d+", self.api_version):
-            raise ValueError(f"api_version must look like v25.0, got {self.api_version!r}")
+        graph.check_graph_version(self.api_version)
 
     @property
     def api_root(self) -> str:
@@ -142,16 +227,14 @@ class FacebookSettings:
     def from_env(cls, env: Mapping[str, str]) -> FacebookSettings:
         """ANALYTICS_FACEBOOK_* variables over the current defaults."""
         d = cls()
-        version = env_str(env, "ANALYTICS_FACEBOOK_API_VERSION", d.api_version)
-        if not re.fullmatch(r"v\d+\.\d+", version):
-            raise SettingsError(
-                f"ANALYTICS_FACEBOOK_API_VERSION={version!r} is not a Graph API version "
-                "such as 'v25.0'."
-            )
         return cls(
             base_url=env_url(env, "ANALYTICS_FACEBOOK_BASE_URL", d.base_url),
-            api_version=version,
+            api_version=graph.env_graph_version(
+                env, "ANALYTICS_FACEBOOK_API_VERSION", d.api_version
+            ),
             post_metrics=env_list(env, "ANALYTICS_FACEBOOK_POST_METRICS", d.post_metrics),
+            reel_metrics=env_list(env, "ANALYTICS_FACEBOOK_REEL_METRICS", d.reel_metrics),
+            page_metrics=env_list(env, "ANALYTICS_FACEBOOK_PAGE_METRICS", d.page_metrics),
             usage_max_pause_s=env_float(
                 env, "ANALYTICS_FACEBOOK_USAGE_MAX_PAUSE_S", d.usage_max_pause_s, 0, 3600
             ),
@@ -159,30 +242,7 @@ class FacebookSettings:
         )
 
 
-class InvalidMetricError(PlatformError):
-    """Graph's `(#100) ... must be a valid insights metric`: one invalid or deprecated metric
-    fails the whole call. The client finds which one and drops it (see `rejected_metrics`)."""
-
-
-# --------------------------------------------------------------------------- error handling
-
-
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return None
-
-
-def _excerpt(text: str) -> str:
-    flat = " ".join(text.split())
-    cut = flat[:_EXCERPT_CHARS] + ("..." if len(flat) > _EXCERPT_CHARS else "")
-    return redact(cut)
+# --------------------------------------------------------------------------- errors, session
 
 
 def classify_graph_error(
@@ -191,165 +251,24 @@ def classify_graph_error(
     http_status: int | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> PlatformError:
-    """Classify a Graph `{"error": {...}}` object by code/subcode/is_transient, not HTTP status.
-
-    | code                                   | class                  |
-    |----------------------------------------|------------------------|
-    | 190 (any subcode, e.g. 458-467)        | PERMANENT_CREDENTIAL   |
-    | 10, 200-299 (permissions)              | PERMANENT_CREDENTIAL   |
-    | 100 / 33, 100 / 2108006                | PERMANENT_OBJECT       |
-    | 1, 2, 4, 17, 32, 341, 368, 613, 8000x  | TRANSIENT              |
-    | is_transient: true, or HTTP 5xx        | TRANSIENT              |
-    | 100 "must be a valid insights metric"  | InvalidMetricError     |
-    | anything else (100 invalid parameter,  | INVALID_RESPONSE: a bug|
-    |   803 unknown alias, ...)              |   on our side, no retry|
-
-    Credential and object errors win over `is_transient`: retrying a revoked token only burns
-    quota. A BUC `estimated_time_to_regain_access` in `headers` becomes `retry_after`.
-    """
-    code = _as_int(error.get("code"))
-    subcode = _as_int(error.get("error_subcode"))
-    raw_message = error.get("message")
-    message = str(raw_message) if raw_message is not None else "(no message)"
-    details = [f"type={error.get('type')}"] if error.get("type") else []
-    if error.get("fbtrace_id"):
-        details.append(f"fbtrace_id={error.get('fbtrace_id')}")
-    text = redact(f"{message} [{', '.join(details)}]" if details else message)
-    code_text = None if code is None else (f"{code}/{subcode}" if subcode else str(code))
-
-    def make(error_class: ErrorClass, cls: type[PlatformError] = PlatformError) -> PlatformError:
-        return cls(error_class, text, platform=PLATFORM, code=code_text, http_status=http_status)
-
-    if code == _TOKEN_CODE or code in _PERMISSION_CODES:
-        return make(ErrorClass.PERMANENT_CREDENTIAL)
-    if (code, subcode) in _OBJECT_ERRORS:
-        return make(ErrorClass.PERMANENT_OBJECT)
-    is_transient = error.get("is_transient") is True
-    server_side = http_status is not None and http_status >= 500
-    if code in _TRANSIENT_CODES or code in _BUC_THROTTLE_CODES or is_transient or server_side:
-        transient = make(ErrorClass.TRANSIENT)
-        regain = _buc_regain_seconds(headers or {})
-        if regain:
-            transient.retry_after = regain
-        return transient
-    if code == 100 and _INVALID_METRIC.search(message):
-        return make(ErrorClass.INVALID_RESPONSE, InvalidMetricError)
-    return make(ErrorClass.INVALID_RESPONSE)
-
-
-def _json_or_none(response: requests.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:  # includes JSONDecodeError
-        return None
+    """`graph.classify_graph_error` for Facebook (see its table)."""
+    return graph.classify_graph_error(
+        error, platform=GRAPH_PLATFORM, http_status=http_status, headers=headers
+    )
 
 
 def classify_response(response: requests.Response) -> PlatformError | None:
-    """`ApiSession` classifier for top-level Graph replies: None when the reply is usable JSON.
-
-    Graph error envelopes go through `classify_graph_error`; a non-JSON 5xx (an HTML error page
-    from a proxy) or a 429 is TRANSIENT; any other non-2xx, or a 2xx that is not JSON, is
-    INVALID_RESPONSE with a short redacted excerpt. The SHAPE of a JSON body is checked by the
-    caller, which knows what it asked for.
-    """
-    status = response.status_code
-    body = _json_or_none(response)
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        return classify_graph_error(body["error"], http_status=status, headers=response.headers)
-    if 200 <= status < 300 and body is not None:
-        return None
-    excerpt = _excerpt(response.text or "")
-    if status >= 500 or status in (408, 429):
-        error_class = ErrorClass.TRANSIENT
-    else:
-        error_class = ErrorClass.INVALID_RESPONSE
-    what = "non-JSON reply" if body is None else "reply without a Graph error object"
-    return PlatformError(
-        error_class,
-        f"HTTP {status} {what}: {excerpt}",
-        platform=PLATFORM,
-        code=f"http_{status}",
-        http_status=status,
-    )
-
-
-def _invalid(message: str) -> PlatformError:
-    return PlatformError(ErrorClass.INVALID_RESPONSE, redact(message), platform=PLATFORM)
-
-
-# --------------------------------------------------------------------------- usage headers
-
-
-def _usage_header(headers: Mapping[str, str], name: str) -> Any:
-    raw = headers.get(name)
-    if raw is None:
-        return None
-    try:
-        return json.loads(raw)
-    except (TypeError, ValueError):
-        logger.warning("ignoring malformed %s header: %s", name, _excerpt(str(raw)))
-        return None
-
-
-def _buc_entries(headers: Mapping[str, str]) -> Iterator[Mapping[str, Any]]:
-    parsed = _usage_header(headers, _BUC_HEADER)
-    if parsed is None:
-        return
-    if not isinstance(parsed, dict):
-        logger.warning("ignoring %s header that is not an object", _BUC_HEADER)
-        return
-    for entries in parsed.values():
-        for entry in entries if isinstance(entries, list) else []:
-            if isinstance(entry, dict):
-                yield entry
-
-
-def _percent(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return 0.0
-    return float(value)
-
-
-def _max_usage_pct(headers: Mapping[str, str]) -> float:
-    usage = 0.0
-    for name in _USAGE_HEADERS:
-        parsed = _usage_header(headers, name)
-        if isinstance(parsed, dict):
-            usage = max([usage, *(_percent(parsed.get(key)) for key in _USAGE_KEYS)])
-        elif parsed is not None:
-            logger.warning("ignoring %s header that is not an object", name)
-    for entry in _buc_entries(headers):
-        usage = max([usage, *(_percent(entry.get(key)) for key in _USAGE_KEYS)])
-    return usage
-
-
-def _buc_regain_seconds(headers: Mapping[str, str]) -> float:
-    """Longest BUC `estimated_time_to_regain_access` (minutes) in seconds; 0 when none."""
-    minutes = max(
-        (_percent(e.get("estimated_time_to_regain_access")) for e in _buc_entries(headers)),
-        default=0.0,
-    )
-    return max(0.0, minutes) * 60.0
+    """`graph.classify_response` for Facebook: the `ApiSession` classifier."""
+    return graph.classify_response(response, platform=GRAPH_PLATFORM)
 
 
 def usage_pause(headers: Mapping[str, str], settings: FacebookSettings) -> float:
-    """Seconds to pause before the next request, from Meta's usage headers.
-
-    u = the highest of call_count / total_cputime / total_time over X-App-Usage, X-Page-Usage
-    and every X-Business-Use-Case-Usage entry (percentages). With s = usage_slowdown_pct:
-        pause = 0                                              if u <= s
-        pause = usage_max_pause_s * min(1, (u - s) / (100 - s))  otherwise
-    so 80 % -> 0 s, 90 % -> 30 s, >= 100 % -> 60 s with the defaults. A BUC
-    `estimated_time_to_regain_access` > 0 raises it to that many minutes; `ApiSession` refuses
-    to sleep longer than `max_wait_s` and raises a transient error with `retry_after` instead.
-    Malformed headers are logged and ignored.
-    """
-    usage = _max_usage_pct(headers)
-    pause = 0.0
-    if usage > settings.usage_slowdown_pct:
-        span = 100.0 - settings.usage_slowdown_pct
-        pause = settings.usage_max_pause_s * min(1.0, (usage - settings.usage_slowdown_pct) / span)
-    return max(pause, _buc_regain_seconds(headers))
+    """`graph.usage_pause` with the settings' slowdown threshold and maximum pause."""
+    return graph.usage_pause(
+        headers,
+        slowdown_pct=settings.usage_slowdown_pct,
+        max_pause_s=settings.usage_max_pause_s,
+    )
 
 
 def create_session(
@@ -359,33 +278,26 @@ def create_session(
     http: requests.Session | None = None,
 ) -> ApiSession:
     """The `ApiSession` a FacebookClient uses (Graph classifier + usage throttle)."""
-    return ApiSession(
-        PLATFORM,
-        classify_response,
+    return graph.create_graph_session(
+        GRAPH_PLATFORM,
         settings.retry,
-        throttle=lambda response: usage_pause(response.headers, settings),
+        slowdown_pct=settings.usage_slowdown_pct,
+        max_pause_s=settings.usage_max_pause_s,
         sleep=sleep,
-        session=http,
+        http=http,
     )
 
 
-# --------------------------------------------------------------------------- parsing
+def _invalid(message: str) -> PlatformError:
+    return graph.invalid_response(PLATFORM, message)
+
+
+# --------------------------------------------------------------------------- parsing posts
 
 
 def parse_created_time(value: Any) -> dt.datetime:
     """Graph's `2026-11-20T14:03:11+0000` (also accepts other ISO 8601 forms) as aware UTC."""
-    if not isinstance(value, str):
-        raise _invalid(f"created_time is not a string: {value!r}")
-    try:
-        parsed = dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z")
-    except ValueError:
-        try:
-            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise _invalid(f"unparseable created_time {value!r}") from None
-    if parsed.tzinfo is None:
-        raise _invalid(f"created_time without a timezone: {value!r}")
-    return parsed.astimezone(dt.UTC)
+    return graph.parse_graph_time(value, platform=PLATFORM, name="created_time")
 
 
 def _attachments(post: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -449,10 +361,24 @@ def detect_format(post: Mapping[str, Any]) -> ContentFormat:
     return ContentFormat.POST
 
 
+def reel_video_id(post: Mapping[str, Any]) -> str | None:
+    """The video id behind a reel post (None when the post is not a reel or does not say):
+    the first attachment's `target.id`, else the number of a `/reel/<id>` permalink."""
+    if detect_format(post) is not ContentFormat.REEL:
+        return None
+    for attachment in _attachments(post):
+        target = attachment.get("target")
+        target_id = target.get("id") if isinstance(target, dict) else None
+        if isinstance(target_id, str) and target_id:
+            return target_id
+    match = _REEL_PATH.search(_lower(post.get("permalink_url")))
+    return match.group(1) if match else None
+
+
 def parse_post(post: Any) -> ContentItem:
     """One element of `/{page_id}/posts` `data` as a ContentItem."""
     if not isinstance(post, dict) or not isinstance(post.get("id"), str) or not post["id"]:
-        raise _invalid(f"post without an id: {_excerpt(json.dumps(post, default=str))}")
+        raise _invalid(f"post without an id: {graph.excerpt(json.dumps(post, default=str))}")
     message = post.get("message")
     caption = message if isinstance(message, str) else None
     permalink = post.get("permalink_url")
@@ -466,6 +392,9 @@ def parse_post(post: Any) -> ContentItem:
     )
 
 
+# --------------------------------------------------------------------------- parsing metrics
+
+
 def _metric_value(entry: Mapping[str, Any]) -> Any:
     values = entry.get("values")
     if not isinstance(values, list) or not values or not isinstance(values[-1], dict):
@@ -473,45 +402,77 @@ def _metric_value(entry: Mapping[str, Any]) -> Any:
     return values[-1].get("value")  # lifetime: one value
 
 
-def _reaction_columns(value: Any) -> dict[str, int | None]:
-    if not isinstance(value, dict):
-        logger.debug("%s value is not a dict; left NULL", REACTIONS_BY_TYPE)
-        return {}
-    counts = {str(kind): _as_int(count) for kind, count in value.items()}
-    if any(count is None for count in counts.values()):
-        logger.debug("%s has non-integer counts; left NULL", REACTIONS_BY_TYPE)
-        return {}
-    # Graph lists only non-zero reaction types: a present dict without "like" means 0 likes.
-    return {
-        "reactions": sum(c for c in counts.values() if c is not None),
-        "likes": counts.get("like", 0),
-    }
-
-
-def _insight_columns(body: Mapping[str, Any], metric_order: Sequence[str]) -> dict[str, int | None]:
-    insights = body.get("insights")
-    data = insights.get("data") if isinstance(insights, dict) else None
+def _by_name(data: Any) -> dict[str, Any]:
     by_name: dict[str, Any] = {}
     for entry in data if isinstance(data, list) else []:
         if isinstance(entry, dict) and isinstance(entry.get("name"), str):
             by_name.setdefault(entry["name"], _metric_value(entry))
+    return by_name
+
+
+def _counts(value: Any, metric: str) -> dict[str, int] | None:
+    """A {type: count} breakdown with upper-cased keys, or None when malformed."""
+    if not isinstance(value, dict):
+        logger.debug("%s value is not a dict; left NULL", metric)
+        return None
+    counts = {str(kind).upper(): as_int(count) for kind, count in value.items()}
+    if any(count is None for count in counts.values()):
+        logger.debug("%s has non-integer counts; left NULL", metric)
+        return None
+    return {kind: count for kind, count in counts.items() if count is not None}
+
+
+def _reaction_columns(value: Any, metric: str = REACTIONS_BY_TYPE) -> dict[str, int | None]:
+    counts = _counts(value, metric)
+    if counts is None:
+        return {}
+    likes = counts.get("LIKE", counts.get("REACTION_LIKE", 0))
+    # Graph lists only non-zero reaction types: a present dict without "like" means 0 likes.
+    return {"reactions": sum(counts.values()), "likes": likes}
+
+
+def _social_columns(value: Any) -> dict[str, int | None]:
+    """COMMENT / SHARE counts of `post_video_social_actions`. An absent key stays NULL: like the
+    post object's `shares` (omitted at zero), absence is not reported as a zero."""
+    counts = _counts(value, REEL_SOCIAL_ACTIONS)
+    if counts is None:
+        return {}
+    return {"comments": counts.get("COMMENT"), "shares": counts.get("SHARE")}
+
+
+def _columns(
+    by_name: Mapping[str, Any],
+    metric_order: Sequence[str],
+    simple: Mapping[str, str],
+    special: Mapping[str, Callable[[Any], dict[str, int | None]]],
+) -> dict[str, int | None]:
     columns: dict[str, int | None] = {}
+
+    def put(column: str, number: int | None) -> None:
+        if columns.get(column) is None:
+            columns[column] = number
+
     ordered = [*metric_order, *(name for name in by_name if name not in metric_order)]
     for name in ordered:
         if name not in by_name:
             continue
         value = by_name[name]
-        if name == REACTIONS_BY_TYPE:
-            for column, number in _reaction_columns(value).items():
-                if columns.get(column) is None:
-                    columns[column] = number
-        elif name in METRIC_COLUMNS:
-            column = METRIC_COLUMNS[name]
-            if columns.get(column) is None:
-                columns[column] = _as_int(value)
+        if name in special:
+            for column, number in special[name](value).items():
+                put(column, number)
+        elif name in simple:
+            put(simple[name], as_int(value))
         else:
             logger.debug("ignoring unknown insights metric %r", name)
     return columns
+
+
+def _insight_columns(body: Mapping[str, Any], metric_order: Sequence[str]) -> dict[str, int | None]:
+    insights = body.get("insights")
+    data = insights.get("data") if isinstance(insights, dict) else None
+    return _columns(
+        _by_name(data), metric_order, METRIC_COLUMNS, {REACTIONS_BY_TYPE: _reaction_columns}
+    )
 
 
 def parse_post_metrics(
@@ -530,22 +491,93 @@ def parse_post_metrics(
     return ContentMetrics(
         external_content_id=post_id,
         value_kind=ValueKind.LIFETIME_SNAPSHOT,
-        shares=_as_int(shares.get("count")) if isinstance(shares, dict) else None,
-        comments=_as_int(summary.get("total_count")) if isinstance(summary, dict) else None,
+        shares=as_int(shares.get("count")) if isinstance(shares, dict) else None,
+        comments=as_int(summary.get("total_count")) if isinstance(summary, dict) else None,
         **columns,
     )
 
 
+def parse_reel_metrics(
+    post_id: str, body: Mapping[str, Any], metric_order: Sequence[str] = ()
+) -> ContentMetrics:
+    """A `/{video-id}/video_insights` reply as the metrics of reel post `post_id` (an empty
+    `data` list: insights not computed yet, every column NULL)."""
+    special: dict[str, Callable[[Any], dict[str, int | None]]] = {
+        REEL_REACTIONS: lambda value: _reaction_columns(value, REEL_REACTIONS),
+        REEL_SOCIAL_ACTIONS: _social_columns,
+    }
+    columns = _columns(_by_name(body.get("data")), metric_order, REEL_METRIC_COLUMNS, special)
+    return ContentMetrics(
+        external_content_id=post_id, value_kind=ValueKind.LIFETIME_SNAPSHOT, **columns
+    )
+
+
+def merge_reel_metrics(post: ContentMetrics, reel: ContentMetrics) -> ContentMetrics:
+    """The reel's `video_insights` values over the post item's; the post fills the gaps."""
+    merged = {
+        name: getattr(reel, name) if getattr(reel, name) is not None else getattr(post, name)
+        for name in METRIC_FIELDS
+    }
+    return replace(post, **merged)
+
+
+def parse_page_snapshot(body: Mapping[str, Any]) -> int | None:
+    """`followers_count` of `/{page-id}?fields=followers_count,fan_count` (fan_count counts
+    likes, a legacy figure: not used)."""
+    return as_int(body.get("followers_count"))
+
+
+def daily_value(entry: Mapping[str, Any], day: dt.date) -> int | None:
+    """The value of a `period=day` insights entry that belongs to `day` (see `pacific_day`),
+    or None when the reply has no value for it."""
+    values = entry.get("values")
+    for item in values if isinstance(values, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("end_time"), str):
+            continue
+        try:
+            end_time = graph.parse_graph_time(item["end_time"], platform=PLATFORM, name="end_time")
+        except PlatformError:
+            logger.debug("ignoring an insights value with a malformed end_time")
+            continue
+        if pacific_day(end_time) == day:
+            return as_int(item.get("value"))
+    return None
+
+
+def parse_page_insights(
+    body: Mapping[str, Any], day: dt.date, metric_order: Sequence[str] = ()
+) -> dict[str, int | None]:
+    """`/{page-id}/insights?period=day&since&until` as AccountMetrics columns for `day`."""
+    found: dict[str, int | None] = {}
+    data = body.get("data")
+    for entry in data if isinstance(data, list) else []:
+        if (
+            isinstance(entry, dict)
+            and isinstance(entry.get("name"), str)
+            and entry.get("period", "day") == "day"
+        ):
+            found.setdefault(entry["name"], daily_value(entry, day))
+    columns: dict[str, int | None] = {}
+    for name in [*metric_order, *(n for n in found if n not in metric_order)]:
+        column = PAGE_METRIC_COLUMNS.get(name)
+        if column is None or name not in found:
+            continue
+        if columns.get(column) is None:
+            columns[column] = found[name]
+    return columns
+
+
 # --------------------------------------------------------------------------- the client
 
-# What a batch item turned into: metrics, a classified error, or None (Graph sent `null`).
-_ItemResult = ContentMetrics | PlatformError | None
+
+@dataclass(frozen=True)
+class _PostReply:
+    metrics: ContentMetrics
+    video_id: str | None  # set when the item body shows a reel
 
 
-@dataclass
-class _ChunkResult:
-    metrics: dict[str, ContentMetrics] = field(default_factory=dict)
-    skipped: list[SkippedObject] = field(default_factory=list)
+def _quote_id(object_id: str) -> str:
+    return quote(object_id, safe="_")
 
 
 class FacebookClient(PlatformClient):
@@ -565,9 +597,15 @@ class FacebookClient(PlatformClient):
         for that default session (tests inject a recorder)."""
         self.settings = settings
         self._session = session or create_session(settings, sleep=sleep)
-        self._rejected: list[str] = []  # invalid metrics, dropped for the client's lifetime
-        root = urlsplit(settings.base_url)
-        self._origin = (root.scheme.lower(), root.netloc.lower())
+        self._graph = GraphApi(
+            GRAPH_PLATFORM,
+            self._session,
+            base_url=settings.base_url,
+            api_version=settings.api_version,
+            batch_size=settings.batch_size,
+            max_pages=settings.max_pages,
+        )
+        self._reel_videos: dict[str, str] = {}  # reel post id -> video id, as learned
 
     @property
     def api_calls(self) -> int:
@@ -579,7 +617,7 @@ class FacebookClient(PlatformClient):
 
     @property
     def rejected_metrics(self) -> tuple[str, ...]:
-        return tuple(self._rejected)
+        return self._graph.rejected()
 
     def close(self) -> None:
         self._session.close()
@@ -587,280 +625,170 @@ class FacebookClient(PlatformClient):
     # ---- listing
 
     def list_content(self, account: Account, day: dt.date) -> Iterator[ContentItem]:
-        start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+        start = day_start(day)
         end = start + dt.timedelta(days=1)
-        url: str | None = (
-            f"{self.settings.api_root}/{quote(account.external_account_id, safe='')}/posts"
-        )
-        params: dict[str, str | int] | None = {
+        url = f"{self.settings.api_root}/{quote(account.external_account_id, safe='')}/posts"
+        params: dict[str, str | int] = {
             "fields": POST_FIELDS,
-            "since": int(start.timestamp()),
-            "until": int(end.timestamp()),
+            "since": unix(start),
+            "until": unix(end),
             "limit": self.settings.page_size,
         }
         seen: set[str] = set()
-        pages = 0
-        while url is not None:
-            pages += 1
-            if pages > self.settings.max_pages:
-                raise _invalid(
-                    f"posts of page {account.external_account_id} on {day} need more than "
-                    f"max_pages={self.settings.max_pages} pages; refusing to page on"
-                )
-            body = self._get_object(url, account, params)
-            for post in self._page_posts(body):
+        what = f"posts of page {account.external_account_id} on {day}"
+        for body in self._graph.iter_pages(url, account, params, what):
+            for raw in self._graph.data_list(body, "posts"):
+                post = parse_post(raw)
                 if post.external_content_id in seen:
                     continue
                 seen.add(post.external_content_id)
+                video_id = reel_video_id(raw)
+                if video_id is not None:
+                    self._reel_videos[post.external_content_id] = video_id
                 if start <= post.published_at < end:
                     yield post
                 else:
                     logger.debug(
                         "dropping post %s published outside %s", post.external_content_id, day
                     )
-            url, params = self._next_url(body), None
 
-    def _get_object(
-        self, url: str, account: Account, params: Mapping[str, Any] | None
-    ) -> Mapping[str, Any]:
-        response = self._session.request("GET", url, token=account.token, params=params)
-        body = _json_or_none(response)
-        if not isinstance(body, dict):
-            raise _invalid(
-                f"expected a JSON object from {safe_url(url)}: {_excerpt(response.text)}"
-            )
-        return body
-
-    @staticmethod
-    def _page_posts(body: Mapping[str, Any]) -> Iterator[ContentItem]:
-        data = body.get("data")
-        if not isinstance(data, list):
-            raise _invalid(f"posts reply without a data list: {_excerpt(json.dumps(body))}")
-        for post in data:
-            yield parse_post(post)
-
-    def _next_url(self, body: Mapping[str, Any]) -> str | None:
-        """The next page to fetch: `paging.next` without its token, or None when it is absent.
-
-        The token is only ever sent to the configured Graph host: a `next` pointing elsewhere is
-        an invalid response, not a URL to follow.
-        """
-        paging = body.get("paging")
-        next_url = paging.get("next") if isinstance(paging, dict) else None
-        if not next_url:
-            return None
-        if not isinstance(next_url, str):
-            raise _invalid("paging.next is not a string")
-        absolute = urljoin(self.settings.base_url, strip_access_token(next_url))
-        target = urlsplit(absolute)
-        if (target.scheme.lower(), target.netloc.lower()) != self._origin:
-            raise _invalid(
-                f"paging.next points to {target.scheme}://{target.hostname}, not to the "
-                "configured base_url; not sending the token there"
-            )
-        return absolute
-
-    # ---- metrics
+    # ---- content metrics
 
     def fetch_content_metrics(
         self, account: Account, content_ids: Sequence[str], day: dt.date
     ) -> MetricsBatch:
         """Lifetime metrics as of now (Graph cannot answer for a past `day`), batched:
-        ceil(n / batch_size) HTTP calls in the normal path."""
+        ceil(n / batch_size) HTTP calls in the normal path (reels whose video id is known ride
+        in the same batches; reels first recognised here cost one more batch call)."""
         ids = list(dict.fromkeys(content_ids))
-        done = _ChunkResult()
-        size = self.settings.batch_size
-        for offset in range(0, len(ids), size):
-            chunk = self._fetch_chunk(account, ids[offset : offset + size])
-            done.metrics.update(chunk.metrics)
-            done.skipped.extend(chunk.skipped)
+        asks: list[Ask[Any]] = []
+        for post_id in ids:
+            asks.append(self._post_ask(post_id))
+            if post_id in self._reel_videos and self.settings.reel_metrics:
+                asks.append(self._reel_ask(post_id, self._reel_videos[post_id]))
+        outcomes = self._graph.run(account, asks)
+        late = self._newly_found_reels(ids, outcomes)
+        if late:
+            outcomes.update(self._graph.run(account, late))
+        metrics: dict[str, ContentMetrics] = {}
+        skipped: list[SkippedObject] = []
+        for post_id in ids:
+            post = outcomes.get(("post", post_id))
+            if isinstance(post, PlatformError):
+                skipped.append(SkippedObject(post_id, post.code or "unknown", post.message))
+                continue
+            if not isinstance(post, _PostReply):
+                continue
+            reel = outcomes.get(("reel", post_id))
+            if isinstance(reel, ContentMetrics):
+                metrics[post_id] = merge_reel_metrics(post.metrics, reel)
+            else:
+                if isinstance(reel, PlatformError):
+                    logger.debug("reel insights of %s unavailable: %s", post_id, reel.message)
+                metrics[post_id] = post.metrics
         logger.debug(
             "facebook metrics for %d posts (%s): %d ok, %d skipped",
             len(ids),
             day,
-            len(done.metrics),
-            len(done.skipped),
+            len(metrics),
+            len(skipped),
         )
         return MetricsBatch(
-            metrics=tuple(done.metrics[i] for i in ids if i in done.metrics),
-            skipped=tuple(done.skipped),
+            metrics=tuple(metrics[i] for i in ids if i in metrics),
+            skipped=tuple(skipped),
             rejected_metrics=self.rejected_metrics,
         )
 
-    def _active_metrics(self) -> list[str]:
-        return [m for m in self.settings.post_metrics if m not in self._rejected]
-
-    def _fetch_chunk(self, account: Account, ids: Sequence[str]) -> _ChunkResult:
-        """One batch call for `ids`, then only the items that need it again: `null` and
-        transient items (at most `retry.max_attempts` rounds, with backoff), and every item
-        once more after an invalid metric was identified and dropped."""
-        result = _ChunkResult()
-        pending = list(ids)
-        item_retries = 0
-        while pending:
-            metrics = self._active_metrics()
-            outcomes = self._send_batch(account, pending, metrics)
-            retry: list[str] = []
-            metric_failed: list[str] = []
-            last_transient: PlatformError | None = None
-            invalid_metric: InvalidMetricError | None = None
-            for post_id, outcome in zip(pending, outcomes, strict=True):
-                if isinstance(outcome, ContentMetrics):
-                    result.metrics[post_id] = outcome
-                elif isinstance(outcome, InvalidMetricError):
-                    invalid_metric = outcome
-                    metric_failed.append(post_id)
-                elif outcome is None or outcome.error_class is ErrorClass.TRANSIENT:
-                    retry.append(post_id)
-                    last_transient = outcome or _not_processed(post_id)
-                elif outcome.error_class is ErrorClass.PERMANENT_OBJECT:
-                    result.skipped.append(
-                        SkippedObject(post_id, outcome.code or "unknown", outcome.message)
-                    )
-                else:
-                    raise outcome  # credential errors stop the integration at once
-            if invalid_metric is not None:
-                self._reject_invalid_metrics(account, invalid_metric, metric_failed, metrics)
-                pending = metric_failed + retry
+    def _newly_found_reels(
+        self, ids: Sequence[str], outcomes: Mapping[Hashable, Any]
+    ) -> list[Ask[Any]]:
+        late: list[Ask[Any]] = []
+        for post_id in ids:
+            post = outcomes.get(("post", post_id))
+            if not isinstance(post, _PostReply) or post.video_id is None:
                 continue
-            if retry and last_transient is not None:
-                if item_retries + 1 >= self.settings.retry.max_attempts:
-                    raise last_transient
-                self._session.wait_before_retry(item_retries, last_transient)
-                item_retries += 1
-            pending = retry
-        return result
+            self._reel_videos[post_id] = post.video_id
+            if ("reel", post_id) not in outcomes and self.settings.reel_metrics:
+                late.append(self._reel_ask(post_id, post.video_id))
+        return late
 
-    def _send_batch(
-        self, account: Account, post_ids: Sequence[str], metrics: Sequence[str]
-    ) -> list[_ItemResult]:
-        """POST one Graph batch; per item: metrics, a classified error, or None (`null`).
+    def _post_ask(self, post_id: str) -> Ask[_PostReply]:
+        order = self.settings.post_metrics
 
-        A top-level invalid-metric error (a non-batch-aware server) counts for every item."""
-        items = [
-            {"method": "GET", "relative_url": _metrics_relative_url(post_id, metrics)}
-            for post_id in post_ids
-        ]
-        try:
-            entries = self._post_batch(account, items)
-        except InvalidMetricError as error:
-            return [error] * len(post_ids)
-        return [
-            _parse_batch_entry(post_id, entry, metrics)
-            for post_id, entry in zip(post_ids, entries, strict=True)
-        ]
+        def url(metrics: Sequence[str]) -> str:
+            fields = _ITEM_FIELDS
+            if metrics:
+                fields += f",insights.metric({','.join(metrics)})"
+            return f"{_quote_id(post_id)}?fields={fields}"
 
-    def _post_batch(self, account: Account, items: Sequence[Mapping[str, str]]) -> list[Any]:
-        response = self._session.request(
-            "POST",
-            f"{self.settings.api_root}/",
-            token=account.token,
-            data={"batch": json.dumps(items, separators=(",", ":")), "include_headers": "false"},
+        def parse(body: Mapping[str, Any]) -> _PostReply:
+            return _PostReply(parse_post_metrics(post_id, body, order), reel_video_id(body))
+
+        return Ask(
+            key=("post", post_id),
+            url=url,
+            parse=parse,
+            metrics=order,
+            family="post",
+            probe_url=lambda m: f"{_quote_id(post_id)}?fields=insights.metric({m})",
         )
-        entries = _json_or_none(response)
-        if not isinstance(entries, list) or len(entries) != len(items):
-            raise _invalid(
-                f"batch reply is not a list of {len(items)} entries: {_excerpt(response.text)}"
-            )
-        return entries
 
-    def _reject_invalid_metrics(
-        self,
-        account: Account,
-        error: InvalidMetricError,
-        candidates: Sequence[str],
-        metrics: Sequence[str],
-    ) -> None:
-        """Find which of `metrics` Graph rejects and drop them for this client's lifetime.
+    def _reel_ask(self, post_id: str, video_id: str) -> Ask[ContentMetrics]:
+        order = self.settings.reel_metrics
+        return Ask(
+            key=("reel", post_id),
+            url=lambda ms: f"{_quote_id(video_id)}/video_insights?metric={','.join(ms)}",
+            parse=lambda body: parse_reel_metrics(post_id, body, order),
+            metrics=order,
+            family="reel",
+            metrics_required=True,
+        )
 
-        Graph's message ("(#100) The value must be a valid insights metric") does not reliably
-        name the culprit, so one post is re-asked once per metric, all in ONE batch call. A
-        post that turns out to be gone is replaced by the next candidate (at most 3). If no
-        metric can be blamed, the original error is raised rather than looping.
-        """
-        if not metrics:
-            raise error
-        last_transient: PlatformError | None = None
-        for post_id in candidates[:3]:
-            items = [
-                {
-                    "method": "GET",
-                    "relative_url": f"{_quote_id(post_id)}?fields=insights.metric({m})",
-                }
-                for m in metrics
-            ]
-            entries = self._post_batch(account, items)
-            outcomes = [_parse_batch_entry(post_id, e, metrics) for e in entries]
-            invalid = [
-                m
-                for m, o in zip(metrics, outcomes, strict=True)
-                if isinstance(o, InvalidMetricError)
-            ]
-            if invalid:
-                self._rejected.extend(m for m in invalid if m not in self._rejected)
-                logger.warning(
-                    "facebook rejected insights metrics %s as invalid or deprecated; "
-                    "dropped for this client's lifetime, the other metrics are still fetched",
-                    ", ".join(invalid),
+    # ---- account metrics
+
+    def fetch_account_metrics(
+        self, account: Account, day: dt.date, *, include_snapshot: bool
+    ) -> AccountMetrics:
+        """Page-level metrics of `day` in ONE batch call (see the module docstring table).
+
+        `since`/`until` span two days so the value whose Pacific `end_time` maps to `day` is in
+        the reply whatever the daylight-saving offset."""
+        page = _quote_id(account.external_account_id)
+        asks: list[Ask[Any]] = []
+        if include_snapshot:
+            asks.append(
+                Ask(
+                    key="snapshot",
+                    url=lambda _ms: f"{page}?fields=followers_count,fan_count",
+                    parse=parse_page_snapshot,
                 )
-                return
-            for outcome in outcomes:
-                if isinstance(outcome, PlatformError):
-                    if outcome.error_class is ErrorClass.PERMANENT_CREDENTIAL:
-                        raise outcome
-                    if outcome.error_class is ErrorClass.TRANSIENT:
-                        last_transient = outcome
-                elif outcome is None:
-                    last_transient = _not_processed(post_id)
-            if all(isinstance(o, ContentMetrics) for o in outcomes):
-                break  # every metric works on its own: nothing to blame
-        raise last_transient or error
+            )
+        order = self.settings.page_metrics
+        since = unix(day_start(day))
+        until = unix(day_start(day + dt.timedelta(days=2)))
 
+        def insights_url(metrics: Sequence[str]) -> str:
+            query = {"metric": ",".join(metrics), "period": "day", "since": since, "until": until}
+            return f"{page}/insights?{urlencode(query, safe=',')}"
 
-def _not_processed(post_id: str) -> PlatformError:
-    return PlatformError(
-        ErrorClass.TRANSIENT,
-        f"batch item for {post_id} was not processed (null)",
-        platform=PLATFORM,
-        code="batch_null",
-    )
-
-
-def _quote_id(post_id: str) -> str:
-    return quote(post_id, safe="_")
-
-
-def _metrics_relative_url(post_id: str, metrics: Sequence[str]) -> str:
-    fields = _ITEM_FIELDS
-    if metrics:
-        fields += f",insights.metric({','.join(metrics)})"
-    return f"{_quote_id(post_id)}?fields={fields}"
-
-
-def _parse_batch_entry(post_id: str, entry: Any, metrics: Sequence[str]) -> _ItemResult:
-    if entry is None:
-        return None
-    if not isinstance(entry, dict):
-        raise _invalid(f"batch entry for {post_id} is not an object")
-    status = _as_int(entry.get("code"))
-    raw_body = entry.get("body")
-    try:
-        body = json.loads(raw_body) if isinstance(raw_body, str) else raw_body
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        return classify_graph_error(body["error"], http_status=status)
-    if status == 200 and isinstance(body, dict):
-        return parse_post_metrics(post_id, body, metrics)
-    error_class = (
-        ErrorClass.TRANSIENT
-        if status is not None and status >= 500
-        else ErrorClass.INVALID_RESPONSE
-    )
-    return PlatformError(
-        error_class,
-        redact(f"batch item for {post_id}: HTTP {status}: {_excerpt(str(raw_body))}"),
-        platform=PLATFORM,
-        code=f"http_{status}",
-        http_status=status,
-    )
+        asks.append(
+            Ask(
+                key="insights",
+                url=insights_url,
+                parse=lambda body: parse_page_insights(body, day, order),
+                metrics=order,
+                family="page",
+                metrics_required=True,
+            )
+        )
+        outcomes = self._graph.run(account, asks)
+        insights, snapshot = outcomes["insights"], outcomes.get("snapshot")
+        for outcome in (insights, snapshot):
+            if isinstance(outcome, PlatformError):
+                raise outcome  # the page itself is gone: nothing of this day can land
+        columns: dict[str, int | None] = dict(insights) if isinstance(insights, dict) else {}
+        return AccountMetrics(
+            followers_total=snapshot if isinstance(snapshot, int) else None,
+            rejected_metrics=self._graph.rejected("page"),
+            **columns,
+        )

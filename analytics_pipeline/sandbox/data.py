@@ -6,7 +6,10 @@ lifetime metric values. Randomness comes from SHA-256 of the inputs, never from 
 `random` state, so two sandbox servers (or two test runs) answer byte for byte the same.
 
 Post ids look like Graph's `<page_id>_<n>`; `n` encodes a page tag, the day and the post's
-index within that day, so a post id can be resolved back to its post without any storage.
+index within that day, so a post id can be resolved back to its post without any storage. The
+video of a video or reel post has the id `9<n><page_id>` (resolvable the same way), and page
+insights are a pure function of (page, Pacific day). Instagram's synthetic world lives in
+`instagram_data` (IG user ids start with "1784" and are never Facebook pages).
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 Clock = Callable[[], dt.datetime]
 """Returns the current time as a timezone-aware UTC datetime."""
 
 _MAX_POSTS_PER_DAY = 999  # the post index is encoded on three digits
+VIDEO_ID_PREFIX = "9"  # video ids: "9" + the post's 14-digit number + the page id
 _HALF_LIFE_DAYS = 1.5  # lifetime metrics reach half their final value after this many days
 
 
@@ -183,9 +188,14 @@ class SyntheticPost:
         return _STATUS_TYPES[self.format]
 
     @property
+    def video_id(self) -> str | None:
+        """The id of the post's video (videos and reels only)."""
+        return f"{VIDEO_ID_PREFIX}{self.number}{self.page_id}" if self.is_video else None
+
+    @property
     def permalink_url(self) -> str:
         if self.format is PostFormat.REEL:
-            return f"https://www.facebook.com/reel/{self.number}"
+            return f"https://www.facebook.com/reel/{self.video_id}"
         return f"https://www.facebook.com/{self.page_id}/posts/{self.number}"
 
     @property
@@ -221,7 +231,17 @@ class PostMetrics:
 # --- pages -------------------------------------------------------------------------------------
 
 
+IG_USER_PREFIX = "1784"
+
+
+def is_ig_user_id(account_id: str) -> bool:
+    """Instagram professional account ids of the sandbox: all digits, starting with 1784."""
+    return account_id.isdigit() and account_id.startswith(IG_USER_PREFIX) and len(account_id) >= 8
+
+
 def page_exists(page_id: str, config: SandboxConfig = DEFAULT_CONFIG) -> bool:
+    if is_ig_user_id(page_id):
+        return False  # an Instagram account, not a page
     if config.known_pages is not None:
         return page_id in config.known_pages
     return page_id.isdigit()
@@ -306,16 +326,21 @@ def _pick_format(seed: str, number: str) -> PostFormat:
 
 
 def _caption(seed: str, number: str, fmt: PostFormat) -> str | None:
-    """0-3 hashtags, sometimes one repeated in another case (`#Launch ... #launch`)."""
-    if fmt in (PostFormat.PHOTO, PostFormat.REEL) and _unit(seed, "no-caption", number) < 0.12:
-        return None  # Graph omits `message` for a post without text
-    sentence = _SENTENCES[_hash_int(seed, "sentence", number) % len(_SENTENCES)]
-    tag_count = _hash_int(seed, "tag-count", number) % 4
-    tags = [_HASHTAGS[_hash_int(seed, "tag", number, i) % len(_HASHTAGS)] for i in range(tag_count)]
-    if tag_count >= 2 and _unit(seed, "dup-tag", number) < 0.4:
+    return synthetic_caption(seed, number, may_be_empty=fmt in (PostFormat.PHOTO, PostFormat.REEL))
+
+
+def synthetic_caption(seed: str, key: str, *, may_be_empty: bool) -> str | None:
+    """0-3 hashtags, sometimes one repeated in another case (`#Launch ... #launch`); None (no
+    text at all) for about one in eight items that `may_be_empty`."""
+    if may_be_empty and _unit(seed, "no-caption", key) < 0.12:
+        return None  # Graph omits `message` / `caption` for an item without text
+    sentence = _SENTENCES[_hash_int(seed, "sentence", key) % len(_SENTENCES)]
+    tag_count = _hash_int(seed, "tag-count", key) % 4
+    tags = [_HASHTAGS[_hash_int(seed, "tag", key, i) % len(_HASHTAGS)] for i in range(tag_count)]
+    if tag_count >= 2 and _unit(seed, "dup-tag", key) < 0.4:
         tags[-1] = tags[0].lower()
     words = [f"#{tag}" for tag in tags]
-    if words and _unit(seed, "inline-tag", number) < 0.3:
+    if words and _unit(seed, "inline-tag", key) < 0.3:
         return f"{words[0]} {sentence}. {' '.join(words[1:])}".rstrip()
     return f"{sentence}. {' '.join(words)}".rstrip()
 
@@ -325,12 +350,13 @@ def _attachment(seed: str, page_id: str, number: str, fmt: PostFormat) -> Attach
         return None
     if fmt is PostFormat.PHOTO:
         return _photo(page_id, number + "1")
+    video_id = f"{VIDEO_ID_PREFIX}{number}{page_id}"
     if fmt is PostFormat.VIDEO:
-        url = f"https://www.facebook.com/{page_id}/videos/{number}/"
-        return Attachment("video", "video_inline", url, target_id=number)
+        url = f"https://www.facebook.com/{page_id}/videos/{video_id}/"
+        return Attachment("video", "video_inline", url, target_id=video_id)
     if fmt is PostFormat.REEL:
-        url = f"https://www.facebook.com/reel/{number}/"
-        return Attachment("video", "video_inline", url, target_id=number)
+        url = f"https://www.facebook.com/reel/{video_id}/"
+        return Attachment("video", "video_inline", url, target_id=video_id)
     if fmt is PostFormat.ALBUM:
         size = 2 + _hash_int(seed, "album-size", number) % 5
         children = tuple(_photo(page_id, f"{number}{i + 1}") for i in range(size))
@@ -461,3 +487,102 @@ def _final_reach(seed: str, post: SyntheticPost) -> float:
         PostFormat.TEXT: 0.6,
     }.get(post.format, 1.0)
     return (50 + _hash_int(seed, "reach", post.id) % 5_000) * factor
+
+
+# --- videos (video and reel posts) -------------------------------------------------------------
+
+
+def decode_video_id(video_id: str, config: SandboxConfig = DEFAULT_CONFIG) -> SyntheticPost | None:
+    """The video or reel post behind a video id (`9<n><page_id>`), or None."""
+    if not video_id.startswith(VIDEO_ID_PREFIX) or not video_id.isdigit():
+        return None
+    number, page_id = video_id[1:15], video_id[15:]
+    if len(number) != 14 or not page_id:
+        return None
+    post = decode_post_id(f"{page_id}_{number}", config)
+    return post if post is not None and post.video_id == video_id else None
+
+
+def reels_desc(
+    page_id: str,
+    *,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    now: dt.datetime,
+    config: SandboxConfig = DEFAULT_CONFIG,
+    before_key: tuple[int, str] | None = None,
+) -> Iterator[SyntheticPost]:
+    """The page's reels (what `/{page-id}/video_reels` lists), newest first."""
+    for post in iter_posts_desc(
+        page_id, since=since, until=until, now=now, config=config, before_key=before_key
+    ):
+        if post.format is PostFormat.REEL:
+            yield post
+
+
+# --- page insights (period=day) ----------------------------------------------------------------
+
+PACIFIC = ZoneInfo("America/Los_Angeles")
+
+
+def pacific_day_end(day: dt.date) -> dt.datetime:
+    """The `end_time` Graph gives the daily value of `day`: the next Pacific midnight, in UTC
+    (08:00 UTC in standard time, 07:00 UTC in daylight saving time)."""
+    next_day = day + dt.timedelta(days=1)
+    return dt.datetime.combine(next_day, dt.time(), tzinfo=PACIFIC).astimezone(dt.UTC)
+
+
+@dataclass(frozen=True)
+class PageDay:
+    """A page's own numbers for one (Pacific) day."""
+
+    media_view: int
+    media_view_unique: int
+    daily_follows_unique: int
+    daily_follows: int
+    views_total: int
+    post_engagements: int
+
+
+def page_day(page_id: str, day: dt.date, config: SandboxConfig = DEFAULT_CONFIG) -> PageDay:
+    """Deterministic daily page insights; some days have no new follows at all (a real 0)."""
+    seed, key = config.seed, f"{page_id}|{day.isoformat()}"
+    reach = 200 + _hash_int(seed, "page-reach", key) % 20_000
+    views = int(reach * (1.3 + _unit(seed, "page-views", key)))
+    follows = (
+        0
+        if _unit(seed, "page-no-follows", key) < 0.2
+        else 1 + _hash_int(seed, "page-follows", key) % max(1, reach // 100)
+    )
+    return PageDay(
+        media_view=views,
+        media_view_unique=reach,
+        daily_follows_unique=follows,
+        daily_follows=follows + (_hash_int(seed, "page-refollows", key) % 3 if follows else 0),
+        views_total=_hash_int(seed, "page-profile-views", key) % max(1, reach // 20),
+        post_engagements=_hash_int(seed, "page-engagements", key) % max(1, reach // 8),
+    )
+
+
+# --- helpers for the other synthetic worlds ---------------------------------------------------
+
+
+def hash_int(seed: str, *parts: object) -> int:
+    """A deterministic 64-bit integer from the seed and parts (SHA-256 based)."""
+    return _hash_int(seed, *parts)
+
+
+def unit(seed: str, *parts: object) -> float:
+    """A deterministic float in [0, 1)."""
+    return _unit(seed, *parts)
+
+
+def spread_seconds(seed: str, key: str, count: int) -> list[int]:
+    """Distinct, sorted seconds-of-day for `count` items of `key` (a day of an account)."""
+    chosen: set[int] = set()
+    for index in range(count):
+        second = _hash_int(seed, "time", key, index) % 86_400
+        while second in chosen:
+            second = (second + 1) % 86_400
+        chosen.add(second)
+    return sorted(chosen)

@@ -1,12 +1,40 @@
-"""Facebook Graph API routes of the sandbox, in Graph's wire format.
+"""Graph API routes of the sandbox (Facebook Pages, and Instagram on the same host), in Graph's
+wire format.
 
+Facebook objects:
 - `GET /{version}/{page_id}/posts` (fields, since, until, limit, after; cursor paging)
-- `GET /{version}/{object_id}` (a post or a page)
+- `GET /{version}/{page_id}/video_reels` (the page's reels: id, description, created_time,
+  permalink_url, updated_time, length; same paging)
+- `GET /{version}/{page_id}/insights?metric=..&period=day&since=&until=`: daily page insights,
+  each value stamped with `end_time` = the next US-Pacific midnight (07:00 or 08:00 UTC);
+  page_impressions*, page_fans*, page_engaged_users are deprecated (invalid metric)
+- `GET /{version}/{object_id}` (a post, a page, or a video: `9<n><page_id>`)
+- `GET /{version}/{video_id}/video_insights?metric=..`: reel metrics (blue_reels_play_count,
+  post_impressions_unique, post_video_likes_by_reaction_type, post_video_social_actions, ...);
+  breakdown values list non-zero keys only
 - `POST /{version}/` with `batch=[...]` (at most 50 items; each item a JSON *string* body)
 
+Instagram objects (IG account ids start with 1784; media ids with 18) are served by
+`sandbox.instagram` through the same pipeline.
+
 Every request goes through `_graph_call`: artificial latency, bearer-token check (the token is
-read only from `Authorization: Bearer`), the expired-token and transient fault switches, usage
-headers, then the request log. Deliberate choices, where Graph itself is not one thing:
+read only from `Authorization: Bearer`), the fault switches (keyed by ACCOUNT id: the page or
+IG account a request touches), usage headers, then the request log. Fault replies:
+
+| switch                     | reply                                                         |
+|----------------------------|---------------------------------------------------------------|
+| sunset_api_versions        | 400, code 2635 "You are calling a deprecated version ..."      |
+| expired_token_pages        | 400, code 190 / 463 "Session has expired"                      |
+| permission_denied_accounts | 403, code 10 (Instagram) / 200 (Facebook) permission error     |
+| quota_exhausted_accounts   | 400, BUC throttle 80001 (pages) / 80002 (IG) with              |
+|                            |   `estimated_time_to_regain_access` of 6 hours                 |
+| transient_failures         | see TransientKind (32 / 4 for IG, 80001 / 80002, 500, 503)     |
+| deleted_posts              | reading the post/media (alone or in a batch) fails with 100/33 |
+| invalid_metrics            | those metric names fail the call: "(#100) The value must be a  |
+|                            |   valid insights metric" (Facebook), Instagram's own messages  |
+| null_batch_items           | the next batch items come back `null`                          |
+
+Deliberate choices, where Graph itself is not one thing:
 
 - A deleted post (`deleted_posts`) stays listed by `/posts` (it was listed before it was
   deleted) but reading it, alone or as a batch item, fails with 100/33.
@@ -20,32 +48,74 @@ headers, then the request log. Deliberate choices, where Graph itself is not one
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import datetime as dt
-import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from analytics_pipeline.sandbox import data
+from analytics_pipeline.sandbox import data, instagram
 from analytics_pipeline.sandbox.app import RequestRecord, SandboxState, get_state, redact_query
+from analytics_pipeline.sandbox.data import is_ig_user_id
 from analytics_pipeline.sandbox.faults import TransientKind
+from analytics_pipeline.sandbox.graph import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    CallContext,
+    FieldSpec,
+    GraphError,
+    Operation,
+    decode_cursor,
+    expired_token,
+    graph_dumps,
+    graph_time,
+    insights_paging,
+    invalid_metric,
+    invalid_parameter,
+    listing_body,
+    metric_names,
+    missing_token,
+    nonexisting_field,
+    page_of,
+    parse_fields,
+    parse_limit,
+    parse_time,
+    too_many_batch_items,
+    trace_id,
+    unknown_object,
+    unknown_path,
+    version_expired,
+)
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_BATCH_ITEMS",
+    "MAX_LIMIT",
+    "CallContext",
+    "FieldSpec",
+    "GraphError",
+    "Operation",
+    "execute",
+    "graph_dumps",
+    "parse_fields",
+    "routes",
+    "touched_accounts",
+]
 
 MAX_BATCH_ITEMS = 50
-DEFAULT_LIMIT = 25
-MAX_LIMIT = 100
 DEFAULT_POST_FIELDS = "created_time,message,id"
 DEFAULT_PAGE_FIELDS = "name,id"
+DEFAULT_VIDEO_FIELDS = "id"
+LATEST_VERSION = "v26.0"  # named in the version-expired reply
+QUOTA_REGAIN_MINUTES = 360  # a used-up long-window quota: back in 6 hours
 
 _VERSION_RE = re.compile(r"v[0-9]+\.0")
 _JSON_TYPE = "application/json; charset=UTF-8"
@@ -89,6 +159,75 @@ DEPRECATED_POST_METRICS = frozenset(
     }
 )
 
+VALID_REEL_METRICS: dict[str, tuple[str, str]] = {
+    "blue_reels_play_count": (
+        "Plays",
+        "The number of times your reel starts to play after an impression is already counted.",
+    ),
+    "fb_reels_total_plays": ("Total plays", "Plays of your reel, replays included."),
+    "fb_reels_replay_count": ("Replays", "The number of times your reel was replayed."),
+    "post_impressions_unique": (
+        "Accounts Center accounts reached",
+        "The number of people who saw your reel at least once.",
+    ),
+    "post_video_avg_time_watched": (
+        "Average watch time",
+        "The average number of milliseconds your reel was played, replays included.",
+    ),
+    "post_video_view_time": (
+        "Watch time",
+        "The total number of milliseconds your reel played, replays included.",
+    ),
+    "post_video_likes_by_reaction_type": (
+        "Reactions",
+        "The number of reactions on your reel, by type.",
+    ),
+    "post_video_social_actions": (
+        "Interactions",
+        "The number of comments on your reel and the number of times it was shared.",
+    ),
+}
+VALID_PAGE_METRICS: dict[str, tuple[str, str]] = {
+    "page_media_view": ("Daily Media views", "The number of times your content was on screen."),
+    "page_total_media_view_unique": (
+        "Daily Viewers",
+        "The number of people who saw your content at least once.",
+    ),
+    "page_daily_follows_unique": (
+        "Daily new follows",
+        "The number of people who followed your Page.",
+    ),
+    "page_daily_follows": ("Daily follows", "The number of follows of your Page."),
+    "page_views_total": ("Daily Page views", "The number of times your Page profile was viewed."),
+    "page_post_engagements": (
+        "Daily Post Engagements",
+        "The number of times people interacted with your posts.",
+    ),
+}
+DEPRECATED_PAGE_METRICS = frozenset(
+    {
+        "page_impressions",
+        "page_impressions_unique",
+        "page_impressions_paid",
+        "page_impressions_organic_unique_v2",
+        "page_fans",
+        "page_fan_adds",
+        "page_fan_adds_unique",
+        "page_fan_removes",
+        "page_engaged_users",
+        "page_website_clicks_logged_in_unique",
+    }
+)
+_PAGE_DAY_FIELDS: dict[str, str] = {
+    "page_media_view": "media_view",
+    "page_total_media_view_unique": "media_view_unique",
+    "page_daily_follows_unique": "daily_follows_unique",
+    "page_daily_follows": "daily_follows",
+    "page_views_total": "views_total",
+    "page_post_engagements": "post_engagements",
+}
+_MAX_PAGE_INSIGHTS_SPAN = dt.timedelta(days=93)
+
 _POST_FIELDS = frozenset(
     {
         "id",
@@ -114,179 +253,34 @@ _ATTACHMENT_FIELDS = (
     "url",
 )
 _PAGE_FIELDS = frozenset({"id", "name", "followers_count", "fan_count", "link"})
+_VIDEO_FIELDS = frozenset(
+    {"id", "description", "created_time", "updated_time", "permalink_url", "length", "title"}
+)
 
 
-# --- errors and replies ------------------------------------------------------------------------
+# --- errors ------------------------------------------------------------------------------------
 
 
-class GraphError(Exception):
-    """A Graph error envelope plus the HTTP status it travels with."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: int,
-        error_type: str = "OAuthException",
-        subcode: int | None = None,
-        status: int = 400,
-        is_transient: bool | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.error_type = error_type
-        self.subcode = subcode
-        self.status = status
-        self.is_transient = is_transient
-
-    def envelope(self, trace_id: str) -> dict[str, Any]:
-        error: dict[str, Any] = {"message": self.message, "type": self.error_type}
-        if self.is_transient is not None:
-            error["is_transient"] = self.is_transient
-        error["code"] = self.code
-        if self.subcode is not None:
-            error["error_subcode"] = self.subcode
-        error["fbtrace_id"] = trace_id
-        return {"error": error}
-
-
-def missing_token() -> GraphError:
+def permission_denied(instagram_account: bool) -> GraphError:
+    if instagram_account:
+        return GraphError(
+            "(#10) Application does not have permission for this action", code=10, status=403
+        )
     return GraphError(
-        "An active access token must be used to query information about the current user.",
-        code=190,
+        "(#200) Requires pages_read_engagement permission to manage the object",
+        code=200,
+        status=403,
     )
-
-
-def expired_token(now: dt.datetime) -> GraphError:
-    expired_at = now - dt.timedelta(hours=5)
-    return GraphError(
-        f"Error validating access token: Session has expired on {_graph_clock(expired_at)}. "
-        f"The current time is {_graph_clock(now)}.",
-        code=190,
-        subcode=463,
-    )
-
-
-def unknown_object(object_id: str) -> GraphError:
-    return GraphError(
-        f"Unsupported get request. Object with ID '{object_id}' does not exist, cannot be "
-        "loaded due to missing permissions, or does not support this operation. Please read "
-        "the Graph API documentation at https://developers.facebook.com/docs/graph-api",
-        code=100,
-        subcode=33,
-        error_type="GraphMethodException",
-    )
-
-
-def invalid_metric() -> GraphError:
-    return GraphError("(#100) The value must be a valid insights metric", code=100)
-
-
-def nonexisting_field(name: str, node_type: str) -> GraphError:
-    return GraphError(
-        f"(#100) Tried accessing nonexisting field ({name}) on node type ({node_type})", code=100
-    )
-
-
-def invalid_parameter(message: str) -> GraphError:
-    return GraphError(f"(#100) {message}", code=100)
-
-
-def too_many_batch_items() -> GraphError:
-    return GraphError("(#1) Too many requests in batch message. Maximum batch size is 50", code=1)
-
-
-def _graph_clock(moment: dt.datetime) -> str:
-    """Graph writes token times in US Pacific time; a fixed PST offset is close enough here."""
-    pacific = moment.astimezone(dt.timezone(dt.timedelta(hours=-8)))
-    return pacific.strftime("%A, %d-%b-%y %H:%M:%S PST")
-
-
-def graph_dumps(payload: Any) -> str:
-    """Compact JSON with `/` escaped, byte-compatible with Graph's serializer style."""
-    return json.dumps(payload, separators=(",", ":")).replace("/", "\\/")
-
-
-def trace_id(seq: int, index: int = -1) -> str:
-    digest = hashlib.sha256(f"fbtrace|{seq}|{index}".encode()).digest()
-    return base64.b64encode(digest)[:11].decode().replace("+", "A").replace("/", "B")
 
 
 # --- field selection ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """One entry of a `fields=` selection, e.g. `insights.metric(a,b)` or `attachments{url}`."""
-
-    name: str
-    modifiers: dict[str, str] = field(default_factory=dict)
-    children: tuple[FieldSpec, ...] | None = None  # None: no `{...}` sub-selection
-
-
-def parse_fields(text: str) -> tuple[FieldSpec, ...]:
-    """Parse Graph's field syntax; raises GraphError (code 100) on malformed input."""
-    parser = _FieldParser(text.replace(" ", ""))
-    specs = parser.fields()
-    if parser.pos != len(parser.text):
-        raise invalid_parameter(f"Syntax error in fields at character {parser.pos}")
-    return specs
-
-
-class _FieldParser:
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.pos = 0
-
-    def _peek(self) -> str:
-        return self.text[self.pos] if self.pos < len(self.text) else ""
-
-    def _name(self) -> str:
-        match = re.compile(r"[A-Za-z0-9_]+").match(self.text, self.pos)
-        if match is None:
-            raise invalid_parameter(f"Syntax error in fields at character {self.pos}")
-        self.pos = match.end()
-        return match.group()
-
-    def fields(self) -> tuple[FieldSpec, ...]:
-        specs = [self._field()]
-        while self._peek() == ",":
-            self.pos += 1
-            specs.append(self._field())
-        return tuple(specs)
-
-    def _field(self) -> FieldSpec:
-        name = self._name()
-        modifiers: dict[str, str] = {}
-        children: tuple[FieldSpec, ...] | None = None
-        while self._peek() in (".", "{"):
-            if self._peek() == "{":
-                self.pos += 1
-                children = self.fields()
-                self._expect("}")
-            else:
-                self.pos += 1
-                key = self._name()
-                self._expect("(")
-                end = self.text.find(")", self.pos)
-                if end < 0:
-                    raise invalid_parameter("Syntax error in fields: missing )")
-                modifiers[key] = self.text[self.pos : end]
-                self.pos = end + 1
-        return FieldSpec(name, modifiers, children)
-
-    def _expect(self, char: str) -> None:
-        if self._peek() != char:
-            raise invalid_parameter(f"Syntax error in fields: expected {char!r}")
-        self.pos += 1
 
 
 def _requested_metrics(spec: FieldSpec) -> list[str]:
     raw = spec.modifiers.get("metric")
     if raw is None:
         return list(VALID_POST_METRICS)
-    return [name for name in raw.strip("[]").replace('"', "").split(",") if name]
+    return metric_names(raw)
 
 
 def validate_post_fields(specs: Sequence[FieldSpec], state: SandboxState) -> None:
@@ -312,10 +306,6 @@ def _validate_attachment_fields(specs: Sequence[FieldSpec]) -> None:
 
 
 # --- rendering ---------------------------------------------------------------------------------
-
-
-def graph_time(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
 
 
 def render_post(
@@ -441,40 +431,184 @@ def render_page(
     return out
 
 
+def render_video(
+    post: data.SyntheticPost, specs: Sequence[FieldSpec], now: dt.datetime
+) -> dict[str, Any]:
+    """A video or reel as a Video node (what `/video_reels` lists)."""
+    assert post.video_id is not None
+    values: dict[str, Any] = {
+        "id": post.video_id,
+        "description": post.message,
+        "created_time": graph_time(post.created_time),
+        "updated_time": graph_time(post.created_time),
+        "permalink_url": f"/reel/{post.video_id}/"
+        if post.format is data.PostFormat.REEL
+        else f"/{post.page_id}/videos/{post.video_id}/",
+        "length": 5 + data.hash_int("video-length", post.id) % 85,
+        "title": None,
+    }
+    out: dict[str, Any] = {}
+    for spec in specs:
+        if spec.name not in _VIDEO_FIELDS:
+            raise nonexisting_field(spec.name, "Video")
+        if values[spec.name] is not None:
+            out[spec.name] = values[spec.name]
+    out.setdefault("id", post.video_id)
+    return out
+
+
+def _breakdown(counts: dict[str, int]) -> dict[str, int]:
+    """Graph's breakdown values list non-zero keys only."""
+    return {key: value for key, value in counts.items() if value}
+
+
+def render_video_insights(
+    post: data.SyntheticPost, op: Operation, state: SandboxState, now: dt.datetime
+) -> dict[str, Any]:
+    raw = op.param("metric")
+    names = metric_names(raw) if raw else list(VALID_REEL_METRICS)
+    invalid = state.faults.invalid_metrics
+    for name in names:
+        if name in invalid or name not in VALID_REEL_METRICS:
+            raise invalid_metric()
+    if not data.insights_available(post, now):
+        return {"data": []}
+    metrics = data.metrics_for(post, now.date(), state.config)
+    avg_ms = 2_000 + data.hash_int("reel-watch", post.id) % 15_000
+    values: dict[str, Any] = {
+        "blue_reels_play_count": metrics.media_view,
+        "fb_reels_total_plays": metrics.media_view + metrics.media_view // 7,
+        "fb_reels_replay_count": metrics.media_view // 7,
+        "post_impressions_unique": metrics.media_view_unique,
+        "post_video_avg_time_watched": avg_ms,
+        "post_video_view_time": avg_ms * metrics.media_view,
+        "post_video_likes_by_reaction_type": _breakdown(
+            {f"REACTION_{kind.upper()}": count for kind, count in metrics.reactions.items()}
+        ),
+        "post_video_social_actions": _breakdown(
+            {"COMMENT": metrics.comments, "SHARE": metrics.shares}
+        ),
+    }
+    return {
+        "data": [
+            {
+                "name": name,
+                "period": "lifetime",
+                "values": [{"value": values[name]}],
+                "title": VALID_REEL_METRICS[name][0],
+                "description": VALID_REEL_METRICS[name][1],
+                "id": f"{post.video_id}/video_insights/{name}/lifetime",
+            }
+            for name in names
+        ]
+    }
+
+
+def page_insights(op: Operation, state: SandboxState, ctx: CallContext) -> dict[str, Any]:
+    page_id = op.segments[0]
+    raw = op.param("metric")
+    if not raw:
+        raise GraphError(
+            "(#100) No metric was specified to be fetched. Please specify one or more metrics "
+            "to be fetched and try again.",
+            code=100,
+        )
+    names = metric_names(raw)
+    invalid = DEPRECATED_PAGE_METRICS | state.faults.invalid_metrics
+    for name in names:
+        if name in invalid or name not in VALID_PAGE_METRICS:
+            raise invalid_metric()
+    if (op.param("period") or "day") != "day":
+        raise invalid_parameter("The sandbox only serves period=day")
+    now = ctx.now
+    until = parse_time("until", op.param("until")) or now
+    since = parse_time("since", op.param("since")) or until - dt.timedelta(days=2)
+    if until <= since:
+        raise invalid_parameter("Param until must be after since")
+    if until - since > _MAX_PAGE_INSIGHTS_SPAN:
+        raise invalid_parameter("The since and until parameters must be at most 90 days apart")
+    floor = now.date() - dt.timedelta(days=state.config.history_days)
+    days = []
+    day = max(since.date() - dt.timedelta(days=1), floor)
+    while day <= until.date():
+        end = data.pacific_day_end(day)
+        if since < end <= until and end <= now:
+            days.append((day, end))
+        day += dt.timedelta(days=1)
+    entries = []
+    for name in names:
+        title, description = VALID_PAGE_METRICS[name]
+        values = [
+            {
+                "value": getattr(data.page_day(page_id, day, state.config), _PAGE_DAY_FIELDS[name]),
+                "end_time": graph_time(end),
+            }
+            for day, end in days
+        ]
+        entries.append(
+            {
+                "name": name,
+                "period": "day",
+                "values": values,
+                "title": title,
+                "description": f"Daily: {description}",
+                "id": f"{page_id}/insights/{name}/day",
+            }
+        )
+    return {"data": entries, "paging": insights_paging(op, ctx, since, until)}
+
+
 # --- operations (shared by direct requests and batch items) ------------------------------------
 
 
-@dataclass(frozen=True)
-class Operation:
-    """One Graph read, already located: what to read and which page it touches."""
-
-    version: str
-    segments: tuple[str, ...]  # path after the version, e.g. ("123", "posts")
-    params: tuple[tuple[str, str], ...]  # query parameters in order
-
-    @property
-    def page_ids(self) -> tuple[str, ...]:
-        return (page_of(self.segments[0]),) if self.segments else ()
-
-    def param(self, name: str) -> str | None:
-        for key, value in self.params:
-            if key == name:
-                return value
-        return None
-
-
-def page_of(object_id: str) -> str:
-    """The page a Graph object id belongs to (`<page>_<n>` posts, or the page itself)."""
-    return object_id.partition("_")[0]
+def touched_accounts(op: Operation | None, state: SandboxState) -> tuple[str, ...]:
+    """The accounts (Facebook pages, IG accounts) a read touches: what fault switches and the
+    request log are keyed by."""
+    if op is None or not op.segments:
+        return ()
+    object_id = op.segments[0]
+    if instagram.owns(object_id, state):
+        return (instagram.account_of(object_id, state),)
+    video = data.decode_video_id(object_id, state.config)
+    if video is not None:
+        return (video.page_id,)
+    return (page_of(object_id),)
 
 
 def execute(op: Operation, state: SandboxState, ctx: CallContext) -> Any:
     """Run one read; returns the JSON body or raises GraphError."""
-    if len(op.segments) == 2 and op.segments[1] == "posts":
+    if not op.segments:
+        raise unknown_path(())
+    object_id, edges = op.segments[0], op.segments[1:]
+    if instagram.owns(object_id, state):
+        return instagram.execute(op, state, ctx)
+    video = data.decode_video_id(object_id, state.config)
+    if video is not None:
+        return _video_read(video, op, state, ctx.now)
+    if edges == ("posts",):
         return list_posts(op, state, ctx)
-    if len(op.segments) == 1:
-        return read_object(op.segments[0], op.param("fields"), state, ctx.now)
-    raise GraphError(f"Unknown path components: /{'/'.join(op.segments[1:])}", code=2500)
+    if edges == ("video_reels",):
+        return list_reels(op, state, ctx)
+    if edges == ("insights",) and "_" not in object_id:
+        if not data.page_exists(object_id, state.config):
+            raise unknown_object(object_id)
+        return page_insights(op, state, ctx)
+    if not edges:
+        return read_object(object_id, op.param("fields"), state, ctx.now)
+    raise unknown_path(edges)
+
+
+def _video_read(
+    post: data.SyntheticPost, op: Operation, state: SandboxState, now: dt.datetime
+) -> Any:
+    if post.created_time > now or post.id in state.faults.deleted_posts:
+        raise unknown_object(op.segments[0])
+    edges = op.segments[1:]
+    if not edges:
+        return render_video(post, parse_fields(op.param("fields") or DEFAULT_VIDEO_FIELDS), now)
+    if edges == ("video_insights",):
+        return render_video_insights(post, op, state, now)
+    raise unknown_path(edges)
 
 
 def read_object(
@@ -492,107 +626,93 @@ def read_object(
     return render_post(post, specs, state, now)
 
 
-def list_posts(op: Operation, state: SandboxState, ctx: CallContext) -> dict[str, Any]:
-    now = ctx.now
+def _page_listing(
+    op: Operation, state: SandboxState, edge: str
+) -> tuple[str, dt.datetime | None, dt.datetime | None, tuple[int, str] | None, int]:
     page_id = op.segments[0]
     if "_" in page_id:
-        raise nonexisting_field("posts", "Post")
+        raise nonexisting_field(edge, "Post")
     if not data.page_exists(page_id, state.config):
         raise unknown_object(page_id)
-    specs = parse_fields(op.param("fields") or DEFAULT_POST_FIELDS)
-    validate_post_fields(specs, state)
-    limit = _parse_limit(op.param("limit"))
     if op.param("before") is not None:
         raise invalid_parameter("The sandbox does not support 'before' paging")
     after = op.param("after")
+    return (
+        page_id,
+        parse_time("since", op.param("since")),
+        parse_time("until", op.param("until")),
+        None if after is None else decode_cursor(after),
+        parse_limit(op.param("limit")),
+    )
+
+
+def list_posts(op: Operation, state: SandboxState, ctx: CallContext) -> dict[str, Any]:
+    page_id, since, until, before_key, limit = _page_listing(op, state, "posts")
+    specs = parse_fields(op.param("fields") or DEFAULT_POST_FIELDS)
+    validate_post_fields(specs, state)
     found = list(
         islice(
             data.iter_posts_desc(
                 page_id,
-                since=_parse_time("since", op.param("since")),
-                until=_parse_time("until", op.param("until")),
-                now=now,
+                since=since,
+                until=until,
+                now=ctx.now,
                 config=state.config,
-                before_key=None if after is None else decode_cursor(after),
+                before_key=before_key,
             ),
             limit + 1,
         )
     )
     posts = found[:limit]
-    body: dict[str, Any] = {"data": [render_post(post, specs, state, now) for post in posts]}
-    if posts:
-        paging: dict[str, Any] = {
-            "cursors": {"before": encode_cursor(posts[0]), "after": encode_cursor(posts[-1])}
-        }
-        if len(found) > limit:
-            paging["next"] = _next_url(op, ctx, limit, encode_cursor(posts[-1]))
-        body["paging"] = paging
-    return body
+    rendered = [render_post(post, specs, state, ctx.now) for post in posts]
+    keys = [post.sort_key() for post in posts]
+    return listing_body(op, ctx, rendered, keys, limit, len(found) > limit)
 
 
-def _parse_limit(raw: str | None) -> int:
-    if raw is None:
-        return DEFAULT_LIMIT
-    if not raw.isdigit() or int(raw) < 1:
-        raise invalid_parameter("Param limit must be a positive integer")
-    return min(int(raw), MAX_LIMIT)
-
-
-def _parse_time(name: str, raw: str | None) -> dt.datetime | None:
-    """Unix seconds (what our client sends) or an ISO date/datetime (Graph accepts both)."""
-    if raw is None or raw == "":
-        return None
-    try:
-        if raw.lstrip("-").isdigit():
-            return dt.datetime.fromtimestamp(int(raw), dt.UTC)
-        parsed = dt.datetime.fromisoformat(raw)
-    except (ValueError, OverflowError, OSError) as err:
-        raise invalid_parameter(f"Param {name} must be a unix timestamp or a date") from err
-    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
-
-
-def encode_cursor(post: data.SyntheticPost) -> str:
-    ts, number = post.sort_key()
-    raw = json.dumps({"t": ts, "n": number}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        decoded = json.loads(raw)
-        return int(decoded["t"]), str(decoded["n"])
-    except (binascii.Error, ValueError, KeyError, TypeError) as err:
-        raise invalid_parameter("Invalid cursor") from err
-
-
-def _next_url(op: Operation, ctx: CallContext, limit: int, cursor: str) -> str:
-    """Graph's `paging.next`: every original parameter, the limit, the cursor and the token."""
-    kept = [(k, v) for k, v in op.params if k not in ("access_token", "after", "limit")]
-    query = [("access_token", ctx.token), *kept, ("limit", str(limit)), ("after", cursor)]
-    path = "/".join((op.version, *op.segments))
-    return f"{ctx.base_url}/{path}?{urlencode(query)}"
+def list_reels(op: Operation, state: SandboxState, ctx: CallContext) -> dict[str, Any]:
+    page_id, since, until, before_key, limit = _page_listing(op, state, "video_reels")
+    specs = parse_fields(op.param("fields") or DEFAULT_VIDEO_FIELDS)
+    found = list(
+        islice(
+            data.reels_desc(
+                page_id,
+                since=since,
+                until=until,
+                now=ctx.now,
+                config=state.config,
+                before_key=before_key,
+            ),
+            limit + 1,
+        )
+    )
+    reels = found[:limit]
+    rendered = [render_video(post, specs, ctx.now) for post in reels]
+    keys = [post.sort_key() for post in reels]
+    return listing_body(op, ctx, rendered, keys, limit, len(found) > limit)
 
 
 # --- the request pipeline ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CallContext:
-    token: str
-    base_url: str  # scheme://host:port of this server, for `paging.next`
-    seq: int
-    now: dt.datetime  # the sandbox clock, read once per request
-
-
 @dataclass
 class Prepared:
-    """A parsed request: the pages it touches and how to produce its JSON body."""
+    """A parsed request: the accounts it touches and how to produce its JSON body."""
 
     page_ids: tuple[str, ...]
     run: Callable[[CallContext], Any]
     batch_size: int | None = None
     version: str = ""
+
+
+def _account_fault(prepared: Prepared, state: SandboxState) -> tuple[str, GraphError] | None:
+    """The fault of a switch keyed by account that fails the whole request, if any."""
+    faults = state.faults
+    instagram_request = any(is_ig_user_id(a) for a in prepared.page_ids)
+    if faults.any_in("permission_denied_accounts", prepared.page_ids):
+        return "permission_denied", permission_denied(instagram_request)
+    if faults.any_in("quota_exhausted_accounts", prepared.page_ids):
+        return "quota_exhausted", _buc_throttle(instagram_request)
+    return None
 
 
 async def _graph_call(request: Request, prepared: Prepared) -> Response:
@@ -606,17 +726,27 @@ async def _graph_call(request: Request, prepared: Prepared) -> Response:
     fault: str | None = None
     error_code: int | None = None
     headers = {"facebook-api-version": prepared.version, "x-fb-trace-id": trace_id(seq)}
+    usage_pct: int | None = None
     try:
         if token is None:
             raise missing_token()
+        if state.faults.any_in("sunset_api_versions", [prepared.version]):
+            fault = "sunset_api_version"
+            raise version_expired(LATEST_VERSION)
         if state.faults.any_expired(prepared.page_ids):
             fault = "expired_token"
             raise expired_token(now)
+        account_fault = _account_fault(prepared, state)
+        if account_fault is not None:
+            fault, error = account_fault
+            if fault == "quota_exhausted":
+                usage_pct = 100
+            raise error
         kind = state.faults.take_transient(prepared.page_ids)
         if kind is not None:
             fault = f"transient:{kind.value}"
             response = transient_response(kind, prepared.page_ids, seq, state, headers)
-            error_code = _TRANSIENT_CODES.get(kind)
+            error_code = _transient_code(kind, prepared.page_ids)
         else:
             base_url = str(request.base_url).rstrip("/")
             body = prepared.run(CallContext(token, base_url, seq, now))
@@ -624,7 +754,11 @@ async def _graph_call(request: Request, prepared: Prepared) -> Response:
             response = Response(graph_dumps(body), 200, headers, media_type=_JSON_TYPE)
     except GraphError as err:
         error_code = err.code
-        headers.update(usage_headers(prepared.page_ids, state))
+        headers.update(usage_headers(prepared.page_ids, state, pct=usage_pct))
+        if fault == "quota_exhausted":
+            headers["X-Business-Use-Case-Usage"] = _buc_usage(
+                prepared.page_ids, 100, regain_minutes=QUOTA_REGAIN_MINUTES
+            )
         body = err.envelope(trace_id(seq))
         response = Response(graph_dumps(body), err.status, headers, media_type=_JSON_TYPE)
     form_keys = set(await _form_params(request)) if request.method == "POST" else set()
@@ -673,6 +807,38 @@ _TRANSIENT_CODES: dict[TransientKind, int | None] = {
 }
 
 
+def _instagram(page_ids: Sequence[str]) -> bool:
+    return any(is_ig_user_id(account) for account in page_ids)
+
+
+def _transient_code(kind: TransientKind, page_ids: Sequence[str]) -> int | None:
+    ig = _instagram(page_ids)
+    return {
+        TransientKind.PAGE_LIMIT: 4 if ig else 32,
+        TransientKind.BUC_LIMIT: 80002 if ig else 80001,
+        TransientKind.SERVER_ERROR: 2,
+        TransientKind.UNAVAILABLE: None,
+    }[kind]
+
+
+def _buc_throttle(instagram_account: bool) -> GraphError:
+    if instagram_account:
+        return GraphError(
+            "(#80002) There have been too many calls to this Instagram account. Wait a bit and "
+            "try again. For more info, please refer to "
+            "https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
+            code=80002,
+            is_transient=True,
+        )
+    return GraphError(
+        "(#80001) There have been too many calls to this Page account. Wait a bit and try "
+        "again. For more info, please refer to "
+        "https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
+        code=80001,
+        is_transient=True,
+    )
+
+
 def transient_response(
     kind: TransientKind,
     page_ids: Sequence[str],
@@ -685,18 +851,16 @@ def transient_response(
         html += "something went wrong. We're working on it.</body></html>"
         return Response(html, 503, media_type="text/html; charset=utf-8")
     headers = {**base_headers, **usage_headers(page_ids, state)}
+    ig = _instagram(page_ids)
     if kind is TransientKind.PAGE_LIMIT:
         headers.update(usage_headers(page_ids, state, pct=100))
-        err = GraphError("(#32) Page request limit reached", code=32, is_transient=True)
+        if ig:  # Instagram has no page-level limit: the app-level one answers
+            err = GraphError("(#4) Application request limit reached", code=4, is_transient=True)
+        else:
+            err = GraphError("(#32) Page request limit reached", code=32, is_transient=True)
     elif kind is TransientKind.BUC_LIMIT:
         headers["X-Business-Use-Case-Usage"] = _buc_usage(page_ids, 100)
-        err = GraphError(
-            "(#80001) There have been too many calls to this Page account. Wait a bit and try "
-            "again. For more info, please refer to "
-            "https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
-            code=80001,
-            is_transient=True,
-        )
+        err = _buc_throttle(ig)
     else:
         err = GraphError(
             "An unexpected error has occurred. Please retry your request later.",
@@ -711,28 +875,31 @@ def transient_response(
 def usage_headers(
     page_ids: Sequence[str], state: SandboxState, pct: int | None = None
 ) -> dict[str, str]:
-    """Graph's rate-limit headers: the configured percentage, or a realistic low value."""
+    """Graph's rate-limit headers: the configured percentage, or a realistic low value.
+    X-Page-Usage only when a Facebook page is touched (Instagram has none)."""
     if pct is None:
         pct = state.faults.rate_limit_usage_pct
     if pct is None:
         pct = min(1 + state.log.count() // 25, 15)
     usage = graph_dumps({"call_count": pct, "total_cputime": pct, "total_time": pct})
-    return {
-        "X-App-Usage": usage,
-        "X-Page-Usage": usage,
-        "X-Business-Use-Case-Usage": _buc_usage(page_ids, pct),
-    }
+    headers = {"X-App-Usage": usage}
+    if not page_ids or any(not is_ig_user_id(account) for account in page_ids):
+        headers["X-Page-Usage"] = usage
+    headers["X-Business-Use-Case-Usage"] = _buc_usage(page_ids, pct)
+    return headers
 
 
-def _buc_usage(page_ids: Sequence[str], pct: int) -> str:
-    entry = {
-        "type": "pages",
-        "call_count": pct,
-        "total_cputime": pct,
-        "total_time": pct,
-        "estimated_time_to_regain_access": 0,
-    }
-    return graph_dumps({page_id: [entry] for page_id in dict.fromkeys(page_ids)})
+def _buc_usage(page_ids: Sequence[str], pct: int, regain_minutes: int = 0) -> str:
+    def entry(account: str) -> dict[str, Any]:
+        return {
+            "type": "instagram" if is_ig_user_id(account) else "pages",
+            "call_count": pct,
+            "total_cputime": pct,
+            "total_time": pct,
+            "estimated_time_to_regain_access": regain_minutes,
+        }
+
+    return graph_dumps({account: [entry(account)] for account in dict.fromkeys(page_ids)})
 
 
 async def _form_params(request: Request) -> list[tuple[str, str]]:
@@ -752,8 +919,8 @@ async def _form_params(request: Request) -> list[tuple[str, str]]:
 # --- endpoints ---------------------------------------------------------------------------------
 
 
-async def posts_endpoint(request: Request) -> Response:
-    op = _operation_of(request, (request.path_params["object_id"], "posts"))
+async def edge_endpoint(request: Request) -> Response:
+    op = _operation_of(request, (request.path_params["object_id"], request.path_params["edge"]))
     return await _graph_call(request, _prepare_read(request, op))
 
 
@@ -782,7 +949,7 @@ def _prepare_read(request: Request, op: Operation) -> Prepared:
     def run(ctx: CallContext) -> Any:
         return execute(op, state, ctx)
 
-    return Prepared(op.page_ids, run, version=op.version)
+    return Prepared(touched_accounts(op, state), run, version=op.version)
 
 
 @dataclass(frozen=True)
@@ -804,7 +971,7 @@ def prepare_batch(request: Request, version: str, params: list[tuple[str, str]])
             raise failure
 
         return Prepared((), fail, version=version)
-    pages = tuple(dict.fromkeys(p for item in items if item.op for p in item.op.page_ids))
+    pages = tuple(dict.fromkeys(p for item in items for p in touched_accounts(item.op, state)))
 
     def run(ctx: CallContext) -> Any:
         if len(items) > MAX_BATCH_ITEMS:
@@ -859,7 +1026,7 @@ def _run_item(
         if item.method != "GET":
             raise invalid_parameter(f"Unsupported method {item.method} in the sandbox")
         if item.op is None:
-            raise GraphError("Unknown path components: /", code=2500)
+            raise unknown_path(())
         status, body = 200, execute(item.op, state, ctx)
     except GraphError as err:
         status, body = err.status, err.envelope(trace_id(ctx.seq, index))
@@ -896,8 +1063,9 @@ register_url_convertor("graph_version", GraphVersionConvertor())
 
 
 def routes() -> list[BaseRoute]:
+    """Every Graph route: Facebook and Instagram objects share the host and the paths."""
     return [
-        Route("/{version:graph_version}/{object_id}/posts", posts_endpoint, methods=["GET"]),
+        Route("/{version:graph_version}/{object_id}/{edge}", edge_endpoint, methods=["GET"]),
         Route("/{version:graph_version}/{object_id}", object_endpoint, methods=["GET"]),
         Route("/{version:graph_version}/", batch_endpoint, methods=["POST"]),
         Route("/{version:graph_version}", batch_endpoint, methods=["POST"]),

@@ -1,0 +1,636 @@
+"""Instagram professional accounts through the Graph API (Instagram API with Facebook Login).
+
+`external_account_id` is the IG user id (the professional account), the token a user or page
+access token with `instagram_basic` + `instagram_manage_insights`. Same host, versioning, error
+codes, usage headers and batch requests as Facebook: see `graph`.
+
+Wire format (the sandbox serves exactly this):
+- Media: `GET {base}/{version}/{ig-user-id}/media?fields=id,caption,media_type,
+  media_product_type,permalink,timestamp,children{media_type}&limit=`, newest first, cursor
+  paged by following `paging.next` until it is absent. The edge has no working time filter, so
+  paging stops as soon as a page ends with an item older than the asked day (the oldest item of
+  a newest-first page is its last), with a page cap.
+- Stories: `GET {base}/{version}/{ig-user-id}/stories?fields=...` (same fields). Only live
+  stories (the last 24 h) are returned, so a day's stories can only be listed while they live:
+  `has_ephemeral_content = True` tells the assets to list and snapshot today intra-day.
+- Media insights: batch requests (`POST /`, at most 50 `<media-id>/insights?metric=..` items
+  per call), each item with the metric list of ITS media type: `feed_metrics` (image, carousel
+  and feed video), `reel_metrics`, `story_metrics`. The type comes from the listing; for ids
+  listed by an earlier run one batch of `<media-id>?fields=media_type,media_product_type,
+  timestamp` reads is sent first (ceil(unknown / 50) calls), and remembered.
+- Account metrics: ONE batch call with `<ig-user-id>?fields=followers_count` (only when a
+  snapshot is wanted), `<ig-user-id>/insights?metric=reach,follower_count&period=day&since=
+  &until=` (time series: one value per Pacific day, see `graph.pacific_day`) and
+  `<ig-user-id>/insights?metric=profile_views,website_clicks,views&metric_type=total_value&
+  period=day&since=<day>&until=<day+1>` (these metrics only exist as totals over a range).
+
+Content metrics (`value_kind=LIFETIME_SNAPSHOT`; media insights are lifetime totals):
+
+| ContentMetrics | FEED / REELS insight | STORY insight | why NULL otherwise                     |
+|----------------|----------------------|---------------|----------------------------------------|
+| views          | views                | views         | impressions/plays/video_views are      |
+|                |                      |               |   deprecated (2025-04): never asked    |
+| reach          | reach                | reach         |                                        |
+| likes          | likes                | -             | stories cannot be liked                |
+| comments       | comments             | replies       | a story's replies are its comments     |
+| shares         | shares               | shares        |                                        |
+| saves          | saved                | -             | stories cannot be saved                |
+| reactions      | -                    | -             | Instagram has no reaction types        |
+| impressions, clicks, video_views | -  | -             | deprecated or not offered              |
+
+NULL versus 0: an empty `data` list (insights not computed yet, up to 48 h) -> every column
+NULL; a metric absent from the reply -> NULL; a returned 0 -> 0. "(#10) Not enough viewers"
+(a story seen by fewer than 5 accounts) -> every column NULL: no data, not a permission error.
+Deleted media (100/33) and media posted before the business conversion (100/2108006) ->
+SkippedObject. Carousel children have no insights and are never asked (an album is one item).
+A story older than 24 h is left out (no row): its insights are gone, and a NULL row would
+overwrite the values captured while it was live.
+
+Account metrics:
+
+| AccountMetrics  | source                                                               |
+|-----------------|----------------------------------------------------------------------|
+| followers_total | `followers_count`, only when include_snapshot (a current total)      |
+| new_followers   | follower_count (time series): NEW followers per day, only for the    |
+|                 |   last 30 days (not today): older days are not asked -> NULL         |
+| reach           | reach (time series)                                                  |
+| profile_views   | profile_views (total_value over the day)                             |
+| website_clicks  | website_clicks (total_value over the day)                            |
+| views           | views (total_value over the day)                                     |
+| impressions     | NULL: impressions is deprecated                                      |
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from analytics_pipeline.platforms import graph
+from analytics_pipeline.platforms.base import (
+    Account,
+    AccountMetrics,
+    ContentFormat,
+    ContentItem,
+    ContentMetrics,
+    MetricsBatch,
+    PlatformClient,
+    PlatformError,
+    SkippedObject,
+    ValueKind,
+)
+from analytics_pipeline.platforms.graph import (
+    DEFAULT_GRAPH_API_VERSION,
+    GRAPH_BATCH_LIMIT,
+    Ask,
+    GraphApi,
+    GraphPlatform,
+    NotEnoughViewersError,
+    as_int,
+    day_start,
+    pacific_day,
+    unix,
+)
+from analytics_pipeline.platforms.http import ApiSession, RetryConfig
+from analytics_pipeline.platforms.redact import RedactingFilter
+from analytics_pipeline.platforms.text import extract_hashtags
+from analytics_pipeline.settings import env_float, env_list, env_url
+
+__all__ = [
+    "ACCOUNT_METRIC_COLUMNS",
+    "MEDIA_FIELDS",
+    "MEDIA_METRIC_COLUMNS",
+    "TIME_SERIES_ACCOUNT_METRICS",
+    "InstagramClient",
+    "InstagramSettings",
+    "MediaFamily",
+    "classify_response",
+    "create_session",
+    "media_family",
+    "media_format",
+    "parse_account_insights",
+    "parse_media",
+    "parse_media_insights",
+]
+
+PLATFORM = "instagram"
+GRAPH_PLATFORM = GraphPlatform(PLATFORM, "ANALYTICS_INSTAGRAM")
+logger = logging.getLogger("analytics_pipeline.platforms.instagram")
+if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+    logger.addFilter(RedactingFilter())
+
+MEDIA_FIELDS = "id,caption,media_type,media_product_type,permalink,timestamp,children{media_type}"
+_INFO_FIELDS = "media_type,media_product_type,timestamp"
+STORY_LIFETIME = dt.timedelta(hours=24)
+# follower_count covers the last 30 days, not today; older days are not asked (NULL).
+FOLLOWER_COUNT_DAYS = 30
+
+# Media insight name -> ContentMetrics column (the first in configured order with a value wins).
+MEDIA_METRIC_COLUMNS: Mapping[str, str] = {
+    "views": "views",
+    "reach": "reach",
+    "likes": "likes",
+    "comments": "comments",
+    "replies": "comments",
+    "shares": "shares",
+    "saved": "saves",
+    # Deprecated (error 100 since 2025-04) but mapped should a configuration still ask:
+    "impressions": "impressions",
+    "video_views": "video_views",
+}
+
+# Account insight name -> AccountMetrics column.
+ACCOUNT_METRIC_COLUMNS: Mapping[str, str] = {
+    "follower_count": "new_followers",
+    "reach": "reach",
+    "profile_views": "profile_views",
+    "website_clicks": "website_clicks",
+    "views": "views",
+    "impressions": "impressions",
+}
+# Account metrics Graph serves as a daily time series; every other one only as
+# `metric_type=total_value` over the since/until range.
+TIME_SERIES_ACCOUNT_METRICS = frozenset({"reach", "follower_count"})
+
+
+class MediaFamily:
+    """Which metric list a media gets (its `media_product_type`, roughly)."""
+
+    FEED = "FEED"
+    REEL = "REEL"
+    STORY = "STORY"
+
+
+@dataclass(frozen=True)
+class InstagramSettings:
+    base_url: str = "https://graph.facebook.com"
+    api_version: str = DEFAULT_GRAPH_API_VERSION
+    feed_metrics: tuple[str, ...] = ("views", "reach", "likes", "comments", "shares", "saved")
+    reel_metrics: tuple[str, ...] = ("views", "reach", "likes", "comments", "shares", "saved")
+    story_metrics: tuple[str, ...] = ("views", "reach", "replies", "shares")
+    account_metrics: tuple[str, ...] = (
+        "reach",
+        "follower_count",
+        "profile_views",
+        "website_clicks",
+        "views",
+    )
+    page_size: int = 50
+    batch_size: int = GRAPH_BATCH_LIMIT
+    # Pagination cap per listing: exceeding it raises INVALID_RESPONSE, never loops forever.
+    max_pages: int = 200
+    usage_slowdown_pct: float = 80.0
+    usage_max_pause_s: float = 60.0
+    retry: RetryConfig = field(default_factory=RetryConfig)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= GRAPH_BATCH_LIMIT:
+            raise ValueError(f"batch_size must be 1..{GRAPH_BATCH_LIMIT}")
+        if self.page_size < 1 or self.max_pages < 1:
+            raise ValueError("page_size and max_pages must be >= 1")
+        if not 0 <= self.usage_slowdown_pct < 100:
+            raise ValueError("usage_slowdown_pct must be in [0, 100)")
+        graph.check_graph_version(self.api_version)
+
+    @property
+    def api_root(self) -> str:
+        return f"{self.base_url.rstrip('/')}/{self.api_version}"
+
+    def metrics_of(self, family: str) -> tuple[str, ...]:
+        return {
+            MediaFamily.FEED: self.feed_metrics,
+            MediaFamily.REEL: self.reel_metrics,
+            MediaFamily.STORY: self.story_metrics,
+        }[family]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> InstagramSettings:
+        """ANALYTICS_INSTAGRAM_* variables over the current defaults."""
+        d = cls()
+        prefix = "ANALYTICS_INSTAGRAM"
+        return cls(
+            base_url=env_url(env, f"{prefix}_BASE_URL", d.base_url),
+            api_version=graph.env_graph_version(env, f"{prefix}_API_VERSION", d.api_version),
+            feed_metrics=env_list(env, f"{prefix}_FEED_METRICS", d.feed_metrics),
+            reel_metrics=env_list(env, f"{prefix}_REEL_METRICS", d.reel_metrics),
+            story_metrics=env_list(env, f"{prefix}_STORY_METRICS", d.story_metrics),
+            account_metrics=env_list(env, f"{prefix}_ACCOUNT_METRICS", d.account_metrics),
+            usage_max_pause_s=env_float(
+                env, f"{prefix}_USAGE_MAX_PAUSE_S", d.usage_max_pause_s, 0, 3600
+            ),
+            retry=RetryConfig.from_env(env),
+        )
+
+
+def classify_response(response: Any) -> PlatformError | None:
+    """`graph.classify_response` for Instagram: the `ApiSession` classifier."""
+    return graph.classify_response(response, platform=GRAPH_PLATFORM)
+
+
+def create_session(
+    settings: InstagramSettings,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    http: Any = None,
+) -> ApiSession:
+    """The `ApiSession` an InstagramClient uses (Graph classifier + usage throttle)."""
+    return graph.create_graph_session(
+        GRAPH_PLATFORM,
+        settings.retry,
+        slowdown_pct=settings.usage_slowdown_pct,
+        max_pause_s=settings.usage_max_pause_s,
+        sleep=sleep,
+        http=http,
+    )
+
+
+def _invalid(message: str) -> PlatformError:
+    return graph.invalid_response(PLATFORM, message)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _upper(value: Any) -> str:
+    return value.upper() if isinstance(value, str) else ""
+
+
+def media_format(media: Mapping[str, Any]) -> ContentFormat:
+    """| media_product_type / media_type | format   |
+    |---------------------------------|----------|
+    | REELS                           | REEL     |
+    | STORY                           | STORY    |
+    | CAROUSEL_ALBUM                  | CAROUSEL |
+    | VIDEO (feed)                    | VIDEO    |
+    | IMAGE, or anything else         | POST     |
+    """
+    product, kind = _upper(media.get("media_product_type")), _upper(media.get("media_type"))
+    if product == "REELS":
+        return ContentFormat.REEL
+    if product == "STORY":
+        return ContentFormat.STORY
+    if kind == "CAROUSEL_ALBUM":
+        return ContentFormat.CAROUSEL
+    if kind == "VIDEO":
+        return ContentFormat.VIDEO
+    return ContentFormat.POST
+
+
+def media_family(media: Mapping[str, Any]) -> str:
+    """The metric list a media gets: REELS -> REEL, STORY -> STORY, the rest (FEED, AD) FEED."""
+    fmt = media_format(media)
+    if fmt is ContentFormat.REEL:
+        return MediaFamily.REEL
+    if fmt is ContentFormat.STORY:
+        return MediaFamily.STORY
+    return MediaFamily.FEED
+
+
+def _timestamp(media: Mapping[str, Any]) -> dt.datetime:
+    return graph.parse_graph_time(media.get("timestamp"), platform=PLATFORM, name="timestamp")
+
+
+def parse_media(media: Any) -> ContentItem:
+    """One element of `/media` or `/stories` `data` as a ContentItem."""
+    if not isinstance(media, dict) or not isinstance(media.get("id"), str) or not media["id"]:
+        raise _invalid(f"media without an id: {graph.excerpt(repr(media))}")
+    raw_caption = media.get("caption")
+    caption = raw_caption if isinstance(raw_caption, str) else None
+    permalink = media.get("permalink")
+    return ContentItem(
+        external_content_id=media["id"],
+        format=media_format(media),
+        published_at=_timestamp(media),
+        caption=caption,
+        hashtags=extract_hashtags(caption),
+        permalink=permalink if isinstance(permalink, str) else None,
+    )
+
+
+def _lifetime_value(entry: Mapping[str, Any]) -> Any:
+    values = entry.get("values")
+    if isinstance(values, list) and values and isinstance(values[-1], dict):
+        return values[-1].get("value")
+    total = entry.get("total_value")  # some versions answer media metrics as totals
+    return total.get("value") if isinstance(total, dict) else None
+
+
+def parse_media_insights(
+    media_id: str, body: Mapping[str, Any], metric_order: Sequence[str] = ()
+) -> ContentMetrics:
+    """`/{media-id}/insights` as ContentMetrics: an empty `data` list (not computed yet) or a
+    metric missing from it -> NULL; a returned 0 -> 0."""
+    by_name: dict[str, Any] = {}
+    data = body.get("data")
+    for entry in data if isinstance(data, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            by_name.setdefault(entry["name"], _lifetime_value(entry))
+    columns: dict[str, int | None] = {}
+    for name in [*metric_order, *(n for n in by_name if n not in metric_order)]:
+        column = MEDIA_METRIC_COLUMNS.get(name)
+        if name not in by_name:
+            continue
+        if column is None:
+            logger.debug("ignoring unmapped instagram metric %r", name)
+        elif columns.get(column) is None:
+            columns[column] = as_int(by_name[name])
+    return ContentMetrics(
+        external_content_id=media_id, value_kind=ValueKind.LIFETIME_SNAPSHOT, **columns
+    )
+
+
+def _no_data(media_id: str) -> ContentMetrics:
+    return ContentMetrics(external_content_id=media_id, value_kind=ValueKind.LIFETIME_SNAPSHOT)
+
+
+def _day_value(entry: Mapping[str, Any], day: dt.date) -> int | None:
+    values = entry.get("values")
+    for item in values if isinstance(values, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("end_time"), str):
+            continue
+        try:
+            end_time = graph.parse_graph_time(item["end_time"], platform=PLATFORM, name="end_time")
+        except PlatformError:
+            logger.debug("ignoring an insights value with a malformed end_time")
+            continue
+        if pacific_day(end_time) == day:
+            return as_int(item.get("value"))
+    return None
+
+
+def parse_account_insights(body: Mapping[str, Any], day: dt.date) -> dict[str, int | None]:
+    """`/{ig-user-id}/insights` (time series or total_value) as AccountMetrics columns.
+
+    A time-series entry gives the value whose Pacific `end_time` maps to `day`; a total_value
+    entry gives its total (the request asked for exactly that day)."""
+    columns: dict[str, int | None] = {}
+    data = body.get("data")
+    for entry in data if isinstance(data, list) else []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            continue
+        column = ACCOUNT_METRIC_COLUMNS.get(entry["name"])
+        if column is None:
+            logger.debug("ignoring unmapped instagram account metric %r", entry["name"])
+            continue
+        total = entry.get("total_value")
+        value = as_int(total.get("value")) if isinstance(total, dict) else _day_value(entry, day)
+        if columns.get(column) is None:
+            columns[column] = value
+    return columns
+
+
+# --------------------------------------------------------------------------- the client
+
+
+@dataclass(frozen=True)
+class _MediaInfo:
+    family: str
+    timestamp: dt.datetime
+
+
+def _info_ask(media_id: str) -> Ask[_MediaInfo]:
+    def parse(body: Mapping[str, Any]) -> _MediaInfo:
+        return _MediaInfo(media_family(body), _timestamp(body))
+
+    return Ask(
+        key=media_id, url=lambda _ms: f"{_quote_id(media_id)}?fields={_INFO_FIELDS}", parse=parse
+    )
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _quote_id(object_id: str) -> str:
+    return quote(object_id, safe="")
+
+
+class InstagramClient(PlatformClient):
+    """Instagram professional accounts: `external_account_id` is the IG user id."""
+
+    platform = PLATFORM
+    content_metrics_are_lifetime = True
+    has_ephemeral_content = True  # stories: listed and measured only while live (24 h)
+
+    def __init__(
+        self,
+        settings: InstagramSettings,
+        *,
+        session: ApiSession | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], dt.datetime] = _utc_now,
+    ) -> None:
+        """`session` defaults to `create_session(settings, sleep=sleep)`; `clock` (aware UTC)
+        decides which stories are still live and which days follower_count still covers."""
+        self.settings = settings
+        self._session = session or create_session(settings, sleep=sleep)
+        self._clock = clock
+        self._graph = GraphApi(
+            GRAPH_PLATFORM,
+            self._session,
+            base_url=settings.base_url,
+            api_version=settings.api_version,
+            batch_size=settings.batch_size,
+            max_pages=settings.max_pages,
+        )
+        self._media: dict[str, _MediaInfo] = {}  # media id -> type and time, as learned
+
+    @property
+    def api_calls(self) -> int:
+        return self._session.calls
+
+    @property
+    def session(self) -> ApiSession:
+        return self._session
+
+    @property
+    def rejected_metrics(self) -> tuple[str, ...]:
+        return self._graph.rejected()
+
+    def close(self) -> None:
+        self._session.close()
+
+    # ---- listing
+
+    def list_content(self, account: Account, day: dt.date) -> Iterator[ContentItem]:
+        start = day_start(day)
+        end = start + dt.timedelta(days=1)
+        seen: set[str] = set()
+        for edge in ("media", "stories"):
+            for item in self._list_edge(account, edge, day):
+                if item.external_content_id in seen:
+                    continue
+                seen.add(item.external_content_id)
+                if start <= item.published_at < end:
+                    yield item
+
+    def _list_edge(self, account: Account, edge: str, day: dt.date) -> Iterator[ContentItem]:
+        """Every item of `/media` or `/stories` down to the first page that ends before `day`
+        (both edges are newest first); remembers each item's type for the metrics call."""
+        user = _quote_id(account.external_account_id)
+        url = f"{self.settings.api_root}/{user}/{edge}"
+        params = {"fields": MEDIA_FIELDS, "limit": self.settings.page_size}
+        start = day_start(day)
+        what = f"{edge} of instagram account {account.external_account_id} down to {day}"
+        pages = self._graph.iter_pages(url, account, params, what)
+        for body in pages:
+            items = [parse_media(raw) for raw in self._graph.data_list(body, edge)]
+            for raw, item in zip(body["data"], items, strict=True):
+                self._media[item.external_content_id] = _MediaInfo(
+                    media_family(raw), item.published_at
+                )
+                yield item
+            if items and items[-1].published_at < start:
+                pages.close()  # the rest is older still
+                return
+
+    # ---- content metrics
+
+    def fetch_content_metrics(
+        self, account: Account, content_ids: Sequence[str], day: dt.date
+    ) -> MetricsBatch:
+        """Lifetime insights as of now, batched per media type: ceil(n / batch_size) calls,
+        plus ceil(unknown / batch_size) type reads for media this client has not listed."""
+        ids = list(dict.fromkeys(content_ids))
+        skipped: list[SkippedObject] = []
+        unknown = [i for i in ids if i not in self._media]
+        if unknown:
+            skipped.extend(self._learn_media(account, unknown))
+        now = self._clock()
+        asks: list[Ask[ContentMetrics]] = []
+        for media_id in ids:
+            info = self._media.get(media_id)
+            if info is None:
+                continue
+            if info.family == MediaFamily.STORY and now - info.timestamp >= STORY_LIFETIME:
+                logger.debug("story %s expired: its insights are gone, not asked", media_id)
+                continue
+            asks.append(self._insights_ask(media_id, info.family))
+        outcomes = self._graph.run(account, asks)
+        metrics: dict[str, ContentMetrics] = {}
+        for media_id in ids:
+            outcome = outcomes.get(media_id)
+            if isinstance(outcome, ContentMetrics):
+                metrics[media_id] = outcome
+            elif isinstance(outcome, NotEnoughViewersError):
+                metrics[media_id] = _no_data(media_id)
+            elif isinstance(outcome, PlatformError):
+                skipped.append(SkippedObject(media_id, outcome.code or "unknown", outcome.message))
+        return MetricsBatch(
+            metrics=tuple(metrics[i] for i in ids if i in metrics),
+            skipped=tuple(skipped),
+            rejected_metrics=self.rejected_metrics,
+        )
+
+    def _learn_media(self, account: Account, media_ids: Sequence[str]) -> list[SkippedObject]:
+        """Read the type and time of media listed by an earlier run (one batch per 50)."""
+        skipped: list[SkippedObject] = []
+        outcomes = self._graph.run(account, [_info_ask(media_id) for media_id in media_ids])
+        for media_id, outcome in outcomes.items():
+            if isinstance(outcome, _MediaInfo):
+                self._media[str(media_id)] = outcome
+            elif isinstance(outcome, PlatformError):
+                skipped.append(
+                    SkippedObject(str(media_id), outcome.code or "unknown", outcome.message)
+                )
+        return skipped
+
+    def _insights_ask(self, media_id: str, family: str) -> Ask[ContentMetrics]:
+        order = self.settings.metrics_of(family)
+        return Ask(
+            key=media_id,
+            url=lambda ms: f"{_quote_id(media_id)}/insights?metric={','.join(ms)}",
+            parse=lambda body: parse_media_insights(media_id, body, order),
+            metrics=order,
+            family=family,
+            metrics_required=True,
+        )
+
+    # ---- account metrics
+
+    def fetch_account_metrics(
+        self, account: Account, day: dt.date, *, include_snapshot: bool
+    ) -> AccountMetrics:
+        """Account-level metrics of `day` in ONE batch call (see the module docstring)."""
+        user = _quote_id(account.external_account_id)
+        asks: list[Ask[Any]] = []
+        if include_snapshot:
+            asks.append(
+                Ask(
+                    key="snapshot",
+                    url=lambda _ms: f"{user}?fields=followers_count",
+                    parse=lambda body: as_int(body.get("followers_count")),
+                )
+            )
+        age = (self._clock().date() - day).days
+        series = tuple(
+            m
+            for m in self.settings.account_metrics
+            if m in TIME_SERIES_ACCOUNT_METRICS
+            and (m != "follower_count" or 0 <= age < FOLLOWER_COUNT_DAYS)
+        )
+        totals = tuple(
+            m for m in self.settings.account_metrics if m not in TIME_SERIES_ACCOUNT_METRICS
+        )
+        # Two days for the series, so the value whose Pacific end_time maps to `day` is there.
+        series_range = (day_start(day), day_start(day + dt.timedelta(days=2)))
+        total_range = (day_start(day), day_start(day + dt.timedelta(days=1)))
+        for key, metrics, extra, (since, until) in (
+            ("series", series, {}, series_range),
+            ("totals", totals, {"metric_type": "total_value"}, total_range),
+        ):
+            if metrics:
+                asks.append(self._account_ask(user, key, metrics, extra, since, until, day))
+        outcomes = self._graph.run(account, asks)
+        columns: dict[str, int | None] = {}
+        for key in ("series", "totals"):
+            outcome = outcomes.get(key)
+            if isinstance(outcome, PlatformError):
+                raise outcome  # the account itself is gone
+            for column, value in (outcome or {}).items():
+                if columns.get(column) is None:
+                    columns[column] = value
+        snapshot = outcomes.get("snapshot")
+        if isinstance(snapshot, PlatformError):
+            raise snapshot
+        return AccountMetrics(
+            followers_total=snapshot,
+            rejected_metrics=(
+                *self._graph.rejected("account:series"),
+                *self._graph.rejected("account:totals"),
+            ),
+            **columns,
+        )
+
+    @staticmethod
+    def _account_ask(
+        user: str,
+        key: str,
+        metrics: tuple[str, ...],
+        extra: Mapping[str, str],
+        since: dt.datetime,
+        until: dt.datetime,
+        day: dt.date,
+    ) -> Ask[dict[str, int | None]]:
+        def url(names: Sequence[str]) -> str:
+            query = {
+                "metric": ",".join(names),
+                **extra,
+                "period": "day",
+                "since": unix(since),
+                "until": unix(until),
+            }
+            return f"{user}/insights?{urlencode(query, safe=',')}"
+
+        return Ask(
+            key=key,
+            url=url,
+            parse=lambda body: parse_account_insights(body, day),
+            metrics=metrics,
+            family=f"account:{key}",
+            metrics_required=True,
+        )
