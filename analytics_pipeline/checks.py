@@ -1,6 +1,6 @@
-"""Asset checks: what the content tables promise to dashboards.
+"""Asset checks: what the warehouse tables promise to dashboards.
 
-They run inside the content step after its writes (declared as check specs of the multi-asset),
+They run inside the ingestion step after its writes (declared as check specs of the multi-asset),
 so every run verifies the tables it just changed; each can also be launched alone from the UI.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import dagster as dg
 import sqlalchemy as sa
 
-from analytics_pipeline.ingest import METADATA_ASSET, METRICS_ASSET
+from analytics_pipeline.ingest import ACCOUNT_ASSET, METADATA_ASSET, METRICS_ASSET
 from analytics_pipeline.warehouse import checks_sql
 
 
@@ -53,15 +53,27 @@ CHECKS: tuple[_Check, ...] = (
         "No metric value in content_metrics_daily is negative.",
         checks_sql.negative_metric_values,
     ),
+    _Check(
+        ACCOUNT_ASSET,
+        "no_duplicate_account_keys",
+        "At most one account_metrics_daily row per (organization, integration, day).",
+        checks_sql.account_duplicate_keys,
+    ),
+    _Check(
+        ACCOUNT_ASSET,
+        "no_negative_account_values",
+        "No value in account_metrics_daily is negative.",
+        checks_sql.negative_account_values,
+    ),
 )
 
-CONTENT_CHECK_SPECS = [
+CHECK_SPECS = [
     dg.AssetCheckSpec(check.name, asset=check.asset, description=check.description)
     for check in CHECKS
 ]
 
 
-def run_content_checks(
+def run_checks(
     engine: sa.Engine, selected: Iterable[dg.AssetCheckKey]
 ) -> Iterator[dg.AssetCheckResult]:
     wanted = set(selected)

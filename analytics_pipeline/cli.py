@@ -123,6 +123,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
     from analytics_pipeline import runner
     from analytics_pipeline import warehouse as wh
+    from analytics_pipeline.partitions import contiguous_segments
 
     if args.end < args.start:
         raise UsageError(f"--end {args.end} is before --start {args.start}.")
@@ -142,7 +143,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         ordered = runner.ensure_integration_partitions(instance, known)
         summaries = [
             runner.run_content_range(instance, args.start, args.end, segment)
-            for segment in runner.contiguous_segments(ordered, chosen)
+            for segment in contiguous_segments(ordered, chosen)
         ]
     for summary in summaries:
         state = "ok" if summary.success else f"{len(summary.partitions_failed)} FAILED"

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from analytics_pipeline import runner
 from analytics_pipeline import warehouse as wh
+from analytics_pipeline.partitions import contiguous_segments
 from analytics_pipeline.sandbox.server import SandboxServer
 from analytics_pipeline.warehouse import tables
 from analytics_pipeline.warehouse.migrations import migrate
@@ -63,7 +64,7 @@ def run_demo(days: int, pages: int) -> int:
             ordered = runner.ensure_integration_partitions(instance, ids)
             summaries = [
                 runner.run_content_range(instance, start, end, segment)
-                for segment in runner.contiguous_segments(ordered, ids)
+                for segment in contiguous_segments(ordered, ids)
             ]
         sandbox_requests = sandbox.request_count()
     print_summary(engine, ids, start, end, summaries, sandbox_requests)

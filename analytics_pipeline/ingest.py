@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from analytics_pipeline import warehouse as wh
+from analytics_pipeline.partitions import date_range
 from analytics_pipeline.platforms.base import (
     Account,
     ErrorClass,
@@ -36,6 +37,11 @@ from analytics_pipeline.platforms.redact import redact
 
 METADATA_ASSET = "content_metadata"
 METRICS_ASSET = "content_daily_metrics"
+ACCOUNT_ASSET = "account_daily_metrics"
+
+# A transient error that clears later than this (a daily quota, a usage cap) is not retried by
+# Dagster within the run: the next scheduled run picks the partitions up again.
+MAX_IN_RUN_RETRY_AFTER_S = 15 * 60
 
 
 class Status(StrEnum):
@@ -53,6 +59,7 @@ class PartitionOutcome:
     metadata: dict[str, Any] = field(default_factory=dict)
     error_class: ErrorClass | None = None
     message: str | None = None
+    retry_after: float | None = None
 
     @property
     def partition_key(self) -> str:
@@ -60,7 +67,12 @@ class PartitionOutcome:
 
     @property
     def retryable(self) -> bool:
-        return self.status is Status.FAILED and self.error_class is ErrorClass.TRANSIENT
+        """Worth retrying within this run (Dagster RetryPolicy)."""
+        return (
+            self.status is Status.FAILED
+            and self.error_class is ErrorClass.TRANSIENT
+            and (self.retry_after or 0) <= MAX_IN_RUN_RETRY_AFTER_S
+        )
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,12 @@ class IntegrationRequest:
     days: Sequence[dt.date]
     metadata: bool
     metrics: bool
+    account: bool = False
+
+
+_STOPS_INTEGRATION = frozenset(
+    {ErrorClass.PERMANENT_CREDENTIAL, ErrorClass.PERMANENT_CONFIG, ErrorClass.TRANSIENT}
+)
 
 
 class _StopIntegration(Exception):
@@ -118,7 +136,13 @@ def ingest_integration(
 
 
 def _all_partitions(request: IntegrationRequest) -> Iterator[tuple[str, dt.date]]:
-    for asset, wanted in ((METADATA_ASSET, request.metadata), (METRICS_ASSET, request.metrics)):
+    """Metadata days first, then metrics days (which read them), then account days."""
+    wanted_assets = (
+        (METADATA_ASSET, request.metadata),
+        (METRICS_ASSET, request.metrics),
+        (ACCOUNT_ASSET, request.account),
+    )
+    for asset, wanted in wanted_assets:
         if wanted:
             for day in request.days:
                 yield asset, day
@@ -164,7 +188,11 @@ class _IntegrationWorker:
         self.client = client
         self.integration = integration
         self.options = options
-        self.rejected_metrics: set[str] = set()
+        self._handlers: dict[str, Callable[[Account, dt.date], PartitionOutcome]] = {
+            METADATA_ASSET: self._metadata_day,
+            METRICS_ASSET: self._metrics_day,
+            ACCOUNT_ASSET: self._account_day,
+        }
 
     # -- driving ---------------------------------------------------------------------------
 
@@ -178,10 +206,7 @@ class _IntegrationWorker:
             try:
                 if account is None:
                     account = self._account()
-                if asset == METADATA_ASSET:
-                    yield self._metadata_day(account, day)
-                else:
-                    yield self._metrics_day(account, day)
+                yield self._handlers[asset](account, day)
             except _StopIntegration as exc:
                 stop = exc.error
                 yield self._failed(asset, day, exc.error)
@@ -207,11 +232,11 @@ class _IntegrationWorker:
         )
 
     def _call(self, fn: Callable[[], Any]) -> Any:
-        """Run a platform call; permanent credential/transient errors stop the integration."""
+        """Run a platform call; errors that concern the whole integration stop it."""
         try:
             return fn()
         except PlatformError as error:
-            if error.error_class in (ErrorClass.PERMANENT_CREDENTIAL, ErrorClass.TRANSIENT):
+            if error.error_class in _STOPS_INTEGRATION:
                 raise _StopIntegration(error) from None
             raise
 
@@ -271,13 +296,12 @@ class _IntegrationWorker:
                 start=window_start,
                 end=day,
             )
-        missing_days = [d for d in _days(window_start, day) if d not in loaded]
+        missing_days = [d for d in date_range(window_start, day) if d not in loaded]
         calls_before = self.client.api_calls
         try:
             batch = self._call(lambda: self.client.fetch_content_metrics(account, content_ids, day))
         except PlatformError as error:
             return self._failed(METRICS_ASSET, day, error)
-        self.rejected_metrics.update(batch.rejected_metrics)
         with self.engine.begin() as conn:
             counts = wh.upsert_content_metrics(
                 conn,
@@ -306,6 +330,44 @@ class _IntegrationWorker:
                 self._record_skipped(conn, day, batch.skipped, now)
         return PartitionOutcome(
             METRICS_ASSET, day, account.integration_id, Status.MATERIALIZED, details
+        )
+
+    def _account_day(self, account: Account, day: dt.date) -> PartitionOutcome:
+        now = self.options.now()
+        include_snapshot = snapshot_is_recordable(
+            day, self.options.today(), self.options.snapshot_window_days
+        )
+        calls_before = self.client.api_calls
+        try:
+            metrics = self._call(
+                lambda: self.client.fetch_account_metrics(
+                    account, day, include_snapshot=include_snapshot
+                )
+            )
+        except PlatformError as error:
+            return self._failed(ACCOUNT_ASSET, day, error)
+        with self.engine.begin() as conn:
+            counts = wh.upsert_account_metrics(
+                conn,
+                organization_id=account.organization_id,
+                integration_id=account.integration_id,
+                metric_date=day,
+                metrics=metrics,
+                observed_at=now,
+            )
+            details = {
+                "followers_snapshot_recorded": include_snapshot
+                and metrics.followers_total is not None,
+                "rows_inserted": counts.inserted,
+                "rows_updated": counts.updated,
+                "rows_unchanged": counts.unchanged,
+                "api_calls": self.client.api_calls - calls_before,
+                "metric_values_null": metrics.null_count(),
+                "rejected_metrics": sorted(metrics.rejected_metrics),
+            }
+            self._mark_loaded(conn, ACCOUNT_ASSET, day, now, 1, details)
+        return PartitionOutcome(
+            ACCOUNT_ASSET, day, account.integration_id, Status.MATERIALIZED, details
         )
 
     def _not_recordable(self, day: dt.date, now: dt.datetime) -> PartitionOutcome:
@@ -397,6 +459,7 @@ class _IntegrationWorker:
             {"error_class": error.error_class.value, "platform_code": error.code},
             error.error_class,
             message,
+            error.retry_after,
         )
 
     def _not_attempted(self, asset: str, day: dt.date, cause: PlatformError) -> PartitionOutcome:
@@ -409,11 +472,8 @@ class _IntegrationWorker:
             {"error_class": cause.error_class.value, "not_attempted": True},
             cause.error_class,
             message,
+            cause.retry_after,
         )
-
-
-def _days(start: dt.date, end: dt.date) -> list[dt.date]:
-    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
 
 def _format_counts(items: Sequence[Any]) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""The content ingestion job and the run requests schedules and sensors build for it."""
+"""The ingestion job and the run requests schedules and sensors build for it."""
 
 from __future__ import annotations
 
@@ -7,13 +7,17 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from analytics_pipeline.assets.account import ACCOUNT_DAILY_METRICS
 from analytics_pipeline.assets.content import CONTENT_DAILY_METRICS, CONTENT_METADATA
 from analytics_pipeline.partitions import range_run_tags
 
-content_ingestion_job = dg.define_asset_job(
-    "content_ingestion_job",
-    selection=dg.AssetSelection.assets(CONTENT_METADATA, CONTENT_DAILY_METRICS),
-    description="Content metadata then daily metrics for a range of days x integrations.",
+ingestion_job = dg.define_asset_job(
+    "ingestion_job",
+    selection=dg.AssetSelection.assets(
+        CONTENT_METADATA, CONTENT_DAILY_METRICS, ACCOUNT_DAILY_METRICS
+    ),
+    description="Content metadata, then content and account metrics, for a range of days x "
+    "integrations.",
 )
 
 

@@ -23,8 +23,10 @@ integration_partitions = dg.DynamicPartitionsDefinition(name=INTEGRATIONS_PARTIT
 def build_content_partitions(settings: PipelineSettings) -> dg.MultiPartitionsDefinition:
     return dg.MultiPartitionsDefinition(
         {
+            # end_offset=1: today's (still incomplete) day is a partition too, so content that
+            # expires within a day can be captured the same day (intraday schedule).
             "date": dg.DailyPartitionsDefinition(
-                start_date=settings.partitions_start_date, timezone="UTC"
+                start_date=settings.partitions_start_date, timezone="UTC", end_offset=1
             ),
             "integration": integration_partitions,
         }
@@ -95,6 +97,19 @@ def date_range(start: dt.date, end: dt.date) -> Iterator[dt.date]:
     while day <= end:
         yield day
         day += dt.timedelta(days=1)
+
+
+def contiguous_segments(ordered: Sequence[str], chosen: Iterable[str]) -> list[list[str]]:
+    """Split `chosen` integrations into runs that each span only chosen ones: a range run covers
+    every integration between its first and last key in partition (added) order."""
+    wanted = set(chosen)
+    segments: list[list[str]] = [[]]
+    for key in ordered:
+        if key in wanted:
+            segments[-1].append(key)
+        elif segments[-1]:
+            segments.append([])
+    return [segment for segment in segments if segment]
 
 
 def range_run_tags(start: dt.date, end: dt.date, integration_ids: Sequence[str]) -> dict[str, str]:

@@ -43,19 +43,6 @@ def ensure_integration_partitions(
     return list(instance.get_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME))
 
 
-def contiguous_segments(ordered: Sequence[str], chosen: Sequence[str]) -> list[list[str]]:
-    """Runs needed so each covers only chosen integrations: a range run spans every
-    integration between its first and last key in added order."""
-    wanted = set(chosen)
-    segments: list[list[str]] = [[]]
-    for key in ordered:
-        if key in wanted:
-            segments[-1].append(key)
-        elif segments[-1]:
-            segments.append([])
-    return [segment for segment in segments if segment]
-
-
 @dataclass(frozen=True)
 class RunSummary:
     run_id: str
@@ -80,7 +67,7 @@ def run_content_range(
     """
     from analytics_pipeline.definitions import defs
 
-    job = defs.resolve_job_def("content_ingestion_job")
+    job = defs.resolve_job_def("ingestion_job")
     started = dt.datetime.now(dt.UTC)
     result = job.execute_in_process(
         instance=instance,

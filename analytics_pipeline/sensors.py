@@ -1,7 +1,10 @@
-"""Keeps the `tracked_integrations` dynamic partitions in step with the warehouse table.
+"""Sensors.
 
-New integrations get a partition and a run over their lookback window (so the first daily
-metrics have their content); integrations removed from the table lose their partition.
+- `tracked_integrations_sensor` keeps the `tracked_integrations` dynamic partitions in step with
+  the warehouse table: new integrations get a partition and a run over their lookback window (so
+  the first daily metrics have their content); removed integrations lose their partition.
+- `lookback_completion_sensor` re-runs a metrics day whose lookback window was incomplete when it
+  ran (see `plan_lookback_reruns`).
 """
 
 from __future__ import annotations
@@ -10,8 +13,15 @@ import datetime as dt
 
 import dagster as dg
 
-from analytics_pipeline.jobs import content_ingestion_job, range_run_request
-from analytics_pipeline.partitions import INTEGRATIONS_PARTITIONS_NAME, SETTINGS
+from analytics_pipeline import warehouse as wh
+from analytics_pipeline.ingest import METADATA_ASSET, METRICS_ASSET
+from analytics_pipeline.jobs import ingestion_job, range_run_request
+from analytics_pipeline.partitions import (
+    INTEGRATIONS_PARTITIONS_NAME,
+    SETTINGS,
+    date_range,
+    range_run_tags,
+)
 from analytics_pipeline.resources import WarehouseResource
 from analytics_pipeline.warehouse import TrackedIntegration, list_integrations
 
@@ -56,7 +66,7 @@ def plan_partition_sync(
 
 
 @dg.sensor(
-    target=content_ingestion_job,
+    target=ingestion_job,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Adds/removes integration partitions to match tracked_integrations and "
@@ -69,3 +79,70 @@ def tracked_integrations_sensor(
         integrations = list_integrations(conn)
     existing = list(context.instance.get_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME))
     return plan_partition_sync(integrations, existing, dt.datetime.now(dt.UTC).date())
+
+
+def plan_lookback_reruns(
+    metrics_loads: list[wh.PartitionLoad],
+    metadata_loads: list[wh.PartitionLoad],
+    lookback_days: int,
+) -> list[tuple[str, dt.date, str]]:
+    """Metrics partitions written while part of their lookback window's metadata was missing,
+    whose window has landed since: (integration_id, day, run_key) to re-run.
+
+    This happens when a backfill is split by date (Dagster splits a multi-partition single-run
+    backfill by its smaller dimension) and the runs of two dates overlap.
+    """
+    landed: dict[str, dict[dt.date, dt.datetime]] = {}
+    for load in metadata_loads:
+        landed.setdefault(load.integration_id, {})[load.partition_date] = load.loaded_at
+    reruns = []
+    for load in metrics_loads:
+        if not load.details.get("recordable", True) or not load.details.get(
+            "lookback_days_missing"
+        ):
+            continue
+        window = date_range(
+            load.partition_date - dt.timedelta(days=lookback_days - 1), load.partition_date
+        )
+        days_landed = landed.get(load.integration_id, {})
+        start = dt.date.fromisoformat(SETTINGS.partitions_start_date)
+        needed = [day for day in window if day >= start]
+        if all(day in days_landed for day in needed) and any(
+            days_landed[day] > load.loaded_at for day in needed
+        ):
+            stamp = int(load.loaded_at.timestamp())
+            key = f"lookback-{load.integration_id}-{load.partition_date}-{stamp}"
+            reruns.append((load.integration_id, load.partition_date, key))
+    return reruns
+
+
+@dg.sensor(
+    target=ingestion_job,
+    minimum_interval_seconds=120,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Re-runs content_daily_metrics for a day whose lookback-window metadata was "
+    "incomplete when it ran and has landed since (overlapping split backfill runs).",
+)
+def lookback_completion_sensor(
+    context: dg.SensorEvaluationContext, warehouse: WarehouseResource
+) -> dg.SensorResult | dg.SkipReason:
+    today = dt.datetime.now(dt.UTC).date()
+    since = today - dt.timedelta(days=SETTINGS.snapshot_window_days + 1)
+    with warehouse.get_engine().connect() as conn:
+        metrics_loads = wh.recent_partition_loads(conn, asset=METRICS_ASSET, since=since)
+        metadata_loads = wh.recent_partition_loads(
+            conn, asset=METADATA_ASSET, since=since - dt.timedelta(days=SETTINGS.lookback_days)
+        )
+    reruns = plan_lookback_reruns(metrics_loads, metadata_loads, SETTINGS.lookback_days)
+    if not reruns:
+        return dg.SkipReason("Every recent metrics partition saw its whole lookback window.")
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=key,
+                asset_selection=[dg.AssetKey(METRICS_ASSET)],
+                tags={**range_run_tags(day, day, [integration_id]), "analytics/reason": "lookback"},
+            )
+            for integration_id, day, key in reruns
+        ]
+    )

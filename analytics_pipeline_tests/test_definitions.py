@@ -29,7 +29,7 @@ def test_assets_are_partitioned_by_date_and_integration_with_lookback_dependency
 
 
 def test_schedule_and_sensor_are_running_by_default():
-    schedule = defs.resolve_schedule_def("daily_content_schedule")
+    schedule = defs.resolve_schedule_def("daily_ingestion_schedule")
     sensor = defs.resolve_sensor_def("tracked_integrations_sensor")
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING

@@ -14,11 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from analytics_pipeline import warehouse as wh
-from analytics_pipeline.assets.content import (
-    CONTENT_DAILY_METRICS,
-    CONTENT_METADATA,
-    content_assets,
-)
+from analytics_pipeline.assets.content import CONTENT_DAILY_METRICS, CONTENT_METADATA
+from analytics_pipeline.assets.ingestion import social_ingestion
 from analytics_pipeline.partitions import (
     INTEGRATIONS_PARTITIONS_NAME,
     SETTINGS,
@@ -89,7 +86,7 @@ def env(sandbox, tmp_path, monkeypatch):
 
 def _materialize(env, integration_ids=tuple(PAGES), resources=None):
     return dg.materialize(
-        [content_assets],
+        [social_ingestion],
         instance=env["instance"],
         resources=resources or env["resources"],
         tags=range_run_tags(START, END, list(integration_ids)),

@@ -10,7 +10,7 @@ import pytest
 from analytics_pipeline import warehouse as wh
 from analytics_pipeline.partitions import INTEGRATIONS_PARTITIONS_NAME, SETTINGS
 from analytics_pipeline.resources import WarehouseResource
-from analytics_pipeline.schedules import daily_content_schedule
+from analytics_pipeline.schedules import daily_ingestion_schedule, intraday_ephemeral_schedule
 from analytics_pipeline.sensors import tracked_integrations_sensor
 from analytics_pipeline.warehouse.migrations import migrate
 
@@ -78,34 +78,51 @@ def test_sensor_removes_partitions_of_deleted_integrations_and_then_rests(wareho
         assert isinstance(_evaluate_sensor(instance, warehouse), dg.SkipReason)
 
 
-def test_schedule_requests_yesterday_for_active_integrations_in_one_run(warehouse):
+def _evaluate_schedule(schedule, instance, warehouse, when: dt.datetime):
+    with dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=when, resources={"warehouse": warehouse}
+    ) as context:
+        return schedule(context)
+
+
+SCHEDULED = dt.datetime(2026, 11, 20, 1, 30, tzinfo=dt.UTC)
+
+
+def test_daily_schedule_requests_yesterday_for_active_integrations_in_one_run(warehouse):
     for key in ("fb-a", "fb-b", "fb-c"):
         _add(warehouse, key)
     _add(warehouse, "fb-late", status="paused")
-    scheduled = dt.datetime(2026, 11, 20, 1, 30, tzinfo=dt.UTC)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(
             INTEGRATIONS_PARTITIONS_NAME, ["fb-a", "fb-b", "fb-c", "fb-late"]
         )
-        with dg.build_schedule_context(
-            instance=instance,
-            scheduled_execution_time=scheduled,
-            resources={"warehouse": warehouse},
-        ) as context:
-            run = daily_content_schedule(context)
-        assert isinstance(run, dg.RunRequest)
+        (run,) = _evaluate_schedule(daily_ingestion_schedule, instance, warehouse, SCHEDULED)
         assert run.tags[RANGE_START] == "2026-11-19|fb-a"
         assert run.tags[RANGE_END] == "2026-11-19|fb-c"
-        assert run.run_key == "daily-2026-11-19"
+        assert run.run_key == "daily-2026-11-19-fb-a"
 
 
-def test_schedule_skips_when_nothing_is_active(warehouse):
-    _add(warehouse, "fb-a", status="paused")
+def test_daily_schedule_splits_around_a_paused_integration(warehouse):
+    _add(warehouse, "fb-a")
+    _add(warehouse, "fb-paused", status="paused")
+    _add(warehouse, "fb-c")
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME, ["fb-a"])
-        with dg.build_schedule_context(
-            instance=instance,
-            scheduled_execution_time=dt.datetime(2026, 11, 20, 1, 30, tzinfo=dt.UTC),
-            resources={"warehouse": warehouse},
-        ) as context:
-            assert isinstance(daily_content_schedule(context), dg.SkipReason)
+        instance.add_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME, ["fb-a", "fb-paused", "fb-c"])
+        runs = _evaluate_schedule(daily_ingestion_schedule, instance, warehouse, SCHEDULED)
+        assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in runs] == [
+            ("2026-11-19|fb-a", "2026-11-19|fb-a"),
+            ("2026-11-19|fb-c", "2026-11-19|fb-c"),
+        ]
+
+
+def test_schedules_skip_when_nothing_is_eligible(warehouse):
+    _add(warehouse, "fb-a", status="paused")
+    _add(warehouse, "fb-b")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME, ["fb-a", "fb-b"])
+        result = _evaluate_schedule(intraday_ephemeral_schedule, instance, warehouse, SCHEDULED)
+        # Facebook content does not expire within a day: nothing for the intraday run.
+        assert isinstance(result, dg.SkipReason)
+        instance.delete_dynamic_partition(INTEGRATIONS_PARTITIONS_NAME, "fb-b")
+        result = _evaluate_schedule(daily_ingestion_schedule, instance, warehouse, SCHEDULED)
+        assert isinstance(result, dg.SkipReason)

@@ -4,9 +4,12 @@ Writes and reads take a `sqlalchemy.Connection` the caller opened with ``engine.
 here commits, so one Dagster partition is one transaction.
 """
 
+from analytics_pipeline.warehouse.account_metrics import upsert_account_metrics
 from analytics_pipeline.warehouse.checks_sql import (
+    account_duplicate_keys,
     duplicate_content_keys,
     duplicate_metric_keys,
+    negative_account_values,
     negative_metric_values,
     orphan_metric_rows,
 )
@@ -36,8 +39,10 @@ from analytics_pipeline.warehouse.integrations import (
 )
 from analytics_pipeline.warehouse.ledger import (
     FailureRecord,
+    PartitionLoad,
     loaded_dates,
     open_failures,
+    recent_partition_loads,
     record_failure,
     record_partition_load,
     resolve_failures,
@@ -47,10 +52,12 @@ from analytics_pipeline.warehouse.migrations import migrate
 __all__ = [
     "FailureRecord",
     "IntegrationExistsError",
+    "PartitionLoad",
     "TrackedIntegration",
     "UnknownIntegrationError",
     "UpsertCounts",
     "WarehouseConfigError",
+    "account_duplicate_keys",
     "add_integration",
     "content_ids_published_between",
     "default_warehouse_url",
@@ -61,14 +68,17 @@ __all__ = [
     "loaded_dates",
     "make_engine",
     "migrate",
+    "negative_account_values",
     "negative_metric_values",
     "open_failures",
     "orphan_metric_rows",
+    "recent_partition_loads",
     "record_failure",
     "record_partition_load",
     "remove_integration",
     "resolve_failures",
     "set_integration_status",
+    "upsert_account_metrics",
     "upsert_content_items",
     "upsert_content_metrics",
     "upsert_integration",

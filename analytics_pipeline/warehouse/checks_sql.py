@@ -2,6 +2,11 @@
 
 The duplicate checks should always pass thanks to the unique keys; they are there to catch a
 future migration that drops or weakens one.
+
+The negative-value checks read the stored tables only: a lifetime or per-day value is never
+negative. A negative day-over-day DIFFERENCE of lifetime snapshots (a platform revised a counter
+down) is legitimate and lives only in the `content_metrics_daily_change` view, flagged by its
+`counter_decreased` column, so it is not a violation here.
 """
 
 from __future__ import annotations
@@ -10,10 +15,12 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from analytics_pipeline.platforms.base import METRIC_FIELDS
+from analytics_pipeline.platforms.base import ACCOUNT_METRIC_FIELDS, METRIC_FIELDS
 from analytics_pipeline.warehouse.tables import (
+    ACCOUNT_METRICS_KEY,
     CONTENT_KEY,
     METRICS_KEY,
+    account_metrics_daily,
     content_items,
     content_metrics_daily,
 )
@@ -50,11 +57,27 @@ def orphan_metric_rows(conn: sa.Connection) -> int:
     return int(conn.scalar(query) or 0)
 
 
-def negative_metric_values(conn: sa.Connection) -> int:
-    """Metrics rows with at least one negative value (NULLs are fine: "not reported")."""
+def _rows_with_a_negative_value(
+    conn: sa.Connection, table: sa.Table, columns: Sequence[str]
+) -> int:
     query = (
         sa.select(sa.func.count())
-        .select_from(content_metrics_daily)
-        .where(sa.or_(*(content_metrics_daily.c[name] < 0 for name in METRIC_FIELDS)))
+        .select_from(table)
+        .where(sa.or_(*(table.c[name] < 0 for name in columns)))
     )
     return int(conn.scalar(query) or 0)
+
+
+def negative_metric_values(conn: sa.Connection) -> int:
+    """content_metrics_daily rows with at least one negative value (NULL = "not reported")."""
+    return _rows_with_a_negative_value(conn, content_metrics_daily, METRIC_FIELDS)
+
+
+def account_duplicate_keys(conn: sa.Connection) -> int:
+    """Number of (organization, integration, date) keys of account_metrics_daily held twice+."""
+    return _duplicate_key_groups(conn, account_metrics_daily, ACCOUNT_METRICS_KEY)
+
+
+def negative_account_values(conn: sa.Connection) -> int:
+    """account_metrics_daily rows with at least one negative value (NULL = "not reported")."""
+    return _rows_with_a_negative_value(conn, account_metrics_daily, ACCOUNT_METRIC_FIELDS)

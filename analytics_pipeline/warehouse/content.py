@@ -38,7 +38,12 @@ from analytics_pipeline.platforms.base import (
 )
 from analytics_pipeline.warehouse._sql import batches, dialect_insert, require_aware, require_date
 from analytics_pipeline.warehouse.integrations import validate_platform
-from analytics_pipeline.warehouse.tables import CONTENT_KEY, METRICS_KEY, content_items
+from analytics_pipeline.warehouse.tables import (
+    CONTENT_KEY,
+    METRICS_KEY,
+    REFERENCE_TYPES,
+    content_items,
+)
 from analytics_pipeline.warehouse.tables import content_metrics_daily as metrics_table
 
 _CONTENT_COMPARED: tuple[str, ...] = (
@@ -48,6 +53,7 @@ _CONTENT_COMPARED: tuple[str, ...] = (
     "hashtags",
     "permalink",
     "published_at",
+    "reference_type",
 )
 _METRICS_COMPARED: tuple[str, ...] = ("value_kind", *METRIC_FIELDS)
 
@@ -203,7 +209,18 @@ def _content_values(item: ContentItem, platform: str) -> dict[str, Any]:
         "hashtags": [str(tag) for tag in item.hashtags],
         "permalink": item.permalink,
         "published_at": require_aware("published_at", item.published_at),
+        "reference_type": _reference_type(item.reference_type),
     }
+
+
+def _reference_type(value: str | None) -> str | None:
+    """Refused here rather than by the CHECK: an IntegrityError would abort the transaction."""
+    if value is None or value in REFERENCE_TYPES:
+        return value
+    raise ValueError(
+        f"Unknown reference_type {value!r}: use one of {', '.join(REFERENCE_TYPES)}, "
+        "or None for original content"
+    )
 
 
 def _metrics_values(metrics: ContentMetrics) -> dict[str, Any]:

@@ -158,3 +158,24 @@ def loaded_dates(
         partition_loads.c.partition_date <= require_date("end", end),
     )
     return set(conn.scalars(query))
+
+
+@dataclass(frozen=True)
+class PartitionLoad:
+    integration_id: str
+    partition_date: dt.date
+    loaded_at: dt.datetime
+    details: Mapping[str, Any]
+
+
+def recent_partition_loads(
+    conn: sa.Connection, *, asset: str, since: dt.date
+) -> list[PartitionLoad]:
+    """Every load of `asset` for partition dates on or after `since`."""
+    t = partition_loads
+    query = (
+        sa.select(t.c.integration_id, t.c.partition_date, t.c.loaded_at, t.c.details)
+        .where(t.c.asset == asset, t.c.partition_date >= require_date("since", since))
+        .order_by(t.c.integration_id, t.c.partition_date)
+    )
+    return [PartitionLoad(*row) for row in conn.execute(query)]

@@ -9,6 +9,12 @@ Conventions:
 - Every timestamp is `UTCDateTime`: TIMESTAMP WITH TIME ZONE on PostgreSQL; on SQLite (which has
   no time zones) the value is stored as UTC and comes back as an aware UTC datetime.
 - Metric columns are nullable: NULL means the platform did not say, 0 means it said zero.
+- Column order follows the migrations (a column added later comes last), so that the code's view
+  and a migrated database list columns alike.
+
+Besides the tables, the migrations create one view, `content_metrics_daily_change` (described at
+its definition below); it lives in its own `views_metadata` so that `metadata.create_all` and
+the table-shape checks never mistake it for a table.
 """
 
 from __future__ import annotations
@@ -19,13 +25,23 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
-from analytics_pipeline.platforms.base import METRIC_FIELDS, ContentFormat, ErrorClass, ValueKind
+from analytics_pipeline.platforms.base import (
+    ACCOUNT_METRIC_FIELDS,
+    METRIC_FIELDS,
+    ContentFormat,
+    ErrorClass,
+    ValueKind,
+)
 
 PLATFORMS: tuple[str, ...] = ("facebook", "instagram", "linkedin", "x")
 INTEGRATION_STATUSES: tuple[str, ...] = ("active", "paused", "needs_reauth")
 CONTENT_FORMATS: tuple[str, ...] = tuple(f.value for f in ContentFormat)
 VALUE_KINDS: tuple[str, ...] = tuple(k.value for k in ValueKind)
 ERROR_CLASSES: tuple[str, ...] = tuple(e.value for e in ErrorClass)
+# What a content item answers or re-shares (`ContentItem.reference_type`); NULL = original content.
+REFERENCE_TYPES: tuple[str, ...] = ("quote", "reply", "reshare")
+# `content_metrics_daily_change.change_source`, by the value_kind of the row it comes from.
+CHANGE_SOURCES: tuple[str, ...] = ("platform_daily", "snapshot_difference")
 
 NAMING_CONVENTION: dict[str, str] = {
     "pk": "pk_%(table_name)s",
@@ -110,9 +126,12 @@ content_items = sa.Table(
     sa.Column("published_at", UTCDateTime(), nullable=False),
     sa.Column("first_seen_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # Added by 0002. NULL = original content (and every row loaded before 0002).
+    sa.Column("reference_type", sa.String(16), nullable=True),
     sa.UniqueConstraint("organization_id", "integration_id", "external_content_id", name="key"),
     sa.CheckConstraint(in_check("platform", PLATFORMS), name="platform"),
     sa.CheckConstraint(in_check("format", CONTENT_FORMATS), name="format"),
+    sa.CheckConstraint(in_check("reference_type", REFERENCE_TYPES), name="reference_type"),
     sa.Index("integration_published", "integration_id", "published_at"),
 )
 
@@ -168,6 +187,22 @@ partition_loads = sa.Table(
     sa.UniqueConstraint("integration_id", "asset", "partition_date", name="key"),
 )
 
+# Account-level numbers per UTC day (added by 0002). Every metric column is the platform's own
+# value FOR that day, except `followers_total`: a snapshot of the total taken at
+# `followers_observed_at` (platforms cannot tell it for a past day). A later backfill of the day
+# without a snapshot keeps the stored one (see account_metrics.py).
+account_metrics_daily = sa.Table(
+    "account_metrics_daily",
+    metadata,
+    sa.Column("organization_id", sa.String(64), nullable=False),
+    sa.Column("integration_id", sa.String(64), nullable=False),
+    sa.Column("metric_date", sa.Date, nullable=False),
+    *(sa.Column(name, sa.BigInteger, nullable=True) for name in ACCOUNT_METRIC_FIELDS),
+    sa.Column("followers_observed_at", UTCDateTime(), nullable=True),
+    sa.Column("observed_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("organization_id", "integration_id", "metric_date", name="key"),
+)
+
 schema_migrations = sa.Table(
     "schema_migrations",
     metadata,
@@ -177,3 +212,35 @@ schema_migrations = sa.Table(
 
 CONTENT_KEY: tuple[str, ...] = ("organization_id", "integration_id", "external_content_id")
 METRICS_KEY: tuple[str, ...] = (*CONTENT_KEY, "metric_date")
+ACCOUNT_METRICS_KEY: tuple[str, ...] = ("organization_id", "integration_id", "metric_date")
+
+# --- views ------------------------------------------------------------------------------------
+# Read-only: created by the migrations (the SQL body is frozen in migrations.py), described here
+# so that code can query them with typed columns. Never passed to create_all.
+views_metadata = sa.MetaData()
+
+# What each content item got ON each day, for every platform, whatever its platform reports:
+# "what did post P get on day D" is `SELECT likes_on_day ... WHERE external_content_id = P AND
+# metric_date = D`. One row per content_metrics_daily row, same key:
+# - value_kind 'daily' rows (the platform's own per-day value): `<metric>_on_day` is the value
+#   itself; change_source = 'platform_daily'.
+# - value_kind 'lifetime_snapshot' rows (cumulative totals): `<metric>_on_day` is this snapshot
+#   minus the 'lifetime_snapshot' row of the SAME item on metric_date - 1 day; NULL when that row
+#   is missing (a gap day, the first day observed) or either value is NULL: never estimated.
+#   change_source = 'snapshot_difference'.
+# - counter_decreased: true when any difference is negative. Platforms revise counters (spam
+#   likes removed, a view recount): the difference is kept as observed and flagged, never
+#   clipped to 0. Always false for 'daily' rows. (A 0/1 integer on SQLite, read back as bool.)
+content_metrics_daily_change = sa.Table(
+    "content_metrics_daily_change",
+    views_metadata,
+    sa.Column("organization_id", sa.String(64)),
+    sa.Column("integration_id", sa.String(64)),
+    sa.Column("external_content_id", sa.String(255)),
+    sa.Column("metric_date", sa.Date),
+    sa.Column("value_kind", sa.String(32)),
+    *(sa.Column(f"{name}_on_day", sa.BigInteger) for name in METRIC_FIELDS),
+    sa.Column("change_source", sa.String(32)),
+    sa.Column("counter_decreased", sa.Boolean),
+    info={"is_view": True},
+)
