@@ -172,6 +172,20 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st
         yield url
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_warehouse_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Like `warehouse_url`, shared by the tests of one module (for costly end-to-end runs)."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("warehouse") / "warehouse.sqlite"
+        yield URL.create("sqlite", database=str(path)).render_as_string()
+        return
+    base_url = request.getfixturevalue("postgres_url")
+    with _fresh_postgres_schema(base_url) as url:
+        yield url
+
+
 @pytest.fixture
 def engine(warehouse_url: str) -> Iterator[sa.Engine]:
     """A migrated warehouse engine on each dialect, disposed after the test."""

@@ -39,9 +39,9 @@ def _recordable(day: dt.date) -> bool:
 
 
 @pytest.fixture(scope="module")
-def landed(tmp_path_factory):
-    """A 7-day backfill of one account per platform (one Dagster run), and its result."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('all') / 'warehouse.sqlite'}"
+def landed(module_warehouse_url):
+    """A 7-day backfill of one account per platform (one Dagster run), on each dialect."""
+    url = module_warehouse_url
     engine = wh.make_engine(url)
     migrate(engine)
     now = dt.datetime.now(dt.UTC)
@@ -84,6 +84,7 @@ def landed(tmp_path_factory):
         }
         yield {"result": result, "engine": engine, "materialized": materialized}
     mp.undo()
+    engine.dispose()
 
 
 def test_every_platform_is_registered():

@@ -290,3 +290,16 @@ def _assert_token_absent(env, caplog, result) -> None:
     assert "analytics_pipeline.http" in caplog.text
     leaks = [text[:80] for text in haystacks if TOKEN in text]
     assert not leaks, f"token leaked into {len(leaks)} place(s)"
+
+
+def test_a_sunset_api_version_fails_fast_naming_the_setting_without_blaming_the_token(env):
+    env["sandbox"].faults.update(sunset_api_versions=["v25.0"])
+    result = _materialize(env, ["fb-1"])
+    assert not result.success
+    assert env["sandbox"].request_count(page_id=PAGES["fb-1"]) == 1
+    with env["engine"].connect() as conn:
+        integration = wh.get_integration(conn, "fb-1")
+        (failure,) = wh.open_failures(conn, "fb-1")
+    assert integration.status == "active"  # the token is fine: configuration is not
+    assert failure.error_class == "permanent_config"
+    assert "ANALYTICS_FACEBOOK_API_VERSION" in failure.message

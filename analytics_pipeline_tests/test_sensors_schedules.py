@@ -11,7 +11,11 @@ from analytics_pipeline import warehouse as wh
 from analytics_pipeline.partitions import INTEGRATIONS_PARTITIONS_NAME, SETTINGS
 from analytics_pipeline.resources import WarehouseResource
 from analytics_pipeline.schedules import daily_ingestion_schedule, intraday_ephemeral_schedule
-from analytics_pipeline.sensors import tracked_integrations_sensor
+from analytics_pipeline.sensors import (
+    lookback_completion_sensor,
+    plan_lookback_reruns,
+    tracked_integrations_sensor,
+)
 from analytics_pipeline.warehouse.migrations import migrate
 
 RANGE_START = "dagster/asset_partition_range_start"
@@ -126,3 +130,87 @@ def test_schedules_skip_when_nothing_is_eligible(warehouse):
         instance.delete_dynamic_partition(INTEGRATIONS_PARTITIONS_NAME, "fb-b")
         result = _evaluate_schedule(daily_ingestion_schedule, instance, warehouse, SCHEDULED)
         assert isinstance(result, dg.SkipReason)
+
+
+def test_intraday_schedule_targets_only_platforms_with_expiring_content(warehouse):
+    _add(warehouse, "fb-a")
+    now = dt.datetime.now(dt.UTC)
+    with warehouse.get_engine().begin() as conn:
+        wh.add_integration(
+            conn,
+            organization_id="org",
+            integration_id="ig-a",
+            platform="instagram",
+            external_account_id="17841400000000001",
+            display_name="ig",
+            credential_env="TOKEN_ENV",
+            now=now,
+        )
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME, ["fb-a", "ig-a"])
+        when = dt.datetime(2026, 11, 20, 23, 15, tzinfo=dt.UTC)
+        (run,) = _evaluate_schedule(intraday_ephemeral_schedule, instance, warehouse, when)
+        # Today's partition (stories are still live), Instagram only.
+        assert (run.tags[RANGE_START], run.tags[RANGE_END]) == (
+            "2026-11-20|ig-a",
+            "2026-11-20|ig-a",
+        )
+
+
+def _load(integration_id: str, day: dt.date, loaded_at: dt.datetime, **details) -> wh.PartitionLoad:
+    return wh.PartitionLoad(integration_id, day, loaded_at, details)
+
+
+def test_lookback_rerun_only_when_the_missing_window_has_landed_since():
+    day = dt.date(2026, 11, 20)
+    t0 = dt.datetime(2026, 11, 21, 1, 0, tzinfo=dt.UTC)
+    window = [day - dt.timedelta(days=n) for n in range(3)]
+    metrics = [
+        _load("a", day, t0, recordable=True, lookback_days_missing=1),
+        _load("b", day, t0, recordable=True, lookback_days_missing=1),
+        _load("c", day, t0, recordable=True, lookback_days_missing=0),
+    ]
+    later = t0 + dt.timedelta(minutes=5)
+    metadata = [_load("a", d, later) for d in window]  # a's window is complete now
+    metadata += [_load("b", d, later) for d in window[:2]]  # b still misses a day
+    metadata += [_load("c", d, t0) for d in window]
+    reruns = plan_lookback_reruns(metrics, metadata, lookback_days=3)
+    assert [(integration, d) for integration, d, _ in reruns] == [("a", day)]
+    # Once re-run (a newer metrics load), nothing is requested again.
+    rerun = [_load("a", day, later + dt.timedelta(minutes=1), recordable=True)]
+    assert plan_lookback_reruns(rerun, metadata, lookback_days=3) == []
+
+
+def test_lookback_sensor_requests_a_metrics_only_run(warehouse):
+    today = dt.datetime.now(dt.UTC).date()
+    day = today - dt.timedelta(days=1)
+    t0 = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    with warehouse.get_engine().begin() as conn:
+        wh.record_partition_load(
+            conn,
+            integration_id="fb-a",
+            asset="content_daily_metrics",
+            partition_date=day,
+            loaded_at=t0,
+            run_id=None,
+            rows_written=3,
+            details={"recordable": True, "lookback_days_missing": 1},
+        )
+        for n in range(SETTINGS.lookback_days):
+            wh.record_partition_load(
+                conn,
+                integration_id="fb-a",
+                asset="content_metadata",
+                partition_date=day - dt.timedelta(days=n),
+                loaded_at=t0 + dt.timedelta(minutes=5),
+                run_id=None,
+                rows_written=1,
+                details={},
+            )
+    with dg.instance_for_test() as instance, dg.build_sensor_context(
+        instance=instance, resources={"warehouse": warehouse}
+    ) as context:
+        result = lookback_completion_sensor(context)
+    (run,) = result.run_requests
+    assert run.asset_selection == [dg.AssetKey("content_daily_metrics")]
+    assert run.tags[RANGE_START] == run.tags[RANGE_END] == f"{day.isoformat()}|fb-a"
