@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 
 from analytics_pipeline.settings import SettingsError
@@ -216,6 +217,8 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Dagster flags beta/preview APIs at import; users of the CLI cannot act on that.
+    warnings.filterwarnings("ignore", message=r".*(beta|preview)", category=Warning)
     try:
         return COMMANDS[args.command](args)
     except (UsageError, SettingsError) as exc:

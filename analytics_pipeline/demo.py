@@ -17,35 +17,47 @@ import sqlalchemy as sa
 from analytics_pipeline import runner
 from analytics_pipeline import warehouse as wh
 from analytics_pipeline.partitions import contiguous_segments
+from analytics_pipeline.platforms import SUPPORTED_PLATFORMS
 from analytics_pipeline.sandbox.server import SandboxServer
 from analytics_pipeline.warehouse import tables
 from analytics_pipeline.warehouse.migrations import migrate
 
 DEMO_ORG = "demo-org"
-DEMO_TOKEN_ENV = "ANALYTICS_DEMO_FACEBOOK_TOKEN"  # noqa: S105 (a variable name, not a token)
+DEMO_TOKEN_ENV = "ANALYTICS_DEMO_TOKEN"  # noqa: S105 (a variable name, not a token)
 FIRST_DEMO_PAGE = 1000001
+# One account of every other platform, with ids the sandbox knows.
+OTHER_DEMO_ACCOUNTS = (
+    ("demo-ig-1", "instagram", "17841400000000001", "Demo Instagram account"),
+    ("demo-li-1", "linkedin", "urn:li:organization:2000001", "Demo LinkedIn page"),
+    ("demo-x-1", "x", "3000001", "Demo X account"),
+)
 
 
-def demo_integration_ids(pages: int) -> list[str]:
-    return [f"demo-fb-{n}" for n in range(1, pages + 1)]
+def demo_accounts(pages: int) -> list[tuple[str, str, str, str]]:
+    """(integration_id, platform, external account id, display name) of the demo."""
+    facebook = [
+        (f"demo-fb-{n + 1}", "facebook", str(FIRST_DEMO_PAGE + n), f"Demo Facebook page {n + 1}")
+        for n in range(pages)
+    ]
+    return facebook + list(OTHER_DEMO_ACCOUNTS)
 
 
-def _track_demo_pages(engine: sa.Engine, pages: int) -> list[str]:
+def _track_demo_accounts(engine: sa.Engine, pages: int) -> list[str]:
     now = dt.datetime.now(dt.UTC)
-    ids = demo_integration_ids(pages)
+    accounts = demo_accounts(pages)
     with engine.begin() as conn:
-        for n, integration_id in enumerate(ids):
+        for integration_id, platform, account_id, name in accounts:
             wh.upsert_integration(
                 conn,
                 organization_id=DEMO_ORG,
                 integration_id=integration_id,
-                platform="facebook",
-                external_account_id=str(FIRST_DEMO_PAGE + n),
-                display_name=f"Demo Facebook page {n + 1}",
+                platform=platform,
+                external_account_id=account_id,
+                display_name=name,
                 credential_env=DEMO_TOKEN_ENV,
                 now=now,
             )
-    return ids
+    return [integration_id for integration_id, *_ in accounts]
 
 
 def run_demo(days: int, pages: int) -> int:
@@ -57,9 +69,10 @@ def run_demo(days: int, pages: int) -> int:
     start = end - dt.timedelta(days=days - 1)
     with SandboxServer() as sandbox:
         # Only this process sees these: the demo never changes the caller's environment.
-        os.environ["ANALYTICS_FACEBOOK_BASE_URL"] = sandbox.base_url
+        for platform in SUPPORTED_PLATFORMS:
+            os.environ[f"ANALYTICS_{platform.upper()}_BASE_URL"] = sandbox.base_url
         os.environ.setdefault(DEMO_TOKEN_ENV, "demo-sandbox-token")
-        ids = _track_demo_pages(engine, pages)
+        ids = _track_demo_accounts(engine, pages)
         with dg.DagsterInstance.get() as instance:
             ordered = runner.ensure_integration_partitions(instance, ids)
             summaries = [
@@ -78,6 +91,7 @@ def run_demo(days: int, pages: int) -> int:
 
 def _counts(engine: sa.Engine, ids: list[str], start: dt.date, end: dt.date) -> dict[str, tuple]:
     items, metrics = tables.content_items, tables.content_metrics_daily
+    account = tables.account_metrics_daily
     lo = dt.datetime.combine(start, dt.time.min, tzinfo=dt.UTC)
     hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
     out: dict[str, tuple] = {}
@@ -95,8 +109,28 @@ def _counts(engine: sa.Engine, ids: list[str], start: dt.date, end: dt.date) -> 
                 .where(metrics.c.integration_id == integration_id)
                 .where(metrics.c.metric_date.between(start, end))
             )
-            status = wh.get_integration(conn, integration_id)
-            out[integration_id] = (n_items, n_metrics, status.status if status else "?")
+            n_account = conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(account)
+                .where(account.c.integration_id == integration_id)
+                .where(account.c.metric_date.between(start, end))
+            )
+            kinds = sorted(
+                conn.scalars(
+                    sa.select(metrics.c.value_kind)
+                    .where(metrics.c.integration_id == integration_id)
+                    .distinct()
+                )
+            )
+            row = wh.get_integration(conn, integration_id)
+            out[integration_id] = (
+                row.platform if row else "?",
+                n_items,
+                n_metrics,
+                ",".join(kinds) or "-",
+                n_account,
+                row.status if row else "?",
+            )
     return out
 
 
@@ -108,10 +142,23 @@ def print_summary(
     summaries: list[runner.RunSummary],
     sandbox_requests: int,
 ) -> None:
-    print(f"\nanalytics_pipeline demo: {len(ids)} Facebook page(s) x {start} .. {end}")
-    print(f"{'integration':<14} {'content_items':>13} {'metric rows':>11}  status")
-    for integration_id, (n_items, n_metrics, status) in _counts(engine, ids, start, end).items():
-        print(f"{integration_id:<14} {n_items:>13} {n_metrics:>11}  {status}")
+    print(f"\nanalytics_pipeline demo: {len(ids)} tracked account(s) x {start} .. {end}")
+    header = (
+        "integration",
+        "platform",
+        "content",
+        "metric rows",
+        "value kind",
+        "account",
+        "status",
+    )
+    print("{:<12} {:<10} {:>7} {:>11}  {:<18} {:>7}  {}".format(*header))
+    for integration_id, row in _counts(engine, ids, start, end).items():
+        print("{:<12} {:<10} {:>7} {:>11}  {:<18} {:>7}  {}".format(integration_id, *row))
+    print(
+        "Lifetime snapshots are recorded only for days within ANALYTICS_SNAPSHOT_WINDOW_DAYS of "
+        "now; LinkedIn reports true daily values, so every day of the range has rows."
+    )
     api_calls = sum(summary.api_calls for summary in summaries)
     failed = [p for summary in summaries for p in summary.partitions_failed]
     print(

@@ -18,7 +18,7 @@ def cli_env(tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     # The demo points these at its sandbox; monkeypatch restores them afterwards.
     monkeypatch.setenv("ANALYTICS_FACEBOOK_BASE_URL", "http://127.0.0.1:9")
-    monkeypatch.delenv("ANALYTICS_DEMO_FACEBOOK_TOKEN", raising=False)
+    monkeypatch.delenv("ANALYTICS_DEMO_TOKEN", raising=False)
     return url
 
 

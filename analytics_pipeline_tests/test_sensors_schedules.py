@@ -207,9 +207,10 @@ def test_lookback_sensor_requests_a_metrics_only_run(warehouse):
                 rows_written=1,
                 details={},
             )
-    with dg.instance_for_test() as instance, dg.build_sensor_context(
-        instance=instance, resources={"warehouse": warehouse}
-    ) as context:
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse}) as context,
+    ):
         result = lookback_completion_sensor(context)
     (run,) = result.run_requests
     assert run.asset_selection == [dg.AssetKey("content_daily_metrics")]
