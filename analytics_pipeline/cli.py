@@ -219,9 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Dagster flags beta/preview APIs at import; users of the CLI cannot act on that.
     warnings.filterwarnings("ignore", message=r".*(beta|preview)", category=Warning)
+    from analytics_pipeline.warehouse import WarehouseConfigError
+
     try:
         return COMMANDS[args.command](args)
-    except (UsageError, SettingsError) as exc:
+    except (UsageError, SettingsError, WarehouseConfigError) as exc:
         print(f"analytics-pipeline {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,4 +1,4 @@
-"""Ingestion of one tracked integration over a set of days, independent of Dagster.
+"""Ingestion of one tracked integration over a set of days (plain Python, no Dagster context).
 
 The Dagster asset (assets/content.py) hands each integration of a run to `ingest_integration` on a
 worker thread and turns the returned `PartitionOutcome`s into per-partition events. Order inside

@@ -1,4 +1,9 @@
-"""Shared database fixtures: every warehouse test runs on SQLite AND PostgreSQL.
+"""Shared fixtures: the warehouse databases and the sandbox server.
+
+Sandbox fixtures (`clock`, `server`, `sandbox`, `http`) read the requesting test module's
+`NOW`, `CONFIG` and `TOKEN` constants: one server per module, reset before every test.
+
+Every warehouse test runs on SQLite AND PostgreSQL.
 
 PostgreSQL never skips. The server is, in order:
 1. `ANALYTICS_TEST_POSTGRES_URL` when set;
@@ -28,10 +33,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import requests
 import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
+from analytics_pipeline.sandbox import FixedClock, SandboxServer
 from analytics_pipeline.warehouse import make_engine, migrate
 from analytics_pipeline.warehouse.engine import normalize_warehouse_url
 
@@ -195,3 +202,37 @@ def engine(warehouse_url: str) -> Iterator[sa.Engine]:
         yield warehouse
     finally:
         warehouse.dispose()
+
+
+# --- sandbox server ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def clock(request: pytest.FixtureRequest) -> FixedClock:
+    """The sandbox's clock, at the module's `NOW` (tests may move it; `sandbox` puts it back)."""
+    return FixedClock(request.module.NOW)
+
+
+@pytest.fixture(scope="module")
+def server(request: pytest.FixtureRequest, clock: FixedClock) -> Iterator[SandboxServer]:
+    """One sandbox per test module (with the module's `CONFIG`); use `sandbox` in tests."""
+    with SandboxServer(clock=clock, config=request.module.CONFIG) as running:
+        yield running
+
+
+@pytest.fixture
+def sandbox(
+    request: pytest.FixtureRequest, server: SandboxServer, clock: FixedClock
+) -> SandboxServer:
+    """The module's sandbox with no faults, an empty request log and the clock at `NOW`."""
+    server.reset()
+    clock.set(request.module.NOW)
+    return server
+
+
+@pytest.fixture
+def http(request: pytest.FixtureRequest) -> Iterator[requests.Session]:
+    """A client sending the module's `TOKEN` as a bearer token."""
+    with requests.Session() as session:
+        session.headers["Authorization"] = f"Bearer {request.module.TOKEN}"
+        yield session

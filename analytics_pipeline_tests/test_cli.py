@@ -70,6 +70,14 @@ def test_integration_lifecycle_and_bad_input(cli_env, capsys):
     assert json.loads(capsys.readouterr().out) == []
 
 
+def test_a_bad_warehouse_url_is_one_clear_line_without_the_password(cli_env, monkeypatch, capsys):
+    monkeypatch.setenv("ANALYTICS_WAREHOUSE_URL", "mysql://bob:hunter2@db/analytics")
+    assert main(["init-db"]) == 2
+    err = capsys.readouterr().err
+    assert "ANALYTICS_WAREHOUSE_URL" in err
+    assert "hunter2" not in err
+
+
 def test_backfill_rejects_reversed_or_incomplete_ranges(cli_env, capsys):
     main(["init-db"])
     assert main(["backfill", "--start", "2026-11-10", "--end", "2026-11-01"]) == 2

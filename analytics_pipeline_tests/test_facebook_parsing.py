@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import pathlib
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -40,17 +39,22 @@ from analytics_pipeline.platforms.facebook import (
 from analytics_pipeline.platforms.http import ApiSession, RetryConfig
 from analytics_pipeline.platforms.text import extract_hashtags
 from analytics_pipeline.settings import SettingsError
-from analytics_pipeline_tests.test_http import Reply, ScriptedAdapter, scripted_session, sent_text
+from analytics_pipeline_tests.fakes import (
+    Payloads,
+    Reply,
+    ScriptedAdapter,
+    assert_token_only_in_header,
+    scripted_session,
+)
+from analytics_pipeline_tests.fakes import graph_batch_items as _batch_items
+from analytics_pipeline_tests.fakes import response_of as _response_of
 
-PAYLOADS = pathlib.Path(__file__).parent / "payloads" / "facebook"
+PAYLOADS = Payloads("facebook")
+load = PAYLOADS.load
 PAGE = "104589123456789"
 TOKEN = "EAAGpageTOKENabcdef0123456789"
 DAY = dt.date(2026, 11, 20)
 BASE = "https://graph.facebook.com"
-
-
-def load(name: str) -> dict[str, Any]:
-    return json.loads((PAYLOADS / name).read_text())
 
 
 def post_id(n: int) -> str:
@@ -58,11 +62,11 @@ def post_id(n: int) -> str:
 
 
 def response_of(reply: Reply, url: str = f"{BASE}/v25.0/x") -> requests.Response:
-    return reply.to_response(requests.Request("GET", url).prepare())
+    return _response_of(reply, url)
 
 
 def recorded_response(name: str, **overrides: Any) -> requests.Response:
-    return response_of(Reply.from_recording(load(name), **overrides))
+    return response_of(PAYLOADS.reply(name, **overrides))
 
 
 ACCOUNT = Account(
@@ -85,9 +89,7 @@ def make_client(
 
 
 def assert_no_token_sent(adapter: ScriptedAdapter) -> None:
-    for request in adapter.requests:
-        assert request.headers["Authorization"] == f"Bearer {TOKEN}"
-        assert TOKEN not in sent_text(request)
+    assert_token_only_in_header(adapter, TOKEN)
 
 
 # --------------------------------------------------------------------------- posts
@@ -159,8 +161,8 @@ def test_malformed_posts_are_invalid_responses(post: Any) -> None:
 
 def test_list_content_follows_next_until_it_is_absent() -> None:
     client, adapter, _ = make_client(
-        Reply.from_recording(load("posts_page1.json")),
-        Reply.from_recording(load("posts_page2_last.json")),  # cursors but no next: stop
+        PAYLOADS.reply("posts_page1.json"),
+        PAYLOADS.reply("posts_page2_last.json"),  # cursors but no next: stop
     )
     items = list(client.list_content(ACCOUNT, DAY))
     assert [i.external_content_id for i in items] == [post_id(n) for n in range(1, 8)]
@@ -279,13 +281,6 @@ def test_old_and_new_metric_names_map_to_columns() -> None:
 # --------------------------------------------------------------------------- batching
 
 
-def _batch_items(request: requests.PreparedRequest) -> list[dict[str, str]]:
-    form = parse_qs(str(request.body))
-    assert form["include_headers"] == ["false"]
-    items: list[dict[str, str]] = json.loads(form["batch"][0])
-    return items
-
-
 def _requested_id(item: dict[str, str]) -> str:
     return item["relative_url"].split("?", 1)[0]
 
@@ -318,8 +313,8 @@ def fake_graph_batch(
 
 def test_mixed_batch_skips_missing_objects_and_retries_null_items_only() -> None:
     client, adapter, waits = make_client(
-        Reply.from_recording(load("batch_mixed.json")),
-        Reply.from_recording(load("batch_retry_null_item.json")),
+        PAYLOADS.reply("batch_mixed.json"),
+        PAYLOADS.reply("batch_retry_null_item.json"),
     )
     ids = [post_id(n) for n in range(1, 8)]
     batch = client.fetch_content_metrics(ACCOUNT, ids, DAY)
@@ -433,7 +428,7 @@ def test_invalid_metric_is_found_dropped_and_the_rest_still_fetched() -> None:
 def test_recorded_invalid_metric_batch_reply_is_recognised() -> None:
     settings = FacebookSettings(post_metrics=("post_impressions", "post_media_view"))
     client, _, _ = make_client(
-        Reply.from_recording(load("batch_invalid_metric.json")),
+        PAYLOADS.reply("batch_invalid_metric.json"),
         fake_graph_batch(_graph_without({"post_impressions"})),
         fake_graph_batch(_graph_without({"post_impressions"})),
         settings=settings,
@@ -581,15 +576,15 @@ def test_a_long_buc_regain_time_raises_without_sleeping() -> None:
 
 def test_rate_limited_listing_retries_then_succeeds() -> None:
     client, adapter, waits = make_client(
-        Reply.from_recording(load("error_4.json")),
-        Reply.from_recording(load("posts_page2_last.json")),
+        PAYLOADS.reply("error_4.json"),
+        PAYLOADS.reply("posts_page2_last.json"),
     )
     assert len(list(client.list_content(ACCOUNT, DAY))) == 3
     assert len(adapter.requests) == 2 and len(waits) == 1
 
 
 def test_permission_error_on_listing_is_not_retried() -> None:
-    client, adapter, waits = make_client(Reply.from_recording(load("error_10.json")))
+    client, adapter, waits = make_client(PAYLOADS.reply("error_10.json"))
     with pytest.raises(PlatformError) as raised:
         list(client.list_content(ACCOUNT, DAY))
     assert raised.value.error_class is ErrorClass.PERMANENT_CREDENTIAL
@@ -638,7 +633,7 @@ def test_high_usage_slows_the_next_request_down() -> None:
     page1 = load("posts_page1.json")
     page1["headers"]["X-App-Usage"] = json.dumps({"call_count": 95})
     client, _, waits = make_client(
-        Reply.from_recording(page1), Reply.from_recording(load("posts_page2_last.json"))
+        Reply.from_recording(page1), PAYLOADS.reply("posts_page2_last.json")
     )
     list(client.list_content(ACCOUNT, DAY))
     assert waits == [pytest.approx(45.0)]

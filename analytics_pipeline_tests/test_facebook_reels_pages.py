@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import pathlib
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,19 +30,23 @@ from analytics_pipeline.platforms.facebook import (
     reel_video_id,
 )
 from analytics_pipeline.platforms.graph import pacific_day
-from analytics_pipeline_tests.test_http import Reply, ScriptedAdapter, scripted_session, sent_text
+from analytics_pipeline_tests.fakes import (
+    Payloads,
+    Reply,
+    ScriptedAdapter,
+    graph_batch_items,
+    scripted_session,
+    sent_text,
+)
+from analytics_pipeline_tests.fakes import ok_item as ok
 
-PAYLOADS = pathlib.Path(__file__).parent / "payloads" / "facebook"
+load = Payloads("facebook").load
 PAGE = "104589123456789"
 VIDEO = "1220000000000001"
 REEL_POST = f"{PAGE}_{VIDEO}"
 TOKEN = "EAAGpageTOKENabcdef0123456789"
 ACCOUNT = Account("org-1", "int-1", "facebook", PAGE, Secret(TOKEN))
 DAY = dt.date(2026, 11, 20)
-
-
-def load(name: str) -> dict[str, Any]:
-    return json.loads((PAYLOADS / name).read_text())
 
 
 def make_client(
@@ -56,12 +59,7 @@ def make_client(
 
 
 def batch_urls(request: requests.PreparedRequest) -> list[str]:
-    form = parse_qs(str(request.body))
-    return [item["relative_url"] for item in json.loads(form["batch"][0])]
-
-
-def ok(body: dict[str, Any]) -> dict[str, Any]:
-    return {"code": 200, "body": json.dumps(body)}
+    return [item["relative_url"] for item in graph_batch_items(request)]
 
 
 def plain_post(post_id: str) -> dict[str, Any]:

@@ -1,26 +1,19 @@
-"""ApiSession: retries, waits, token handling and redaction, against scripted transports.
-
-`Reply`, `ScriptedAdapter` and `scripted_session` are also used by the platform tests: a
-`requests` transport adapter that answers from a script and records every request, so no
-socket is opened (one test below also runs against a real HTTP server on 127.0.0.1).
+"""ApiSession: retries, waits, token handling and redaction, against scripted transports
+(`analytics_pipeline_tests.fakes`); one test also runs against a real HTTP server on 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import collections
 import http.server
-import json
 import logging
 import random
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
-from requests.adapters import BaseAdapter
-from requests.structures import CaseInsensitiveDict
 
 from analytics_pipeline.platforms.base import ErrorClass, PlatformError, Secret
 from analytics_pipeline.platforms.http import (
@@ -30,98 +23,9 @@ from analytics_pipeline.platforms.http import (
     parse_retry_after,
     safe_url,
 )
+from analytics_pipeline_tests.fakes import Reply, ScriptedAdapter, Step, scripted_session, sent_text
 
 TOKEN = "EAAGtestTOKEN0123456789abcdef"
-
-
-# --------------------------------------------------------------------------- test transport
-
-
-@dataclass
-class Reply:
-    """A scripted HTTP reply: a JSON `body`, or raw `text`."""
-
-    status: int = 200
-    body: Any = None
-    text: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_recording(cls, recording: dict[str, Any], **overrides: Any) -> Reply:
-        """A reply from a recorded payload file (`status`, `headers`, `body` or `body_text`)."""
-        reply = cls(
-            status=recording["status"],
-            body=recording.get("body"),
-            text=recording.get("body_text"),
-            headers=dict(recording.get("headers", {})),
-        )
-        for name, value in overrides.items():
-            setattr(reply, name, value)
-        return reply
-
-    def to_response(self, request: requests.PreparedRequest) -> requests.Response:
-        response = requests.Response()
-        response.status_code = self.status
-        text = self.text if self.text is not None else json.dumps(self.body)
-        response._content = text.encode()
-        response.encoding = "utf-8"
-        response.headers = CaseInsensitiveDict(self.headers)
-        response.url = request.url or ""
-        response.request = request
-        response.reason = "scripted"
-        return response
-
-
-Step = Reply | Exception | Callable[[requests.PreparedRequest], "Reply | Exception"]
-
-
-class ScriptedAdapter(BaseAdapter):
-    """Answers each request with the next script step and records what was sent."""
-
-    def __init__(self, steps: list[Step]) -> None:
-        super().__init__()
-        self.steps: collections.deque[Step] = collections.deque(steps)
-        self.requests: list[requests.PreparedRequest] = []
-        self.timeouts: list[Any] = []
-
-    def send(  # type: ignore[override]
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: Any = None,
-        verify: Any = True,
-        cert: Any = None,
-        proxies: Any = None,
-    ) -> requests.Response:
-        self.requests.append(request)
-        self.timeouts.append(timeout)
-        if not self.steps:
-            raise AssertionError(f"unexpected extra request #{len(self.requests)}")
-        step = self.steps.popleft()
-        if callable(step) and not isinstance(step, Reply):
-            step = step(request)
-        if isinstance(step, Exception):
-            raise step
-        return step.to_response(request)
-
-    def close(self) -> None:
-        pass
-
-
-def scripted_session(*steps: Step) -> tuple[requests.Session, ScriptedAdapter]:
-    adapter = ScriptedAdapter(list(steps))
-    session = requests.Session()
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session, adapter
-
-
-def sent_text(request: requests.PreparedRequest) -> str:
-    """Everything of a request that could leak a token, except the Authorization header."""
-    body = request.body or ""
-    body_text = body.decode() if isinstance(body, bytes) else str(body)
-    headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
-    return f"{request.url}\n{headers}\n{body_text}"
 
 
 # --------------------------------------------------------------------------- fixtures

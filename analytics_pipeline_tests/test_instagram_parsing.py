@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import pathlib
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -38,9 +37,19 @@ from analytics_pipeline.platforms.instagram import (
     parse_media_insights,
 )
 from analytics_pipeline.settings import SettingsError
-from analytics_pipeline_tests.test_http import Reply, ScriptedAdapter, scripted_session, sent_text
+from analytics_pipeline_tests.fakes import (
+    Payloads,
+    Reply,
+    ScriptedAdapter,
+    scripted_session,
+)
+from analytics_pipeline_tests.fakes import assert_token_only_in_header as _token_only_in_header
+from analytics_pipeline_tests.fakes import graph_batch_items as batch_items
+from analytics_pipeline_tests.fakes import ok_item as ok
 
-PAYLOADS = pathlib.Path(__file__).parent / "payloads" / "instagram"
+PAYLOADS = Payloads("instagram")
+load = PAYLOADS.load
+recorded = PAYLOADS.reply
 IG = "17841400000000001"
 TOKEN = "IGQVJtokenSECRET0123456789"
 DAY = dt.date(2026, 11, 20)
@@ -49,16 +58,8 @@ BASE = "https://graph.facebook.com"
 ACCOUNT = Account("org-1", "int-ig", "instagram", IG, Secret(TOKEN))
 
 
-def load(name: str) -> dict[str, Any]:
-    return json.loads((PAYLOADS / name).read_text())
-
-
 def mid(n: int) -> str:
     return f"179{n:014d}"
-
-
-def recorded(name: str, **overrides: Any) -> Reply:
-    return Reply.from_recording(load(name), **overrides)
 
 
 def make_client(
@@ -74,17 +75,7 @@ def make_client(
 
 
 def assert_token_only_in_header(adapter: ScriptedAdapter) -> None:
-    assert adapter.requests
-    for request in adapter.requests:
-        assert request.headers["Authorization"] == f"Bearer {TOKEN}"
-        assert TOKEN not in sent_text(request)
-
-
-def batch_items(request: requests.PreparedRequest) -> list[dict[str, str]]:
-    form = parse_qs(str(request.body))
-    assert form["include_headers"] == ["false"]
-    items: list[dict[str, str]] = json.loads(form["batch"][0])
-    return items
+    _token_only_in_header(adapter, TOKEN)
 
 
 def item_id(item: dict[str, str]) -> str:
@@ -103,10 +94,6 @@ def insights_body(pairs: dict[str, int]) -> dict[str, Any]:
             for name, value in pairs.items()
         ]
     }
-
-
-def ok(body: dict[str, Any]) -> dict[str, Any]:
-    return {"code": 200, "body": json.dumps(body)}
 
 
 def fake_batch(answer: Callable[[dict[str, str]], Any]) -> Callable[..., Reply]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -41,24 +40,6 @@ _SHAPES = {
     igd.Shape.STORY_IMAGE: ContentFormat.STORY,
     igd.Shape.STORY_VIDEO: ContentFormat.STORY,
 }
-
-
-@pytest.fixture(scope="module")
-def clock() -> FixedClock:
-    return FixedClock(NOW)
-
-
-@pytest.fixture(scope="module")
-def server(clock: FixedClock) -> Iterator[SandboxServer]:
-    with SandboxServer(clock=clock, config=CONFIG) as running:
-        yield running
-
-
-@pytest.fixture
-def sandbox(server: SandboxServer, clock: FixedClock) -> SandboxServer:
-    server.reset()
-    clock.set(NOW)
-    return server
 
 
 def client_for(

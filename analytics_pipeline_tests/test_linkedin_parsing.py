@@ -4,9 +4,7 @@ listing end conditions, statistics chunking, the 12-month clamp and settings."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
-import pathlib
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -39,9 +37,18 @@ from analytics_pipeline.platforms.linkedin import (
     time_interval,
 )
 from analytics_pipeline.settings import SettingsError
-from analytics_pipeline_tests.test_http import Reply, ScriptedAdapter, scripted_session, sent_text
+from analytics_pipeline_tests.fakes import (
+    Payloads,
+    Reply,
+    ScriptedAdapter,
+    assert_token_only_in_header,
+    scripted_session,
+)
+from analytics_pipeline_tests.fakes import response_of as _response_of
 
-PAYLOADS = pathlib.Path(__file__).parent / "payloads" / "linkedin"
+PAYLOADS = Payloads("linkedin")
+load = PAYLOADS.load
+recorded = PAYLOADS.reply
 ORG = "urn:li:organization:2000001"
 TOKEN = "AQVlinkedinTOKEN0123456789abcdef"
 DAY = dt.date(2026, 11, 20)
@@ -58,16 +65,8 @@ ACCOUNT = Account(
 )
 
 
-def load(name: str) -> dict[str, Any]:
-    return json.loads((PAYLOADS / name).read_text())
-
-
-def recorded(name: str, **overrides: Any) -> Reply:
-    return Reply.from_recording(load(name), **overrides)
-
-
 def response_of(reply: Reply, url: str = f"{BASE}/rest/posts") -> requests.Response:
-    return reply.to_response(requests.Request("GET", url).prepare())
+    return _response_of(reply, url)
 
 
 def make_client(
@@ -93,11 +92,10 @@ def raw_params(request: requests.PreparedRequest) -> dict[str, str]:
 
 
 def assert_headers_and_no_token_leak(adapter: ScriptedAdapter) -> None:
+    assert_token_only_in_header(adapter, TOKEN)
     for request in adapter.requests:
-        assert request.headers["Authorization"] == f"Bearer {TOKEN}"
         assert request.headers["LinkedIn-Version"] == "202609"
         assert request.headers["X-Restli-Protocol-Version"] == "2.0.0"
-        assert TOKEN not in sent_text(request)
 
 
 def posts_page(

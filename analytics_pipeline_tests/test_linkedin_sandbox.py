@@ -4,7 +4,6 @@ wire format, determinism, Rest.li decoding, the 12-month window, fault switches,
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -42,24 +41,6 @@ LI_FORMATS = {
 }
 
 
-@pytest.fixture(scope="module")
-def clock() -> FixedClock:
-    return FixedClock(NOW)
-
-
-@pytest.fixture(scope="module")
-def server(clock: FixedClock) -> Iterator[SandboxServer]:
-    with SandboxServer(clock=clock, config=CONFIG) as running:
-        yield running
-
-
-@pytest.fixture
-def sandbox(server: SandboxServer, clock: FixedClock) -> SandboxServer:
-    server.reset()
-    clock.set(NOW)
-    return server
-
-
 @pytest.fixture
 def waits() -> list[float]:
     return []
@@ -83,16 +64,10 @@ def account(org: str = ORG) -> Account:
 
 
 @pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        session.headers.update(
-            {
-                "Authorization": f"Bearer {TOKEN}",
-                "LinkedIn-Version": VERSION,
-                "X-Restli-Protocol-Version": "2.0.0",
-            }
-        )
-        yield session
+def http(http: requests.Session) -> requests.Session:
+    """The shared bearer-token client, with the headers every LinkedIn REST call carries."""
+    http.headers.update({"LinkedIn-Version": VERSION, "X-Restli-Protocol-Version": "2.0.0"})
+    return http
 
 
 def day_ms(day: dt.date) -> int:

@@ -26,35 +26,10 @@ BATCH_FIELDS = "shares,comments.summary(true).limit(0),insights.metric(post_medi
 # --- fixtures and helpers ----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def clock() -> FixedClock:
-    return FixedClock(NOW)
-
-
-@pytest.fixture(scope="module")
-def server(clock: FixedClock) -> Iterator[SandboxServer]:
-    with SandboxServer(clock=clock, config=CONFIG) as running:
-        yield running
-
-
-@pytest.fixture
-def sandbox(server: SandboxServer, clock: FixedClock) -> SandboxServer:
-    server.reset()
-    clock.set(NOW)
-    return server
-
-
 @pytest.fixture
 def anon() -> Iterator[requests.Session]:
     """A client without credentials (admin endpoints, auth failures)."""
     with requests.Session() as session:
-        yield session
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        session.headers["Authorization"] = f"Bearer {TOKEN}"
         yield session
 
 

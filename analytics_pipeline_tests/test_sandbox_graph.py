@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,31 +24,6 @@ TOKEN = "sandbox-graph-token-value"
 CONFIG = SandboxConfig(posts_per_day=(2, 6))
 FAST = RetryConfig(backoff_base_s=0.001, backoff_max_s=0.002)
 ACCOUNT = Account("org-1", "int-fb", "facebook", PAGE, Secret(TOKEN))
-
-
-@pytest.fixture(scope="module")
-def clock() -> FixedClock:
-    return FixedClock(NOW)
-
-
-@pytest.fixture(scope="module")
-def server(clock: FixedClock) -> Iterator[SandboxServer]:
-    with SandboxServer(clock=clock, config=CONFIG) as running:
-        yield running
-
-
-@pytest.fixture
-def sandbox(server: SandboxServer, clock: FixedClock) -> SandboxServer:
-    server.reset()
-    clock.set(NOW)
-    return server
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        session.headers["Authorization"] = f"Bearer {TOKEN}"
-        yield session
 
 
 def graph(sandbox: SandboxServer, path: str) -> str:

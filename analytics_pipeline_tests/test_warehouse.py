@@ -46,11 +46,15 @@ from analytics_pipeline.warehouse import (
 )
 from analytics_pipeline.warehouse import tables as t
 from analytics_pipeline.warehouse.migrations import known_versions, pending_migrations
+from analytics_pipeline_tests.helpers import (
+    IID,
+    ORG,
+    T0,
+    acme_integration,
+    assert_schema_matches_tables,
+)
 
-T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 DAY = dt.date(2026, 3, 1)
-ORG = "org-1"
-IID = "acme-fb"
 
 
 def _item(content_id: str, caption: str | None = "hello", **changes: Any) -> ContentItem:
@@ -88,6 +92,16 @@ def _upsert_metrics(
         metrics=metrics,
         observed_at=observed_at,
     )
+
+
+def _run_all(threads: Sequence[threading.Thread], engines: Sequence[sa.Engine]) -> None:
+    """Start the threads together, wait for them (60 s each at most), dispose the engines."""
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for engine in engines:
+        engine.dispose()
 
 
 def _raw_rows(engine: sa.Engine, table: sa.Table) -> list[tuple[Any, ...]]:
@@ -131,12 +145,7 @@ def test_concurrent_migrations_apply_each_step_once(warehouse_url: str) -> None:
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(engine,)) for engine in engines]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    for engine in engines:
-        engine.dispose()
+    _run_all(threads, engines)
     assert errors == []
     # Each step is its own transaction, so the two may share the work; each step runs once.
     assert len(results) == len(engines)
@@ -146,43 +155,6 @@ def test_concurrent_migrations_apply_each_step_once(warehouse_url: str) -> None:
 def test_migrated_schema_matches_tables_module(engine: sa.Engine) -> None:
     """The frozen migration steps must produce what tables.py (the code's view) describes."""
     assert_schema_matches_tables(engine)
-
-
-def assert_schema_matches_tables(engine: sa.Engine) -> None:
-    """Tables (columns, keys, indexes, CHECK names) and views of the database = tables.py."""
-    inspector = sa.inspect(engine)
-    expected_tables = {table.name for table in t.metadata.sorted_tables}
-    assert set(inspector.get_table_names()) == expected_tables
-    views = {view.name: view for view in t.views_metadata.sorted_tables}
-    assert set(inspector.get_view_names()) == set(views)
-    for name, view in views.items():
-        assert [c["name"] for c in inspector.get_columns(name)] == list(view.c.keys()), name
-    for table in t.metadata.sorted_tables:
-        checks = {c["name"] for c in inspector.get_check_constraints(table.name)}
-        expected_checks = {
-            c.name for c in table.constraints if isinstance(c, sa.CheckConstraint) and c.name
-        }
-        assert checks == expected_checks, table.name
-        columns = {c["name"]: c["nullable"] for c in inspector.get_columns(table.name)}
-        assert columns == {c.name: c.nullable for c in table.columns}, table.name
-        uniques = {tuple(u["column_names"]) for u in inspector.get_unique_constraints(table.name)}
-        expected_uniques = {
-            tuple(c.name for c in constraint.columns)
-            for constraint in table.constraints
-            if isinstance(constraint, sa.UniqueConstraint)
-        }
-        assert uniques == expected_uniques, table.name
-        indexes = {
-            (i["name"], tuple(i["column_names"]))
-            for i in inspector.get_indexes(table.name)
-            if not i.get("duplicates_constraint")
-        }
-        expected_indexes = {
-            (index.name, tuple(c.name for c in index.columns)) for index in table.indexes
-        }
-        assert indexes == expected_indexes, table.name
-        pk = tuple(inspector.get_pk_constraint(table.name)["constrained_columns"])
-        assert pk == tuple(c.name for c in table.primary_key.columns), table.name
 
 
 def test_unique_keys_have_no_nullable_column() -> None:
@@ -414,12 +386,7 @@ def test_concurrent_overlapping_writers_count_exactly(warehouse_url: str) -> Non
         threading.Thread(target=write, args=(engine, items))
         for engine, items in zip(engines, payloads, strict=True)
     ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    for engine in engines:
-        engine.dispose()
+    _run_all(threads, engines)
     assert errors == []
     total = sum(counts, UpsertCounts())
     assert total == UpsertCounts(inserted=300, updated=0, unchanged=300 * 5)
@@ -465,17 +432,8 @@ def test_credential_env_refuses_non_names_and_shows_short_ones(name: str) -> Non
 
 
 def _add(conn: sa.Connection, integration_id: str = IID, **changes: Any) -> Any:
-    values: dict[str, Any] = {
-        "organization_id": ORG,
-        "integration_id": integration_id,
-        "platform": "facebook",
-        "external_account_id": "1234567890",
-        "display_name": "Acme Page",
-        "credential_env": "ACME_FB_TOKEN",
-        "now": T0,
-    }
-    values.update(changes)
-    return add_integration(conn, **values)
+    values = {"external_account_id": "1234567890", "display_name": "Acme Page", **changes}
+    return add_integration(conn, **acme_integration(integration_id=integration_id, **values))
 
 
 def test_add_get_list_integrations(engine: sa.Engine) -> None:
@@ -509,50 +467,14 @@ def test_add_integration_refuses_duplicates_and_bad_values(engine: sa.Engine) ->
 
 def test_upsert_integration_is_idempotent(engine: sa.Engine) -> None:
     with engine.begin() as conn:
-        first = upsert_integration(
-            conn,
-            organization_id=ORG,
-            integration_id=IID,
-            platform="facebook",
-            external_account_id="1",
-            display_name="Acme",
-            credential_env="ACME_FB_TOKEN",
-            now=T0,
-        )
+        first = upsert_integration(conn, **acme_integration(now=T0))
         set_integration_status(conn, IID, "paused", "holiday", T0)
     later = T0 + dt.timedelta(days=1)
     with engine.begin() as conn:
-        same = upsert_integration(
-            conn,
-            organization_id=ORG,
-            integration_id=IID,
-            platform="facebook",
-            external_account_id="1",
-            display_name="Acme",
-            credential_env="ACME_FB_TOKEN",
-            now=later,
-        )
-        renamed = upsert_integration(
-            conn,
-            organization_id=ORG,
-            integration_id=IID,
-            platform="facebook",
-            external_account_id="1",
-            display_name="Acme Inc",
-            credential_env="ACME_FB_TOKEN",
-            now=later,
-        )
+        same = upsert_integration(conn, **acme_integration(now=later))
+        renamed = upsert_integration(conn, **acme_integration(display_name="Acme Inc", now=later))
         with pytest.raises(IntegrationExistsError, match="organization"):
-            upsert_integration(
-                conn,
-                organization_id="org-2",
-                integration_id=IID,
-                platform="facebook",
-                external_account_id="1",
-                display_name="Acme",
-                credential_env="ACME_FB_TOKEN",
-                now=later,
-            )
+            upsert_integration(conn, **acme_integration(organization_id="org-2", now=later))
         assert len(list_integrations(conn)) == 1
     assert same.updated_at == T0
     assert same.status == "paused"

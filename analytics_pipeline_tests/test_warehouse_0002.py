@@ -37,11 +37,14 @@ from analytics_pipeline.warehouse import (
 from analytics_pipeline.warehouse import account_metrics as account_module
 from analytics_pipeline.warehouse import tables as t
 from analytics_pipeline.warehouse.migrations import known_versions, pending_migrations
-from analytics_pipeline_tests.test_warehouse import assert_schema_matches_tables
+from analytics_pipeline_tests.helpers import (
+    IID,
+    ORG,
+    T0,
+    acme_integration,
+    assert_schema_matches_tables,
+)
 
-T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
-ORG = "org-1"
-IID = "acme-fb"
 # Across a month end, so that "the day before" is real date arithmetic, not string surgery.
 FEB28 = dt.date(2026, 2, 28)
 MAR1 = dt.date(2026, 3, 1)
@@ -175,16 +178,7 @@ def test_0001_database_migrates_to_0002_keeping_rows(warehouse_url: str) -> None
 def _fill_a_0001_database(engine: sa.Engine) -> None:
     """Rows of every 0001 table, written the way 0001-era code wrote them."""
     with engine.begin() as conn:
-        add_integration(
-            conn,
-            organization_id=ORG,
-            integration_id=IID,
-            platform="facebook",
-            external_account_id="1",
-            display_name="Acme",
-            credential_env="ACME_FB_TOKEN",
-            now=T0,
-        )
+        add_integration(conn, **acme_integration())
         conn.execute(
             sa.insert(t.content_items).values(
                 organization_id=ORG,

@@ -4,8 +4,6 @@ private-metrics fallback, batching, rate limits and usage caps (scripted transpo
 from __future__ import annotations
 
 import datetime as dt
-import json
-import pathlib
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -39,9 +37,18 @@ from analytics_pipeline.platforms.x import (
     usage_cap_reset,
 )
 from analytics_pipeline.settings import SettingsError
-from analytics_pipeline_tests.test_http import Reply, ScriptedAdapter, scripted_session, sent_text
+from analytics_pipeline_tests.fakes import (
+    Payloads,
+    Reply,
+    ScriptedAdapter,
+    assert_token_only_in_header,
+    scripted_session,
+)
+from analytics_pipeline_tests.fakes import response_of as _response_of
 
-PAYLOADS = pathlib.Path(__file__).parent / "payloads" / "x"
+PAYLOADS = Payloads("x")
+load = PAYLOADS.load
+reply = PAYLOADS.reply
 USER = "3000001"
 TOKEN = "x-user-context-TOKEN-0123456789abcdef"
 DAY = dt.date(2026, 11, 20)
@@ -73,17 +80,8 @@ ACCOUNT = Account(
 )
 
 
-def load(name: str) -> dict[str, Any]:
-    recording: dict[str, Any] = json.loads((PAYLOADS / name).read_text())
-    return recording
-
-
-def reply(name: str, **overrides: Any) -> Reply:
-    return Reply.from_recording(load(name), **overrides)
-
-
 def response_of(step: Reply, url: str = f"{BASE}/2/tweets") -> requests.Response:
-    return step.to_response(requests.Request("GET", url).prepare())
+    return _response_of(step, url)
 
 
 def make_client(
@@ -103,10 +101,7 @@ def query(request: requests.PreparedRequest) -> dict[str, list[str]]:
 
 
 def assert_no_token_sent(adapter: ScriptedAdapter) -> None:
-    assert adapter.requests
-    for request in adapter.requests:
-        assert request.headers["Authorization"] == f"Bearer {TOKEN}"
-        assert TOKEN not in sent_text(request)
+    assert_token_only_in_header(adapter, TOKEN)
 
 
 # --------------------------------------------------------------------------- listing

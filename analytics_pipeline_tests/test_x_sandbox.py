@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -33,31 +32,6 @@ ACCOUNT = Account("org-1", "int-x-1", "x", USER, Secret(TOKEN))
 
 
 # --- fixtures and helpers ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def clock() -> FixedClock:
-    return FixedClock(NOW)
-
-
-@pytest.fixture(scope="module")
-def server(clock: FixedClock) -> Iterator[SandboxServer]:
-    with SandboxServer(clock=clock, config=CONFIG) as running:
-        yield running
-
-
-@pytest.fixture
-def sandbox(server: SandboxServer, clock: FixedClock) -> SandboxServer:
-    server.reset()
-    clock.set(NOW)
-    return server
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        session.headers["Authorization"] = f"Bearer {TOKEN}"
-        yield session
 
 
 def make_client(

@@ -1,0 +1,66 @@
+"""Warehouse test helpers shared by test_warehouse.py and test_warehouse_0002.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+
+from analytics_pipeline.warehouse import tables as t
+
+T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+ORG = "org-1"
+IID = "acme-fb"
+
+
+def acme_integration(**changes: Any) -> dict[str, Any]:
+    """Keyword arguments of `add_integration`/`upsert_integration` for the `IID` test page."""
+    values: dict[str, Any] = {
+        "organization_id": ORG,
+        "integration_id": IID,
+        "platform": "facebook",
+        "external_account_id": "1",
+        "display_name": "Acme",
+        "credential_env": "ACME_FB_TOKEN",
+        "now": T0,
+    }
+    values.update(changes)
+    return values
+
+
+def assert_schema_matches_tables(engine: sa.Engine) -> None:
+    """Tables (columns, keys, indexes, CHECK names) and views of the database = tables.py."""
+    inspector = sa.inspect(engine)
+    expected_tables = {table.name for table in t.metadata.sorted_tables}
+    assert set(inspector.get_table_names()) == expected_tables
+    views = {view.name: view for view in t.views_metadata.sorted_tables}
+    assert set(inspector.get_view_names()) == set(views)
+    for name, view in views.items():
+        assert [c["name"] for c in inspector.get_columns(name)] == list(view.c.keys()), name
+    for table in t.metadata.sorted_tables:
+        checks = {c["name"] for c in inspector.get_check_constraints(table.name)}
+        expected_checks = {
+            c.name for c in table.constraints if isinstance(c, sa.CheckConstraint) and c.name
+        }
+        assert checks == expected_checks, table.name
+        columns = {c["name"]: c["nullable"] for c in inspector.get_columns(table.name)}
+        assert columns == {c.name: c.nullable for c in table.columns}, table.name
+        uniques = {tuple(u["column_names"]) for u in inspector.get_unique_constraints(table.name)}
+        expected_uniques = {
+            tuple(c.name for c in constraint.columns)
+            for constraint in table.constraints
+            if isinstance(constraint, sa.UniqueConstraint)
+        }
+        assert uniques == expected_uniques, table.name
+        indexes = {
+            (i["name"], tuple(i["column_names"]))
+            for i in inspector.get_indexes(table.name)
+            if not i.get("duplicates_constraint")
+        }
+        expected_indexes = {
+            (index.name, tuple(c.name for c in index.columns)) for index in table.indexes
+        }
+        assert indexes == expected_indexes, table.name
+        pk = tuple(inspector.get_pk_constraint(table.name)["constrained_columns"])
+        assert pk == tuple(c.name for c in table.primary_key.columns), table.name
