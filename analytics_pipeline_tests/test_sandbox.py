@@ -540,6 +540,16 @@ def test_token_only_accepted_from_the_authorization_header(
     assert all(TOKEN not in json.dumps(record.to_dict()) for record in records)
 
 
+def test_a_token_in_a_post_body_is_flagged_too(
+    sandbox: SandboxServer, anon: requests.Session
+) -> None:
+    batch = json.dumps([{"method": "GET", "relative_url": "1000001_1?fields=id"}])
+    anon.post(f"{sandbox.base_url}/v25.0/", data={"batch": batch, "access_token": TOKEN})
+    (record,) = sandbox.requests()
+    assert record.access_token_in_query and not record.authorization_present
+    assert TOKEN not in json.dumps(record.to_dict())
+
+
 def test_expired_token_fails_every_call_touching_the_page(
     sandbox: SandboxServer, http: requests.Session
 ) -> None:

@@ -15,18 +15,26 @@ insights are a pure function of (page, Pacific day). Instagram's synthetic world
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from zoneinfo import ZoneInfo
+
+from analytics_pipeline.sandbox.seeds import (
+    day_count,
+    growth_fraction,
+    hash_int,
+    pick,
+    spread_seconds,
+    unit,
+    utc_midnight,
+)
 
 Clock = Callable[[], dt.datetime]
 """Returns the current time as a timezone-aware UTC datetime."""
 
 _MAX_POSTS_PER_DAY = 999  # the post index is encoded on three digits
 VIDEO_ID_PREFIX = "9"  # video ids: "9" + the post's 14-digit number + the page id
-_HALF_LIFE_DAYS = 1.5  # lifetime metrics reach half their final value after this many days
 
 
 def utc_now() -> dt.datetime:
@@ -145,20 +153,6 @@ _REACTION_SHARES: tuple[tuple[str, float, float], ...] = (
 )
 
 
-def _digest(seed: str, *parts: object) -> bytes:
-    text = "|".join([seed, *(str(part) for part in parts)])
-    return hashlib.sha256(text.encode("utf-8")).digest()
-
-
-def _hash_int(seed: str, *parts: object) -> int:
-    return int.from_bytes(_digest(seed, *parts)[:8], "big")
-
-
-def _unit(seed: str, *parts: object) -> float:
-    """A deterministic float in [0, 1)."""
-    return _hash_int(seed, *parts) / 2**64
-
-
 @dataclass(frozen=True)
 class Attachment:
     media_type: str
@@ -253,13 +247,13 @@ def page_name(page_id: str) -> str:
 
 def page_followers(page_id: str, day: dt.date, config: SandboxConfig = DEFAULT_CONFIG) -> int:
     """A follower total that drifts upward day by day (a current-total snapshot value)."""
-    base = 1_000 + _hash_int(config.seed, "followers", page_id) % 50_000
-    growth = 1 + _hash_int(config.seed, "followers-growth", page_id) % 40
+    base = 1_000 + hash_int(config.seed, "followers", page_id) % 50_000
+    growth = 1 + hash_int(config.seed, "followers-growth", page_id) % 40
     return base + growth * (day.toordinal() - dt.date(2024, 1, 1).toordinal())
 
 
 def _page_tag(page_id: str, config: SandboxConfig) -> int:
-    return 1000 + _hash_int(config.seed, "page-tag", page_id) % 9000
+    return 1000 + hash_int(config.seed, "page-tag", page_id) % 9000
 
 
 def _encode_number(page_id: str, day: dt.date, index: int, config: SandboxConfig) -> str:
@@ -270,8 +264,7 @@ def _encode_number(page_id: str, day: dt.date, index: int, config: SandboxConfig
 
 
 def post_count(page_id: str, day: dt.date, config: SandboxConfig = DEFAULT_CONFIG) -> int:
-    low, high = config.posts_per_day
-    return low + _hash_int(config.seed, "count", page_id, day.isoformat()) % (high - low + 1)
+    return day_count(config.posts_per_day, config.seed, "count", page_id, day.isoformat())
 
 
 def posts_for_day(
@@ -281,30 +274,19 @@ def posts_for_day(
     if not page_exists(page_id, config):
         return []
     count = post_count(page_id, day, config)
-    seconds = _spread_seconds(page_id, day, count, config)
-    midnight = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    seconds = spread_seconds(count, config.seed, "time", page_id, day.isoformat())
+    midnight = utc_midnight(day)
     return [
         _build_post(page_id, day, index, midnight + dt.timedelta(seconds=second), config)
         for index, second in enumerate(seconds)
     ]
 
 
-def _spread_seconds(page_id: str, day: dt.date, count: int, config: SandboxConfig) -> list[int]:
-    """Distinct, sorted seconds-of-day for `count` posts."""
-    chosen: set[int] = set()
-    for index in range(count):
-        second = _hash_int(config.seed, "time", page_id, day.isoformat(), index) % 86_400
-        while second in chosen:
-            second = (second + 1) % 86_400
-        chosen.add(second)
-    return sorted(chosen)
-
-
 def _build_post(
     page_id: str, day: dt.date, index: int, created: dt.datetime, config: SandboxConfig
 ) -> SyntheticPost:
     number = _encode_number(page_id, day, index, config)
-    fmt = _pick_format(config.seed, number)
+    fmt = pick(_FORMAT_WEIGHTS, config.seed, "format", number)
     return SyntheticPost(
         page_id=page_id,
         number=number,
@@ -315,16 +297,6 @@ def _build_post(
     )
 
 
-def _pick_format(seed: str, number: str) -> PostFormat:
-    total = sum(weight for _, weight in _FORMAT_WEIGHTS)
-    ticket = _hash_int(seed, "format", number) % total
-    for fmt, weight in _FORMAT_WEIGHTS:
-        if ticket < weight:
-            return fmt
-        ticket -= weight
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 def _caption(seed: str, number: str, fmt: PostFormat) -> str | None:
     return synthetic_caption(seed, number, may_be_empty=fmt in (PostFormat.PHOTO, PostFormat.REEL))
 
@@ -332,15 +304,15 @@ def _caption(seed: str, number: str, fmt: PostFormat) -> str | None:
 def synthetic_caption(seed: str, key: str, *, may_be_empty: bool) -> str | None:
     """0-3 hashtags, sometimes one repeated in another case (`#Launch ... #launch`); None (no
     text at all) for about one in eight items that `may_be_empty`."""
-    if may_be_empty and _unit(seed, "no-caption", key) < 0.12:
+    if may_be_empty and unit(seed, "no-caption", key) < 0.12:
         return None  # Graph omits `message` / `caption` for an item without text
-    sentence = _SENTENCES[_hash_int(seed, "sentence", key) % len(_SENTENCES)]
-    tag_count = _hash_int(seed, "tag-count", key) % 4
-    tags = [_HASHTAGS[_hash_int(seed, "tag", key, i) % len(_HASHTAGS)] for i in range(tag_count)]
-    if tag_count >= 2 and _unit(seed, "dup-tag", key) < 0.4:
+    sentence = _SENTENCES[hash_int(seed, "sentence", key) % len(_SENTENCES)]
+    tag_count = hash_int(seed, "tag-count", key) % 4
+    tags = [_HASHTAGS[hash_int(seed, "tag", key, i) % len(_HASHTAGS)] for i in range(tag_count)]
+    if tag_count >= 2 and unit(seed, "dup-tag", key) < 0.4:
         tags[-1] = tags[0].lower()
     words = [f"#{tag}" for tag in tags]
-    if words and _unit(seed, "inline-tag", key) < 0.3:
+    if words and unit(seed, "inline-tag", key) < 0.3:
         return f"{words[0]} {sentence}. {' '.join(words[1:])}".rstrip()
     return f"{sentence}. {' '.join(words)}".rstrip()
 
@@ -358,13 +330,13 @@ def _attachment(seed: str, page_id: str, number: str, fmt: PostFormat) -> Attach
         url = f"https://www.facebook.com/reel/{video_id}/"
         return Attachment("video", "video_inline", url, target_id=video_id)
     if fmt is PostFormat.ALBUM:
-        size = 2 + _hash_int(seed, "album-size", number) % 5
+        size = 2 + hash_int(seed, "album-size", number) % 5
         children = tuple(_photo(page_id, f"{number}{i + 1}") for i in range(size))
         url = f"https://www.facebook.com/media/set/?set=a.{number}&type=3"
         return Attachment(
             "album", "album", url, title="Photos from our week", subattachments=children
         )
-    slug = f"story-{_hash_int(seed, 'slug', number) % 10_000}"
+    slug = f"story-{hash_int(seed, 'slug', number) % 10_000}"
     return Attachment(
         "link",
         "share",
@@ -449,26 +421,22 @@ def metrics_for(
 ) -> PostMetrics:
     """Lifetime totals on `observed` (UTC date): non-decreasing in the post's age."""
     age_days = max(0, (observed - post.created_time.date()).days)
-    fraction = 1.0 - 0.5 ** ((age_days + 1) / _HALF_LIFE_DAYS)
+    fraction = growth_fraction(age_days)
     seed, key = config.seed, post.id
     reach = _final_reach(seed, post)
-    views = reach * (1.2 + 1.3 * _unit(seed, "views", key))
-    clicks = 0.0 if _unit(seed, "no-clicks", key) < 0.25 else reach * 0.08 * _unit(seed, "ck", key)
-    shares = (
-        0.0 if _unit(seed, "no-shares", key) < 0.4 else 1 + reach * 0.02 * _unit(seed, "sh", key)
-    )
-    comments = (
-        0.0 if _unit(seed, "no-comm", key) < 0.3 else 1 + reach * 0.03 * _unit(seed, "c", key)
-    )
+    views = reach * (1.2 + 1.3 * unit(seed, "views", key))
+    clicks = 0.0 if unit(seed, "no-clicks", key) < 0.25 else reach * 0.08 * unit(seed, "ck", key)
+    shares = 0.0 if unit(seed, "no-shares", key) < 0.4 else 1 + reach * 0.02 * unit(seed, "sh", key)
+    comments = 0.0 if unit(seed, "no-comm", key) < 0.3 else 1 + reach * 0.03 * unit(seed, "c", key)
     reactions: dict[str, int] = {}
     for name, probability, ceiling in _REACTION_SHARES:
-        if _unit(seed, "has", name, key) < probability:
-            value = int((1 + reach * ceiling * _unit(seed, "r", name, key)) * fraction)
+        if unit(seed, "has", name, key) < probability:
+            value = int((1 + reach * ceiling * unit(seed, "r", name, key)) * fraction)
             if value:
                 reactions[name] = value
     video_views = None
     if post.is_video:
-        video_views = int(views * (0.3 + 0.5 * _unit(seed, "vv", key)) * fraction)
+        video_views = int(views * (0.3 + 0.5 * unit(seed, "vv", key)) * fraction)
     return PostMetrics(
         media_view=int(views * fraction),
         media_view_unique=int(reach * fraction),
@@ -486,7 +454,7 @@ def _final_reach(seed: str, post: SyntheticPost) -> float:
         PostFormat.VIDEO: 1.5,
         PostFormat.TEXT: 0.6,
     }.get(post.format, 1.0)
-    return (50 + _hash_int(seed, "reach", post.id) % 5_000) * factor
+    return (50 + hash_int(seed, "reach", post.id) % 5_000) * factor
 
 
 # --- videos (video and reel posts) -------------------------------------------------------------
@@ -547,42 +515,18 @@ class PageDay:
 def page_day(page_id: str, day: dt.date, config: SandboxConfig = DEFAULT_CONFIG) -> PageDay:
     """Deterministic daily page insights; some days have no new follows at all (a real 0)."""
     seed, key = config.seed, f"{page_id}|{day.isoformat()}"
-    reach = 200 + _hash_int(seed, "page-reach", key) % 20_000
-    views = int(reach * (1.3 + _unit(seed, "page-views", key)))
+    reach = 200 + hash_int(seed, "page-reach", key) % 20_000
+    views = int(reach * (1.3 + unit(seed, "page-views", key)))
     follows = (
         0
-        if _unit(seed, "page-no-follows", key) < 0.2
-        else 1 + _hash_int(seed, "page-follows", key) % max(1, reach // 100)
+        if unit(seed, "page-no-follows", key) < 0.2
+        else 1 + hash_int(seed, "page-follows", key) % max(1, reach // 100)
     )
     return PageDay(
         media_view=views,
         media_view_unique=reach,
         daily_follows_unique=follows,
-        daily_follows=follows + (_hash_int(seed, "page-refollows", key) % 3 if follows else 0),
-        views_total=_hash_int(seed, "page-profile-views", key) % max(1, reach // 20),
-        post_engagements=_hash_int(seed, "page-engagements", key) % max(1, reach // 8),
+        daily_follows=follows + (hash_int(seed, "page-refollows", key) % 3 if follows else 0),
+        views_total=hash_int(seed, "page-profile-views", key) % max(1, reach // 20),
+        post_engagements=hash_int(seed, "page-engagements", key) % max(1, reach // 8),
     )
-
-
-# --- helpers for the other synthetic worlds ---------------------------------------------------
-
-
-def hash_int(seed: str, *parts: object) -> int:
-    """A deterministic 64-bit integer from the seed and parts (SHA-256 based)."""
-    return _hash_int(seed, *parts)
-
-
-def unit(seed: str, *parts: object) -> float:
-    """A deterministic float in [0, 1)."""
-    return _unit(seed, *parts)
-
-
-def spread_seconds(seed: str, key: str, count: int) -> list[int]:
-    """Distinct, sorted seconds-of-day for `count` items of `key` (a day of an account)."""
-    chosen: set[int] = set()
-    for index in range(count):
-        second = _hash_int(seed, "time", key, index) % 86_400
-        while second in chosen:
-            second = (second + 1) % 86_400
-        chosen.add(second)
-    return sorted(chosen)

@@ -47,12 +47,12 @@ Deliberate choices, where Graph itself is not one thing:
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from itertools import islice
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -63,7 +63,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from analytics_pipeline.sandbox import data, instagram
-from analytics_pipeline.sandbox.app import RequestRecord, SandboxState, get_state, redact_query
+from analytics_pipeline.sandbox.app import SandboxState, get_state
+from analytics_pipeline.sandbox.common import CallStart, Outcome, bearer_token, sandbox_call
 from analytics_pipeline.sandbox.data import is_ig_user_id
 from analytics_pipeline.sandbox.faults import TransientKind
 from analytics_pipeline.sandbox.graph import (
@@ -94,6 +95,7 @@ from analytics_pipeline.sandbox.graph import (
     unknown_path,
     version_expired,
 )
+from analytics_pipeline.sandbox.seeds import hash_int
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -444,7 +446,7 @@ def render_video(
         "permalink_url": f"/reel/{post.video_id}/"
         if post.format is data.PostFormat.REEL
         else f"/{post.page_id}/videos/{post.video_id}/",
-        "length": 5 + data.hash_int("video-length", post.id) % 85,
+        "length": 5 + hash_int("video-length", post.id) % 85,
         "title": None,
     }
     out: dict[str, Any] = {}
@@ -474,7 +476,7 @@ def render_video_insights(
     if not data.insights_available(post, now):
         return {"data": []}
     metrics = data.metrics_for(post, now.date(), state.config)
-    avg_ms = 2_000 + data.hash_int("reel-watch", post.id) % 15_000
+    avg_ms = 2_000 + hash_int("reel-watch", post.id) % 15_000
     values: dict[str, Any] = {
         "blue_reels_play_count": metrics.media_view,
         "fb_reels_total_plays": metrics.media_view + metrics.media_view // 7,
@@ -650,44 +652,35 @@ def list_posts(op: Operation, state: SandboxState, ctx: CallContext) -> dict[str
     page_id, since, until, before_key, limit = _page_listing(op, state, "posts")
     specs = parse_fields(op.param("fields") or DEFAULT_POST_FIELDS)
     validate_post_fields(specs, state)
-    found = list(
-        islice(
-            data.iter_posts_desc(
-                page_id,
-                since=since,
-                until=until,
-                now=ctx.now,
-                config=state.config,
-                before_key=before_key,
-            ),
-            limit + 1,
-        )
+    posts = data.iter_posts_desc(
+        page_id, since=since, until=until, now=ctx.now, config=state.config, before_key=before_key
     )
-    posts = found[:limit]
-    rendered = [render_post(post, specs, state, ctx.now) for post in posts]
-    keys = [post.sort_key() for post in posts]
-    return listing_body(op, ctx, rendered, keys, limit, len(found) > limit)
+    return _post_listing(
+        op, ctx, posts, limit, lambda post: render_post(post, specs, state, ctx.now)
+    )
 
 
 def list_reels(op: Operation, state: SandboxState, ctx: CallContext) -> dict[str, Any]:
     page_id, since, until, before_key, limit = _page_listing(op, state, "video_reels")
     specs = parse_fields(op.param("fields") or DEFAULT_VIDEO_FIELDS)
-    found = list(
-        islice(
-            data.reels_desc(
-                page_id,
-                since=since,
-                until=until,
-                now=ctx.now,
-                config=state.config,
-                before_key=before_key,
-            ),
-            limit + 1,
-        )
+    reels = data.reels_desc(
+        page_id, since=since, until=until, now=ctx.now, config=state.config, before_key=before_key
     )
-    reels = found[:limit]
-    rendered = [render_video(post, specs, ctx.now) for post in reels]
-    keys = [post.sort_key() for post in reels]
+    return _post_listing(op, ctx, reels, limit, lambda post: render_video(post, specs, ctx.now))
+
+
+def _post_listing(
+    op: Operation,
+    ctx: CallContext,
+    candidates: Iterator[data.SyntheticPost],
+    limit: int,
+    render: Callable[[data.SyntheticPost], dict[str, Any]],
+) -> dict[str, Any]:
+    """One cursor page of `candidates` (newest first): `limit` items, `next` when more match."""
+    found = list(islice(candidates, limit + 1))
+    page = found[:limit]
+    rendered = [render(post) for post in page]
+    keys = [post.sort_key() for post in page]
     return listing_body(op, ctx, rendered, keys, limit, len(found) > limit)
 
 
@@ -716,12 +709,21 @@ def _account_fault(prepared: Prepared, state: SandboxState) -> tuple[str, GraphE
 
 
 async def _graph_call(request: Request, prepared: Prepared) -> Response:
-    state = get_state(request.app)
-    latency_ms = state.faults.latency_ms
-    if latency_ms:
-        await _sleep_unless_closing(latency_ms / 1000, state)
-    seq = state.log.next_seq()
-    now = state.clock()
+    form_names = (
+        {name for name, _ in await _form_params(request)} if request.method == "POST" else set()
+    )
+    return await sandbox_call(
+        request,
+        partial(_graph_answer, request, prepared),
+        page_ids=prepared.page_ids,
+        batch_size=prepared.batch_size,
+        body_param_names=form_names,
+    )
+
+
+def _graph_answer(request: Request, prepared: Prepared, call: CallStart) -> Outcome:
+    """Token, version and account checks, the fault switches, then the reply."""
+    state, seq, now = call.state, call.seq, call.now
     token = bearer_token(request)
     fault: str | None = None
     error_code: int | None = None
@@ -761,42 +763,7 @@ async def _graph_call(request: Request, prepared: Prepared) -> Response:
             )
         body = err.envelope(trace_id(seq))
         response = Response(graph_dumps(body), err.status, headers, media_type=_JSON_TYPE)
-    form_keys = set(await _form_params(request)) if request.method == "POST" else set()
-    state.log.append(
-        RequestRecord(
-            seq=seq,
-            timestamp=now,
-            method=request.method,
-            path=request.url.path,
-            query=redact_query(request.url.query),
-            page_ids=prepared.page_ids,
-            authorization_present="authorization" in request.headers,
-            access_token_in_query="access_token" in request.query_params
-            or "access_token" in form_keys,
-            status=response.status_code,
-            latency_ms=latency_ms,
-            error_code=error_code,
-            fault=fault,
-            batch_size=prepared.batch_size,
-        )
-    )
-    return response
-
-
-async def _sleep_unless_closing(seconds: float, state: SandboxState) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not state.closing.is_set():
-        remaining = deadline - asyncio.get_running_loop().time()
-        if remaining <= 0:
-            return
-        await asyncio.sleep(min(remaining, 0.05))
-
-
-def bearer_token(request: Request) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header; query parameters never count."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    token = token.strip()
-    return token if scheme.lower() == "bearer" and token else None
+    return Outcome(response, error_code, fault)
 
 
 _TRANSIENT_CODES: dict[TransientKind, int | None] = {

@@ -27,18 +27,23 @@ from analytics_pipeline.sandbox.data import (
     DEFAULT_CONFIG,
     IG_USER_PREFIX,
     SandboxConfig,
-    hash_int,
     is_ig_user_id,
     pacific_day_end,
-    spread_seconds,
     synthetic_caption,
+)
+from analytics_pipeline.sandbox.seeds import (
+    day_count,
+    growth_fraction,
+    hash_int,
+    pick,
+    spread_seconds,
     unit,
+    utc_midnight,
 )
 
 STORY_LIFETIME = dt.timedelta(hours=24)
 _FEED_READY = dt.timedelta(hours=1)  # insights of a new post or reel: empty data before this
 _STORY_READY = dt.timedelta(minutes=15)
-_HALF_LIFE_DAYS = 1.5
 _MAX_STORIES = 3
 
 
@@ -167,13 +172,9 @@ def media_for_day(
     """Feed media and reels published on `day` (UTC), oldest first."""
     if not account_exists(user_id, config):
         return []
-    low, high = config.posts_per_day
     key = f"ig|{user_id}|{day.isoformat()}"
-    count = low + hash_int(config.seed, "ig-count", key) % (high - low + 1)
-    return [
-        _build(user_id, day, index, second, Kind.MEDIA, config)
-        for index, second in enumerate(spread_seconds(config.seed, key, count))
-    ]
+    count = day_count(config.posts_per_day, config.seed, "ig-count", key)
+    return _day_items(user_id, day, Kind.MEDIA, key, count, config)
 
 
 def stories_for_day(
@@ -184,30 +185,30 @@ def stories_for_day(
         return []
     key = f"ig-story|{user_id}|{day.isoformat()}"
     count = hash_int(config.seed, "ig-story-count", key) % (_MAX_STORIES + 1)
+    return _day_items(user_id, day, Kind.STORY, key, count, config)
+
+
+def _day_items(
+    user_id: str, day: dt.date, kind: Kind, key: str, count: int, config: SandboxConfig
+) -> list[IgMedia]:
+    """`count` items of `kind` spread over `day` (UTC), oldest first."""
+    seconds = spread_seconds(count, config.seed, "time", key)
     return [
-        _build(user_id, day, index, second, Kind.STORY, config)
-        for index, second in enumerate(spread_seconds(config.seed, key, count))
+        _build(user_id, day, index, second, kind, config) for index, second in enumerate(seconds)
     ]
 
 
 def _build(
     user_id: str, day: dt.date, index: int, second: int, kind: Kind, config: SandboxConfig
 ) -> IgMedia:
-    timestamp = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) + dt.timedelta(seconds=second)
+    timestamp = utc_midnight(day) + dt.timedelta(seconds=second)
     key = f"{user_id}|{day.isoformat()}|{index}|{kind.value}"
     if kind is Kind.STORY:
         shape = (
             Shape.STORY_VIDEO if unit(config.seed, "story-shape", key) < 0.4 else Shape.STORY_IMAGE
         )
         return IgMedia(user_id, day, index, kind, shape, timestamp, None)
-    total = sum(weight for _, weight in _FEED_WEIGHTS)
-    ticket = hash_int(config.seed, "ig-shape", key) % total
-    shape = Shape.IMAGE
-    for candidate, weight in _FEED_WEIGHTS:
-        if ticket < weight:
-            shape = candidate
-            break
-        ticket -= weight
+    shape = pick(_FEED_WEIGHTS, config.seed, "ig-shape", key)
     caption = synthetic_caption(config.seed, f"ig|{key}", may_be_empty=shape is not Shape.CAROUSEL)
     children = 2 + hash_int(config.seed, "ig-album", key) % 5 if shape is Shape.CAROUSEL else 0
     return IgMedia(user_id, day, index, kind, shape, timestamp, caption, child_count=children)
@@ -300,7 +301,7 @@ def media_insights(
         reach_final = 5 + hash_int(seed, "story-reach", key) % 1_500
     else:
         age_days = max(0, (now.date() - media.day).days)
-        fraction = 1.0 - 0.5 ** ((age_days + 1) / _HALF_LIFE_DAYS)
+        fraction = growth_fraction(age_days)
         factor = 3.0 if media.shape is Shape.REEL else 1.0
         reach_final = int((40 + hash_int(seed, "ig-reach", key) % 6_000) * factor)
     reach = int(reach_final * fraction)

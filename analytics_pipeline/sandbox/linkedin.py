@@ -41,13 +41,13 @@ request's own validation (400s) and the reply. Deliberate choices:
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from itertools import islice
 from typing import Any
 from urllib.parse import quote, unquote
@@ -57,7 +57,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from analytics_pipeline.sandbox import linkedin_data as li
-from analytics_pipeline.sandbox.app import RequestRecord, SandboxState, get_state, redact_query
+from analytics_pipeline.sandbox.app import SandboxState
+from analytics_pipeline.sandbox.common import CallStart, Outcome, bearer_token, sandbox_call
 from analytics_pipeline.sandbox.faults import TransientKind
 
 MAX_COUNT = 100
@@ -238,24 +239,24 @@ def _failing(resource: str, error: LinkedInError, org_ids: tuple[str, ...] = ())
     return Prepared(resource, org_ids, fail)
 
 
-def bearer_token(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    token = token.strip()
-    return token if scheme.lower() == "bearer" and token else None
-
-
 def _uuid(seq: int) -> str:
     return hashlib.sha256(f"li-request|{seq}".encode()).hexdigest()[:24]
 
 
 async def _linkedin_call(request: Request, prepared: Prepared) -> Response:
-    state = get_state(request.app)
-    latency_ms = state.faults.latency_ms
-    if latency_ms:
-        await _sleep_unless_closing(latency_ms / 1000, state)
-    seq = state.log.next_seq()
-    now = state.clock()
-    headers = {"X-RestLi-Protocol-Version": "2.0.0", "x-li-uuid": _uuid(seq)}
+    return await sandbox_call(
+        request,
+        partial(_linkedin_answer, request, prepared),
+        page_ids=prepared.org_ids,
+        batch_size=prepared.batch_size,
+        token_params=("access_token", "oauth2_access_token"),
+    )
+
+
+def _linkedin_answer(request: Request, prepared: Prepared, call: CallStart) -> Outcome:
+    """Request checks, the fault switches, then the reply."""
+    state = call.state
+    headers = {"X-RestLi-Protocol-Version": "2.0.0", "x-li-uuid": _uuid(call.seq)}
     fault: str | None = None
     error_code: int | None = None
     version = request.headers.get("linkedin-version", "").strip()
@@ -266,7 +267,7 @@ async def _linkedin_call(request: Request, prepared: Prepared) -> Response:
             fault = f"transient:{kind.value}"
             response = _transient_response(kind, headers)
         else:
-            body = prepared.run(CallContext(now, version, state))
+            body = prepared.run(CallContext(call.now, version, state))
             response = Response(_dumps(body), 200, headers, media_type=_JSON_TYPE)
     except LinkedInError as err:
         error_code = err.service_code
@@ -274,25 +275,7 @@ async def _linkedin_call(request: Request, prepared: Prepared) -> Response:
         response = Response(
             _dumps(err.body()), err.status, {**headers, **err.headers}, media_type=_JSON_TYPE
         )
-    state.log.append(
-        RequestRecord(
-            seq=seq,
-            timestamp=now,
-            method=request.method,
-            path=request.url.path,
-            query=redact_query(request.url.query),
-            page_ids=prepared.org_ids,
-            authorization_present="authorization" in request.headers,
-            access_token_in_query="access_token" in request.query_params
-            or "oauth2_access_token" in request.query_params,
-            status=response.status_code,
-            latency_ms=latency_ms,
-            error_code=error_code,
-            fault=fault,
-            batch_size=prepared.batch_size,
-        )
-    )
-    return response
+    return Outcome(response, error_code, fault)
 
 
 def _check_request(request: Request, prepared: Prepared, state: SandboxState, version: str) -> None:
@@ -341,16 +324,6 @@ def _transient_response(kind: TransientKind, headers: dict[str, str]) -> Respons
     return Response(
         _dumps(error.body()), error.status, {**headers, **error.headers}, media_type=_JSON_TYPE
     )
-
-
-async def _sleep_unless_closing(seconds: float, state: SandboxState) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not state.closing.is_set():
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            return
-        await asyncio.sleep(min(remaining, 0.05))
 
 
 def _dumps(body: Any) -> str:
@@ -456,22 +429,34 @@ def prepare_posts(request: Request) -> Prepared:
     resource = "posts.FINDER-author"
     params = _params(request)
     try:
-        _require_finder(params, "author")
-        org = _require_org(params, "author")
+        org = _require_org_finder(params, "author")
         count = _int_param(params, "count", DEFAULT_COUNT, 1, MAX_COUNT)
         start = _int_param(params, "start", 0, 0, 10**9)
         sort_by = params.get("sortBy", "LAST_MODIFIED")
         if sort_by not in ("CREATED", "LAST_MODIFIED"):
             raise bad_request("Param 'sortBy' must be CREATED or LAST_MODIFIED")
     except LinkedInError as err:
-        org_value = _decoded_or_none(params, "author")
-        return _failing(resource, err, (org_value,) if org_value else ())
+        return _failing_finder(resource, err, params, "author")
 
     def run(ctx: CallContext) -> Any:
         _check_org(ctx, org, resource)
         return list_posts(ctx, org, start=start, count=count, sort_by=sort_by)
 
     return Prepared(resource, (org,), run)
+
+
+def _require_org_finder(params: Mapping[str, str], name: str) -> str:
+    """The organization URN of a `q=<name>&<name>=<org-urn>` finder."""
+    _require_finder(params, name)
+    return _require_org(params, name)
+
+
+def _failing_finder(
+    resource: str, error: LinkedInError, params: Mapping[str, str], name: str
+) -> Prepared:
+    """A finder that fails `error`, logged against its organization when that one is valid."""
+    org_value = _decoded_or_none(params, name)
+    return _failing(resource, error, (org_value,) if org_value else ())
 
 
 def _decoded_or_none(params: Mapping[str, str], name: str) -> str | None:
@@ -563,13 +548,11 @@ def prepare_share_statistics(request: Request) -> Prepared:
     resource = "organizationalEntityShareStatistics.FINDER-organizationalEntity"
     params = _params(request)
     try:
-        _require_finder(params, "organizationalEntity")
-        org = _require_org(params, "organizationalEntity")
+        org = _require_org_finder(params, "organizationalEntity")
         shares = _urn_list(params, "shares")
         ugc_posts = _urn_list(params, "ugcPosts")
     except LinkedInError as err:
-        org_value = _decoded_or_none(params, "organizationalEntity")
-        return _failing(resource, err, (org_value,) if org_value else ())
+        return _failing_finder(resource, err, params, "organizationalEntity")
     requested = [("share", u) for u in shares] + [("ugcPost", u) for u in ugc_posts]
     size = len(requested) if ("shares" in params or "ugcPosts" in params) else None
 
@@ -660,81 +643,82 @@ def _last_twelve_months(now: dt.datetime) -> list[dt.date]:
 # --- follower and page statistics ---------------------------------------------------------------
 
 
-def prepare_follower_statistics(request: Request) -> Prepared:
-    resource = "organizationalEntityFollowerStatistics.FINDER-organizationalEntity"
+ElementsOf = Callable[[CallContext, str, list[Bucket] | None], list[dict[str, Any]]]
+
+
+def _org_statistics(request: Request, resource: str, finder: str, elements: ElementsOf) -> Prepared:
+    """A statistics finder of one organization: `elements(ctx, org, buckets)` per request."""
     params = _params(request)
     try:
-        _require_finder(params, "organizationalEntity")
-        org = _require_org(params, "organizationalEntity")
+        org = _require_org_finder(params, finder)
     except LinkedInError as err:
-        org_value = _decoded_or_none(params, "organizationalEntity")
-        return _failing(resource, err, (org_value,) if org_value else ())
+        return _failing_finder(resource, err, params, finder)
 
     def run(ctx: CallContext) -> Any:
         _check_org(ctx, org, resource)
-        buckets = _buckets(params, ctx.now)
-        config = ctx.state.config
-        if buckets is None:
-            elements: list[dict[str, Any]] = [
-                {
-                    "followerCountsByAssociationType": [],
-                    "followerCountsBySeniority": [],
-                    "followerCountsByIndustry": [],
-                    "followerCountsByFunction": [],
-                    "followerCountsByStaffCountRange": [],
-                    "followerCountsByGeoCountry": [],
-                    "followerCountsByGeo": [],
-                    "organizationalEntity": org,
-                }
-            ]
-        else:
-            elements = []
-            for bucket in buckets:
-                gain = li.follower_gain(org, bucket.day, config)
-                elements.append(
-                    {
-                        "timeRange": bucket.to_json(),
-                        "followerGains": {
-                            "organicFollowerGain": gain.organic,
-                            "paidFollowerGain": gain.paid,
-                        },
-                        "organizationalEntity": org,
-                    }
-                )
-        return {"paging": _paging(0, len(elements)), "elements": elements}
+        found = elements(ctx, org, _buckets(params, ctx.now))
+        return {"paging": _paging(0, len(found)), "elements": found}
 
     return Prepared(resource, (org,), run)
+
+
+def prepare_follower_statistics(request: Request) -> Prepared:
+    resource = "organizationalEntityFollowerStatistics.FINDER-organizationalEntity"
+    return _org_statistics(request, resource, "organizationalEntity", _follower_elements)
+
+
+def _follower_elements(
+    ctx: CallContext, org: str, buckets: list[Bucket] | None
+) -> list[dict[str, Any]]:
+    if buckets is None:
+        return [
+            {
+                "followerCountsByAssociationType": [],
+                "followerCountsBySeniority": [],
+                "followerCountsByIndustry": [],
+                "followerCountsByFunction": [],
+                "followerCountsByStaffCountRange": [],
+                "followerCountsByGeoCountry": [],
+                "followerCountsByGeo": [],
+                "organizationalEntity": org,
+            }
+        ]
+    elements = []
+    for bucket in buckets:
+        gain = li.follower_gain(org, bucket.day, ctx.state.config)
+        elements.append(
+            {
+                "timeRange": bucket.to_json(),
+                "followerGains": {
+                    "organicFollowerGain": gain.organic,
+                    "paidFollowerGain": gain.paid,
+                },
+                "organizationalEntity": org,
+            }
+        )
+    return elements
 
 
 def prepare_page_statistics(request: Request) -> Prepared:
     resource = "organizationPageStatistics.FINDER-organization"
-    params = _params(request)
-    try:
-        _require_finder(params, "organization")
-        org = _require_org(params, "organization")
-    except LinkedInError as err:
-        org_value = _decoded_or_none(params, "organization")
-        return _failing(resource, err, (org_value,) if org_value else ())
+    return _org_statistics(request, resource, "organization", _page_elements)
 
-    def run(ctx: CallContext) -> Any:
-        _check_org(ctx, org, resource)
-        buckets = _buckets(params, ctx.now)
-        config = ctx.state.config
-        if buckets is None:
-            views = sum(li.page_views(org, day, config) for day in _last_twelve_months(ctx.now))
-            elements = [{"totalPageStatistics": _page_stats(views), "organization": org}]
-        else:
-            elements = [
-                {
-                    "timeRange": bucket.to_json(),
-                    "totalPageStatistics": _page_stats(li.page_views(org, bucket.day, config)),
-                    "organization": org,
-                }
-                for bucket in buckets
-            ]
-        return {"paging": _paging(0, len(elements)), "elements": elements}
 
-    return Prepared(resource, (org,), run)
+def _page_elements(
+    ctx: CallContext, org: str, buckets: list[Bucket] | None
+) -> list[dict[str, Any]]:
+    config = ctx.state.config
+    if buckets is None:
+        views = sum(li.page_views(org, day, config) for day in _last_twelve_months(ctx.now))
+        return [{"totalPageStatistics": _page_stats(views), "organization": org}]
+    return [
+        {
+            "timeRange": bucket.to_json(),
+            "totalPageStatistics": _page_stats(li.page_views(org, bucket.day, config)),
+            "organization": org,
+        }
+        for bucket in buckets
+    ]
 
 
 def _page_stats(views: int) -> dict[str, Any]:

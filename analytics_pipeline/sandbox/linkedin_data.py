@@ -12,7 +12,6 @@ never collides between organizations.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +19,14 @@ from enum import StrEnum
 from typing import Any
 
 from analytics_pipeline.sandbox.data import DEFAULT_CONFIG, SandboxConfig
+from analytics_pipeline.sandbox.seeds import (
+    day_count,
+    hash_int,
+    pick,
+    spread_seconds,
+    unit,
+    utc_midnight,
+)
 
 ORG_URN_RE = re.compile(r"urn:li:organization:(?P<id>[1-9]\d{0,17})")
 POST_URN_RE = re.compile(
@@ -75,24 +82,11 @@ _HASHTAGS: tuple[str, ...] = (
 )
 
 
-def _digest(seed: str, *parts: object) -> bytes:
-    return hashlib.sha256("|".join([seed, *(str(p) for p in parts)]).encode("utf-8")).digest()
-
-
-def _hash_int(seed: str, *parts: object) -> int:
-    return int.from_bytes(_digest(seed, *parts)[:8], "big")
-
-
-def _unit(seed: str, *parts: object) -> float:
-    return _hash_int(seed, *parts) / 2**64
-
-
 def to_ms(moment: dt.datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+midnight = utc_midnight  # LinkedIn's day buckets start at 00:00 UTC
 
 
 def twelve_months_before(now: dt.datetime) -> dt.datetime:
@@ -126,8 +120,8 @@ def org_id(org_urn: str) -> str:
 
 def follower_total(org_urn: str, day: dt.date, config: SandboxConfig = DEFAULT_CONFIG) -> int:
     """The follower total on `day`: a base plus the sum of daily gains since 2024-01-01."""
-    base = 2_000 + _hash_int(config.seed, "li-followers", org_urn) % 80_000
-    growth = 3 + _hash_int(config.seed, "li-growth", org_urn) % 30
+    base = 2_000 + hash_int(config.seed, "li-followers", org_urn) % 80_000
+    growth = 3 + hash_int(config.seed, "li-growth", org_urn) % 30
     return base + growth * max(0, (day - dt.date(2024, 1, 1)).days)
 
 
@@ -141,14 +135,14 @@ def follower_gain(
     org_urn: str, day: dt.date, config: SandboxConfig = DEFAULT_CONFIG
 ) -> FollowerGain:
     seed = config.seed
-    organic = _hash_int(seed, "li-organic-gain", org_urn, day.isoformat()) % 60
-    paid_draw = _unit(seed, "li-paid", org_urn, day.isoformat())
-    paid = 0 if paid_draw < 0.6 else _hash_int(seed, "li-paid-gain", org_urn, day.isoformat()) % 12
+    organic = hash_int(seed, "li-organic-gain", org_urn, day.isoformat()) % 60
+    paid_draw = unit(seed, "li-paid", org_urn, day.isoformat())
+    paid = 0 if paid_draw < 0.6 else hash_int(seed, "li-paid-gain", org_urn, day.isoformat()) % 12
     return FollowerGain(organic=organic, paid=paid)
 
 
 def page_views(org_urn: str, day: dt.date, config: SandboxConfig = DEFAULT_CONFIG) -> int:
-    return _hash_int(config.seed, "li-page-views", org_urn, day.isoformat()) % 900
+    return hash_int(config.seed, "li-page-views", org_urn, day.isoformat()) % 900
 
 
 # --- posts -------------------------------------------------------------------------------------
@@ -179,8 +173,7 @@ class LiPost:
 
 
 def post_count(org_urn: str, day: dt.date, config: SandboxConfig = DEFAULT_CONFIG) -> int:
-    low, high = config.posts_per_day
-    return low + _hash_int(config.seed, "li-count", org_urn, day.isoformat()) % (high - low + 1)
+    return day_count(config.posts_per_day, config.seed, "li-count", org_urn, day.isoformat())
 
 
 def posts_for_day(
@@ -190,13 +183,8 @@ def posts_for_day(
     if not org_exists(org_urn, config):
         return []
     count = post_count(org_urn, day, config)
-    chosen: set[int] = set()
-    for index in range(count):
-        second = _hash_int(config.seed, "li-time", org_urn, day.isoformat(), index) % 86_400
-        while second in chosen:
-            second = (second + 1) % 86_400
-        chosen.add(second)
-    return [_build_post(org_urn, day, i, s, config) for i, s in enumerate(sorted(chosen))]
+    seconds = spread_seconds(count, config.seed, "li-time", org_urn, day.isoformat())
+    return [_build_post(org_urn, day, i, s, config) for i, s in enumerate(seconds)]
 
 
 def _build_post(
@@ -205,12 +193,12 @@ def _build_post(
     seed = config.seed
     key = f"{org_urn}|{day.isoformat()}|{index}"
     published = midnight(day) + dt.timedelta(seconds=second)
-    if _unit(seed, "li-scheduled", key) < 0.15:  # scheduled ahead: created hours before
-        lead = dt.timedelta(minutes=30 + _hash_int(seed, "li-lead", key) % (20 * 60))
+    if unit(seed, "li-scheduled", key) < 0.15:  # scheduled ahead: created hours before
+        lead = dt.timedelta(minutes=30 + hash_int(seed, "li-lead", key) % (20 * 60))
     else:
-        lead = dt.timedelta(seconds=1 + _hash_int(seed, "li-lead", key) % 90)
-    fmt = _pick_format(seed, key)
-    kind = "ugcPost" if fmt is LiFormat.VIDEO or _unit(seed, "li-kind", key) < 0.3 else "share"
+        lead = dt.timedelta(seconds=1 + hash_int(seed, "li-lead", key) % 90)
+    fmt = pick(_FORMAT_WEIGHTS, seed, "li-format", key)
+    kind = "ugcPost" if fmt is LiFormat.VIDEO or unit(seed, "li-kind", key) < 0.3 else "share"
     return LiPost(
         org=org_urn,
         kind=kind,
@@ -223,31 +211,21 @@ def _build_post(
     )
 
 
-def _pick_format(seed: str, key: str) -> LiFormat:
-    total = sum(weight for _, weight in _FORMAT_WEIGHTS)
-    ticket = _hash_int(seed, "li-format", key) % total
-    for fmt, weight in _FORMAT_WEIGHTS:
-        if ticket < weight:
-            return fmt
-        ticket -= weight
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 def _commentary(seed: str, key: str, fmt: LiFormat, org_urn: str) -> str:
     """LinkedIn "little text": hashtags as `{hashtag|\\#|Name}`, an occasional mention and plain
     escaped `\\#tag`, reserved characters escaped with a backslash."""
-    if fmt is LiFormat.RESHARE and _unit(seed, "li-empty", key) < 0.5:
+    if fmt is LiFormat.RESHARE and unit(seed, "li-empty", key) < 0.5:
         return ""  # a plain repost
-    sentence = _SENTENCES[_hash_int(seed, "li-sentence", key) % len(_SENTENCES)]
-    tag_count = _hash_int(seed, "li-tags", key) % 4
-    tags = [_HASHTAGS[_hash_int(seed, "li-tag", key, i) % len(_HASHTAGS)] for i in range(tag_count)]
-    if tag_count >= 2 and _unit(seed, "li-dup", key) < 0.4:
+    sentence = _SENTENCES[hash_int(seed, "li-sentence", key) % len(_SENTENCES)]
+    tag_count = hash_int(seed, "li-tags", key) % 4
+    tags = [_HASHTAGS[hash_int(seed, "li-tag", key, i) % len(_HASHTAGS)] for i in range(tag_count)]
+    if tag_count >= 2 and unit(seed, "li-dup", key) < 0.4:
         tags[-1] = tags[0].upper()
     words = [f"{{hashtag|\\#|{tag}}}" for tag in tags]
     text = f"{sentence}. {' '.join(words)}".rstrip()
-    if _unit(seed, "li-mention", key) < 0.2:
+    if unit(seed, "li-mention", key) < 0.2:
         text = f"With @[Sandbox Partner](urn:li:organization:{org_id(org_urn)}9) — {text}"
-    if _unit(seed, "li-plain-tag", key) < 0.15:
+    if unit(seed, "li-plain-tag", key) < 0.15:
         text += " \\#Sandbox"
     return text
 
@@ -412,27 +390,27 @@ def post_day_stats(
     if age < 0:
         return ZERO
     seed, key = config.seed, post.urn
-    total = (300 + _hash_int(seed, "li-reach", key) % 8_000) * _FORMAT_REACH.get(post.format, 1.0)
+    total = (300 + hash_int(seed, "li-reach", key) % 8_000) * _FORMAT_REACH.get(post.format, 1.0)
     impressions = int(total * 0.5 ** (age + 1))
-    unique = int(impressions * (0.55 + 0.35 * _unit(seed, "li-unique", key)))
-    no_clicks = _unit(seed, "li-no-clicks", key) < 0.25
-    clicks = 0 if no_clicks else int(impressions * 0.05 * _unit(seed, "li-clicks", key, age))
-    likes = int(impressions * 0.04 * _unit(seed, "li-likes", key, age))
-    comments = int(impressions * 0.008 * _unit(seed, "li-comments", key, age))
-    shares = int(impressions * 0.005 * _unit(seed, "li-shares", key, age))
+    unique = int(impressions * (0.55 + 0.35 * unit(seed, "li-unique", key)))
+    no_clicks = unit(seed, "li-no-clicks", key) < 0.25
+    clicks = 0 if no_clicks else int(impressions * 0.05 * unit(seed, "li-clicks", key, age))
+    likes = int(impressions * 0.04 * unit(seed, "li-likes", key, age))
+    comments = int(impressions * 0.008 * unit(seed, "li-comments", key, age))
+    shares = int(impressions * 0.005 * unit(seed, "li-shares", key, age))
     return ShareStats(impressions, unique, clicks, likes, comments, shares)
 
 
 def org_day_stats(org_urn: str, day: dt.date, config: SandboxConfig = DEFAULT_CONFIG) -> ShareStats:
     """The organization's organic totals for `day` (all its posts together)."""
     seed, key = config.seed, f"{org_urn}|{day.isoformat()}"
-    impressions = 200 + _hash_int(seed, "li-org-impressions", key) % 20_000
-    unique = int(impressions * (0.5 + 0.4 * _unit(seed, "li-org-unique", key)))
+    impressions = 200 + hash_int(seed, "li-org-impressions", key) % 20_000
+    unique = int(impressions * (0.5 + 0.4 * unit(seed, "li-org-unique", key)))
     return ShareStats(
         impressions,
         unique,
-        int(impressions * 0.03 * _unit(seed, "li-org-clicks", key)),
-        int(impressions * 0.04 * _unit(seed, "li-org-likes", key)),
-        int(impressions * 0.006 * _unit(seed, "li-org-comments", key)),
-        int(impressions * 0.004 * _unit(seed, "li-org-shares", key)),
+        int(impressions * 0.03 * unit(seed, "li-org-clicks", key)),
+        int(impressions * 0.04 * unit(seed, "li-org-likes", key)),
+        int(impressions * 0.006 * unit(seed, "li-org-comments", key)),
+        int(impressions * 0.004 * unit(seed, "li-org-shares", key)),
     )

@@ -35,7 +35,6 @@ accepted and left out of the reply.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import datetime as dt
@@ -45,6 +44,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -54,7 +54,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from analytics_pipeline.sandbox import x_data
-from analytics_pipeline.sandbox.app import RequestRecord, SandboxState, get_state, redact_query
+from analytics_pipeline.sandbox.app import SandboxState, get_state
+from analytics_pipeline.sandbox.common import CallStart, Outcome, bearer_token, sandbox_call
 from analytics_pipeline.sandbox.faults import TransientKind
 
 CURRENT_VERSION = "2"
@@ -743,12 +744,17 @@ def transient_response(kind: TransientKind, state: SandboxState, wall: float) ->
 
 
 async def _x_call(request: Request, prepared: Prepared) -> Response:
-    state = get_state(request.app)
-    latency_ms = state.faults.latency_ms
-    if latency_ms:
-        await _sleep_unless_closing(latency_ms / 1000, state)
-    seq = state.log.next_seq()
-    now = state.clock()
+    return await sandbox_call(
+        request,
+        partial(_x_answer, request, prepared),
+        page_ids=prepared.user_ids,
+        batch_size=prepared.batch_size,
+    )
+
+
+def _x_answer(request: Request, prepared: Prepared, call: CallStart) -> Outcome:
+    """Version, token and account checks, the fault switches, then the reply."""
+    state, seq, now = call.state, call.seq, call.now
     wall = time.time()
     version = request.path_params["version"]
     users = prepared.user_ids
@@ -792,40 +798,7 @@ async def _x_call(request: Request, prepared: Prepared) -> Response:
         error_code = problem.error_code
         headers = {} if problem.status == 404 else rate_limit_headers(state, wall)
         response = Response(x_dumps(problem.body), problem.status, headers, media_type=_JSON_TYPE)
-    state.log.append(
-        RequestRecord(
-            seq=seq,
-            timestamp=now,
-            method=request.method,
-            path=request.url.path,
-            query=redact_query(request.url.query),
-            page_ids=users,
-            authorization_present="authorization" in request.headers,
-            access_token_in_query="access_token" in request.query_params,
-            status=response.status_code,
-            latency_ms=latency_ms,
-            error_code=error_code,
-            fault=fault,
-            batch_size=prepared.batch_size,
-        )
-    )
-    return response
-
-
-async def _sleep_unless_closing(seconds: float, state: SandboxState) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not state.closing.is_set():
-        remaining = deadline - asyncio.get_running_loop().time()
-        if remaining <= 0:
-            return
-        await asyncio.sleep(min(remaining, 0.05))
-
-
-def bearer_token(request: Request) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header; query parameters never count."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    token = token.strip()
-    return token if scheme.lower() == "bearer" and token else None
+    return Outcome(response, error_code, fault)
 
 
 def _params(request: Request) -> dict[str, str]:
@@ -843,7 +816,11 @@ def _failing(problem: XProblem) -> Callable[[CallContext], dict[str, Any]]:
 # --- endpoints ---------------------------------------------------------------------------------
 
 
-async def timeline_endpoint(request: Request) -> Response:
+UserOperation = Callable[[str, dict[str, str], SandboxState, CallContext], dict[str, Any]]
+
+
+async def _user_call(request: Request, operation: UserOperation) -> Response:
+    """A request on `/users/{user_id}...`: a malformed id fails before touching any user."""
     state = get_state(request.app)
     user_id = request.path_params["user_id"]
     params = _params(request)
@@ -852,8 +829,12 @@ async def timeline_endpoint(request: Request) -> Response:
     except XProblem as problem:
         return await _x_call(request, Prepared((), _failing(problem)))
     return await _x_call(
-        request, Prepared((user_id,), lambda ctx: timeline(user_id, params, state, ctx))
+        request, Prepared((user_id,), lambda ctx: operation(user_id, params, state, ctx))
     )
+
+
+async def timeline_endpoint(request: Request) -> Response:
+    return await _user_call(request, timeline)
 
 
 async def lookup_endpoint(request: Request) -> Response:
@@ -871,16 +852,7 @@ async def lookup_endpoint(request: Request) -> Response:
 
 
 async def user_endpoint(request: Request) -> Response:
-    state = get_state(request.app)
-    user_id = request.path_params["user_id"]
-    params = _params(request)
-    try:
-        _check_id("id", user_id)
-    except XProblem as problem:
-        return await _x_call(request, Prepared((), _failing(problem)))
-    return await _x_call(
-        request, Prepared((user_id,), lambda ctx: user_lookup(user_id, params, state, ctx))
-    )
+    return await _user_call(request, user_lookup)
 
 
 class XVersionConvertor(Convertor[str]):

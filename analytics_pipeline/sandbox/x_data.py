@@ -15,19 +15,26 @@ demo/test convention) or "2244994945" (@XDevelopers).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
 from analytics_pipeline.sandbox.data import DEFAULT_CONFIG, SandboxConfig
+from analytics_pipeline.sandbox.seeds import (
+    day_count,
+    growth_fraction,
+    hash_int,
+    pick,
+    spread_seconds,
+    unit,
+    utc_midnight,
+)
 
 X_EPOCH_MS = 1288834974657  # 2010-11-04T01:42:54.657Z, the snowflake epoch
 _LOW_BITS = 22
 MAX_USER_ID = 1000 * 2**_LOW_BITS - 1
 PRIVATE_METRICS_DAYS = 30  # non_public / organic metrics only for posts younger than this
-_HALF_LIFE_DAYS = 1.5
 # The account every reply / quote / retweet refers to (not a tracked account).
 OTHER_USER_ID = "783214"
 
@@ -107,28 +114,26 @@ _HASHTAGS: tuple[str, ...] = (
     "TBT",
 )
 _TEXT_LIMIT = 280
+_SALT = "x"
 _T = TypeVar("_T")
 
 
 # --- hashing ---------------------------------------------------------------------------------
 
 
+# X's hashes are salted with "x" after the seed, so its world differs from Facebook's.
+
+
 def _hash_int(seed: str, *parts: object) -> int:
-    text = "|".join([seed, "x", *(str(part) for part in parts)])
-    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
+    return hash_int(seed, _SALT, *parts)
 
 
 def _unit(seed: str, *parts: object) -> float:
-    return _hash_int(seed, *parts) / 2**64
+    return unit(seed, _SALT, *parts)
 
 
 def _pick(seed: str, weights: tuple[tuple[_T, int], ...], *parts: object) -> _T:
-    ticket = _hash_int(seed, *parts) % sum(weight for _, weight in weights)
-    for value, weight in weights:
-        if ticket < weight:
-            return value
-        ticket -= weight
-    raise AssertionError("unreachable")  # pragma: no cover
+    return pick(weights, seed, _SALT, *parts)
 
 
 def _tco(seed: str, *parts: object) -> str:
@@ -276,8 +281,7 @@ class SyntheticTweet:
 
 
 def tweet_count(user_id: str, day: dt.date, config: SandboxConfig = DEFAULT_CONFIG) -> int:
-    low, high = config.posts_per_day
-    return low + _hash_int(config.seed, "count", user_id, day.isoformat()) % (high - low + 1)
+    return day_count(config.posts_per_day, config.seed, _SALT, "count", user_id, day.isoformat())
 
 
 def tweets_for_day(
@@ -287,16 +291,10 @@ def tweets_for_day(
     if not user_exists(user_id, config):
         return []
     count = tweet_count(user_id, day, config)
-    chosen: set[int] = set()
-    for index in range(count):
-        second = _hash_int(config.seed, "time", user_id, day.isoformat(), index) % 86_400
-        while second in chosen:
-            second = (second + 1) % 86_400
-        chosen.add(second)
-    midnight = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    seconds = spread_seconds(count, config.seed, _SALT, "time", user_id, day.isoformat())
+    midnight = utc_midnight(day)
     return [
-        _build_tweet(user_id, midnight + dt.timedelta(seconds=second), config)
-        for second in sorted(chosen)
+        _build_tweet(user_id, midnight + dt.timedelta(seconds=second), config) for second in seconds
     ]
 
 
@@ -504,7 +502,7 @@ def metrics_for(
 ) -> TweetMetrics:
     """Lifetime totals on `observed`: non-decreasing in the post's age, zero before it."""
     age_days = (observed - tweet.created_at.date()).days
-    fraction = 0.0 if age_days < 0 else 1.0 - 0.5 ** ((age_days + 1) / _HALF_LIFE_DAYS)
+    fraction = 0.0 if age_days < 0 else growth_fraction(age_days)
     seed, key = config.seed, tweet.id
     reach = (40 + _hash_int(seed, "reach", key) % 8_000) * (
         2.0 if tweet.attachment is Attachment.VIDEO else 1.0
