@@ -62,7 +62,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import re
 import time
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
@@ -81,27 +80,26 @@ from analytics_pipeline.platforms.base import (
     ContentItem,
     ContentMetrics,
     MetricsBatch,
-    PlatformClient,
     PlatformError,
     SkippedObject,
     ValueKind,
 )
+from analytics_pipeline.platforms.common import SessionClient
 from analytics_pipeline.platforms.graph import (
     DEFAULT_GRAPH_API_VERSION,
     GRAPH_BATCH_LIMIT,
     Ask,
     GraphApi,
     GraphPlatform,
+    GraphSettings,
     InvalidMetricError,
     as_int,
     day_start,
-    pacific_day,
     unix,
 )
 from analytics_pipeline.platforms.http import ApiSession, RetryConfig
-from analytics_pipeline.platforms.redact import RedactingFilter
+from analytics_pipeline.platforms.redact import redacting_logger
 from analytics_pipeline.platforms.text import extract_hashtags
-from analytics_pipeline.settings import env_float, env_list, env_url
 
 __all__ = [
     "METRIC_COLUMNS",
@@ -126,9 +124,7 @@ __all__ = [
 
 PLATFORM = "facebook"
 GRAPH_PLATFORM = GraphPlatform(PLATFORM, "ANALYTICS_FACEBOOK")
-logger = logging.getLogger("analytics_pipeline.platforms.facebook")
-if not any(isinstance(f, RedactingFilter) for f in logger.filters):
-    logger.addFilter(RedactingFilter())
+logger = redacting_logger("analytics_pipeline.platforms.facebook")
 
 POST_FIELDS = (
     "id,created_time,message,permalink_url,status_type,"
@@ -179,7 +175,7 @@ _REEL_PATH = re.compile(r"/reel/(\d+)")
 
 
 @dataclass(frozen=True)
-class FacebookSettings:
+class FacebookSettings(GraphSettings):
     base_url: str = "https://graph.facebook.com"
     api_version: str = DEFAULT_GRAPH_API_VERSION
     post_metrics: tuple[str, ...] = (
@@ -209,37 +205,13 @@ class FacebookSettings:
     # Pause between requests when usage reaches 100 % (scaled down linearly from there).
     usage_max_pause_s: float = 60.0
     retry: RetryConfig = field(default_factory=RetryConfig)
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.batch_size <= GRAPH_BATCH_LIMIT:
-            raise ValueError(f"batch_size must be 1..{GRAPH_BATCH_LIMIT}")
-        if self.page_size < 1 or self.max_pages < 1:
-            raise ValueError("page_size and max_pages must be >= 1")
-        if not 0 <= self.usage_slowdown_pct < 100:
-            raise ValueError("usage_slowdown_pct must be in [0, 100)")
-        graph.check_graph_version(self.api_version)
-
-    @property
-    def api_root(self) -> str:
-        return f"{self.base_url.rstrip('/')}/{self.api_version}"
+    # Validation and `api_root` come from GraphSettings.
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> FacebookSettings:
         """ANALYTICS_FACEBOOK_* variables over the current defaults."""
-        d = cls()
-        return cls(
-            base_url=env_url(env, "ANALYTICS_FACEBOOK_BASE_URL", d.base_url),
-            api_version=graph.env_graph_version(
-                env, "ANALYTICS_FACEBOOK_API_VERSION", d.api_version
-            ),
-            post_metrics=env_list(env, "ANALYTICS_FACEBOOK_POST_METRICS", d.post_metrics),
-            reel_metrics=env_list(env, "ANALYTICS_FACEBOOK_REEL_METRICS", d.reel_metrics),
-            page_metrics=env_list(env, "ANALYTICS_FACEBOOK_PAGE_METRICS", d.page_metrics),
-            usage_max_pause_s=env_float(
-                env, "ANALYTICS_FACEBOOK_USAGE_MAX_PAUSE_S", d.usage_max_pause_s, 0, 3600
-            ),
-            retry=RetryConfig.from_env(env),
-        )
+        metric_lists = ("post_metrics", "reel_metrics", "page_metrics")
+        return cls(**cls.env_overrides(env, GRAPH_PLATFORM, metric_lists))
 
 
 # --------------------------------------------------------------------------- errors, session
@@ -278,14 +250,7 @@ def create_session(
     http: requests.Session | None = None,
 ) -> ApiSession:
     """The `ApiSession` a FacebookClient uses (Graph classifier + usage throttle)."""
-    return graph.create_graph_session(
-        GRAPH_PLATFORM,
-        settings.retry,
-        slowdown_pct=settings.usage_slowdown_pct,
-        max_pause_s=settings.usage_max_pause_s,
-        sleep=sleep,
-        http=http,
-    )
+    return graph.create_graph_session(GRAPH_PLATFORM, settings, sleep=sleep, http=http)
 
 
 def _invalid(message: str) -> PlatformError:
@@ -395,19 +360,8 @@ def parse_post(post: Any) -> ContentItem:
 # --------------------------------------------------------------------------- parsing metrics
 
 
-def _metric_value(entry: Mapping[str, Any]) -> Any:
-    values = entry.get("values")
-    if not isinstance(values, list) or not values or not isinstance(values[-1], dict):
-        return None
-    return values[-1].get("value")  # lifetime: one value
-
-
 def _by_name(data: Any) -> dict[str, Any]:
-    by_name: dict[str, Any] = {}
-    for entry in data if isinstance(data, list) else []:
-        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-            by_name.setdefault(entry["name"], _metric_value(entry))
-    return by_name
+    return graph.insights_by_name(data, graph.last_value)  # lifetime: one value
 
 
 def _counts(value: Any, metric: str) -> dict[str, int] | None:
@@ -527,23 +481,6 @@ def parse_page_snapshot(body: Mapping[str, Any]) -> int | None:
     return as_int(body.get("followers_count"))
 
 
-def daily_value(entry: Mapping[str, Any], day: dt.date) -> int | None:
-    """The value of a `period=day` insights entry that belongs to `day` (see `pacific_day`),
-    or None when the reply has no value for it."""
-    values = entry.get("values")
-    for item in values if isinstance(values, list) else []:
-        if not isinstance(item, dict) or not isinstance(item.get("end_time"), str):
-            continue
-        try:
-            end_time = graph.parse_graph_time(item["end_time"], platform=PLATFORM, name="end_time")
-        except PlatformError:
-            logger.debug("ignoring an insights value with a malformed end_time")
-            continue
-        if pacific_day(end_time) == day:
-            return as_int(item.get("value"))
-    return None
-
-
 def parse_page_insights(
     body: Mapping[str, Any], day: dt.date, metric_order: Sequence[str] = ()
 ) -> dict[str, int | None]:
@@ -556,7 +493,7 @@ def parse_page_insights(
             and isinstance(entry.get("name"), str)
             and entry.get("period", "day") == "day"
         ):
-            found.setdefault(entry["name"], daily_value(entry, day))
+            found.setdefault(entry["name"], graph.daily_value(entry, day, platform=PLATFORM))
     columns: dict[str, int | None] = {}
     for name in [*metric_order, *(n for n in found if n not in metric_order)]:
         column = PAGE_METRIC_COLUMNS.get(name)
@@ -580,7 +517,7 @@ def _quote_id(object_id: str) -> str:
     return quote(object_id, safe="_")
 
 
-class FacebookClient(PlatformClient):
+class FacebookClient(SessionClient):
     """Facebook Pages: `external_account_id` is the Page id, the token a Page access token."""
 
     platform = PLATFORM
@@ -597,30 +534,12 @@ class FacebookClient(PlatformClient):
         for that default session (tests inject a recorder)."""
         self.settings = settings
         self._session = session or create_session(settings, sleep=sleep)
-        self._graph = GraphApi(
-            GRAPH_PLATFORM,
-            self._session,
-            base_url=settings.base_url,
-            api_version=settings.api_version,
-            batch_size=settings.batch_size,
-            max_pages=settings.max_pages,
-        )
+        self._graph = GraphApi.for_settings(GRAPH_PLATFORM, self._session, settings)
         self._reel_videos: dict[str, str] = {}  # reel post id -> video id, as learned
-
-    @property
-    def api_calls(self) -> int:
-        return self._session.calls
-
-    @property
-    def session(self) -> ApiSession:
-        return self._session
 
     @property
     def rejected_metrics(self) -> tuple[str, ...]:
         return self._graph.rejected()
-
-    def close(self) -> None:
-        self._session.close()
 
     # ---- listing
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import re
 import time
 import zoneinfo
@@ -31,10 +30,20 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from analytics_pipeline.platforms import common
 from analytics_pipeline.platforms.base import Account, ErrorClass, PlatformError
+from analytics_pipeline.platforms.common import (
+    capped_pages,
+    day_start,
+    excerpt,
+    invalid_response,
+    is_transient_status,
+    json_or_none,
+    status_error,
+)
 from analytics_pipeline.platforms.http import ApiSession, RetryConfig, safe_url
-from analytics_pipeline.platforms.redact import RedactingFilter, redact, strip_access_token
-from analytics_pipeline.settings import SettingsError, env_str
+from analytics_pipeline.platforms.redact import redact, redacting_logger, strip_access_token
+from analytics_pipeline.settings import SettingsError, env_float, env_list, env_str, env_url
 
 __all__ = [
     "DEFAULT_GRAPH_API_VERSION",
@@ -42,6 +51,7 @@ __all__ = [
     "Ask",
     "GraphApi",
     "GraphPlatform",
+    "GraphSettings",
     "InvalidMetricError",
     "NotEnoughViewersError",
     "as_int",
@@ -49,20 +59,21 @@ __all__ = [
     "classify_graph_error",
     "classify_response",
     "create_graph_session",
+    "daily_value",
     "day_start",
     "env_graph_version",
     "excerpt",
+    "insights_by_name",
     "invalid_response",
     "json_or_none",
+    "last_value",
     "pacific_day",
     "parse_graph_time",
     "unix",
     "usage_pause",
 ]
 
-logger = logging.getLogger("analytics_pipeline.platforms.graph")
-if not any(isinstance(f, RedactingFilter) for f in logger.filters):
-    logger.addFilter(RedactingFilter())
+logger = redacting_logger("analytics_pipeline.platforms.graph")
 
 GRAPH_BATCH_LIMIT = 50
 DEFAULT_GRAPH_API_VERSION = "v25.0"
@@ -91,7 +102,6 @@ _NOT_ENOUGH_VIEWERS = re.compile(r"not enough viewers", re.IGNORECASE)
 _USAGE_HEADERS = ("X-App-Usage", "X-Page-Usage")
 _BUC_HEADER = "X-Business-Use-Case-Usage"
 _USAGE_KEYS = ("call_count", "total_cputime", "total_time")
-_EXCERPT_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -132,43 +142,62 @@ def check_graph_version(version: str) -> None:
         raise ValueError(f"api_version must look like v25.0, got {version!r}")
 
 
+class GraphSettings:
+    """What the settings of every Graph client have (a base of frozen dataclasses that declare
+    these fields): host and version, paging, batching, usage throttle and retry policy."""
+
+    base_url: str
+    api_version: str
+    page_size: int
+    batch_size: int
+    max_pages: int
+    usage_slowdown_pct: float
+    usage_max_pause_s: float
+    retry: RetryConfig
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= GRAPH_BATCH_LIMIT:
+            raise ValueError(f"batch_size must be 1..{GRAPH_BATCH_LIMIT}")
+        if self.page_size < 1 or self.max_pages < 1:
+            raise ValueError("page_size and max_pages must be >= 1")
+        if not 0 <= self.usage_slowdown_pct < 100:
+            raise ValueError("usage_slowdown_pct must be in [0, 100)")
+        check_graph_version(self.api_version)
+
+    @property
+    def api_root(self) -> str:
+        return f"{self.base_url.rstrip('/')}/{self.api_version}"
+
+    @classmethod
+    def env_overrides(
+        cls, env: Mapping[str, str], platform: GraphPlatform, metric_lists: Sequence[str]
+    ) -> dict[str, Any]:
+        """Constructor arguments from `{platform.env_prefix}_*` variables over the defaults:
+        BASE_URL, API_VERSION, one list per field of `metric_lists` (`post_metrics` is read
+        from `..._POST_METRICS`), USAGE_MAX_PAUSE_S, and the shared ANALYTICS_HTTP_* retry."""
+        d = cls()
+        prefix = platform.env_prefix
+        return {
+            "base_url": env_url(env, f"{prefix}_BASE_URL", d.base_url),
+            "api_version": env_graph_version(env, platform.version_setting, d.api_version),
+            **{
+                name: env_list(env, f"{prefix}_{name.upper()}", getattr(d, name))
+                for name in metric_lists
+            },
+            "usage_max_pause_s": env_float(
+                env, f"{prefix}_USAGE_MAX_PAUSE_S", d.usage_max_pause_s, 0, 3600
+            ),
+            "retry": RetryConfig.from_env(env),
+        }
+
+
 # --------------------------------------------------------------------------- small helpers
 
 
 def as_int(value: Any) -> int | None:
-    """An integer from a JSON value, or None (booleans, fractions and text are not counts)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return None
-
-
-def excerpt(text: str) -> str:
-    """A short, single-line, redacted excerpt of a reply body for an error message."""
-    flat = " ".join(text.split())
-    cut = flat[:_EXCERPT_CHARS] + ("..." if len(flat) > _EXCERPT_CHARS else "")
-    return redact(cut)
-
-
-def json_or_none(response: requests.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:  # includes JSONDecodeError
-        return None
-
-
-def invalid_response(platform: str, message: str) -> PlatformError:
-    return PlatformError(ErrorClass.INVALID_RESPONSE, redact(message), platform=platform)
-
-
-def day_start(day: dt.date) -> dt.datetime:
-    """Midnight UTC at the start of `day`."""
-    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    """An integer from a JSON value, or None (booleans and fractions are not counts; Graph
+    sometimes sends counts as text, `"12"` or `"-1"`, which are)."""
+    return common.as_int(value, text="signed")
 
 
 def unix(moment: dt.datetime) -> int:
@@ -207,6 +236,41 @@ def pacific_day(end_time: dt.datetime) -> dt.date:
     """
     local = end_time.astimezone(PACIFIC) + dt.timedelta(hours=12)
     return local.date() - dt.timedelta(days=1)
+
+
+def daily_value(entry: Mapping[str, Any], day: dt.date, *, platform: str) -> int | None:
+    """The value of a `period=day` insights entry that belongs to `day` (see `pacific_day`),
+    or None when the reply has no value for it."""
+    values = entry.get("values")
+    for item in values if isinstance(values, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("end_time"), str):
+            continue
+        try:
+            end_time = parse_graph_time(item["end_time"], platform=platform, name="end_time")
+        except PlatformError:
+            logger.debug("ignoring an insights value with a malformed end_time")
+            continue
+        if pacific_day(end_time) == day:
+            return as_int(item.get("value"))
+    return None
+
+
+def last_value(entry: Mapping[str, Any]) -> Any:
+    """The last `values[].value` of an insights entry (a lifetime metric has one), or None."""
+    values = entry.get("values")
+    if not isinstance(values, list) or not values or not isinstance(values[-1], dict):
+        return None
+    return values[-1].get("value")
+
+
+def insights_by_name(data: Any, value_of: Callable[[Mapping[str, Any]], Any]) -> dict[str, Any]:
+    """`{metric name: value_of(entry)}` of an insights `data` list (first entry of a name
+    wins; malformed entries are left out)."""
+    by_name: dict[str, Any] = {}
+    for entry in data if isinstance(data, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            by_name.setdefault(entry["name"], value_of(entry))
+    return by_name
 
 
 # --------------------------------------------------------------------------- classification
@@ -304,18 +368,11 @@ def classify_response(
     if 200 <= status < 300 and body is not None:
         return None
     text = excerpt(response.text or "")
-    if status >= 500 or status in (408, 429):
-        error_class = ErrorClass.TRANSIENT
-    else:
-        error_class = ErrorClass.INVALID_RESPONSE
-    what = "non-JSON reply" if body is None else "reply without a Graph error object"
-    return PlatformError(
-        error_class,
-        f"HTTP {status} {what}: {text}",
-        platform=platform.name,
-        code=f"http_{status}",
-        http_status=status,
+    error_class = (
+        ErrorClass.TRANSIENT if is_transient_status(status) else ErrorClass.INVALID_RESPONSE
     )
+    what = "non-JSON reply" if body is None else "reply without a Graph error object"
+    return status_error(error_class, platform.name, status, f"HTTP {status} {what}: {text}")
 
 
 # --------------------------------------------------------------------------- usage headers
@@ -395,20 +452,21 @@ def usage_pause(headers: Mapping[str, str], *, slowdown_pct: float, max_pause_s:
 
 def create_graph_session(
     platform: GraphPlatform,
-    retry: RetryConfig,
+    settings: GraphSettings,
     *,
-    slowdown_pct: float,
-    max_pause_s: float,
     sleep: Callable[[float], None] = time.sleep,
     http: requests.Session | None = None,
 ) -> ApiSession:
-    """The `ApiSession` of a Graph client (Graph classifier + usage throttle)."""
+    """The `ApiSession` of a Graph client: Graph classifier, the retry policy of `settings`,
+    and a throttle from the usage headers with its slowdown threshold and maximum pause."""
     return ApiSession(
         platform.name,
         lambda response: classify_response(response, platform=platform),
-        retry,
+        settings.retry,
         throttle=lambda response: usage_pause(
-            response.headers, slowdown_pct=slowdown_pct, max_pause_s=max_pause_s
+            response.headers,
+            slowdown_pct=settings.usage_slowdown_pct,
+            max_pause_s=settings.usage_max_pause_s,
         ),
         sleep=sleep,
         session=http,
@@ -485,6 +543,20 @@ class GraphApi:
         self._origin = (root.scheme.lower(), root.netloc.lower())
         self._rejected: dict[str, list[str]] = {}
 
+    @classmethod
+    def for_settings(
+        cls, platform: GraphPlatform, session: ApiSession, settings: GraphSettings
+    ) -> GraphApi:
+        """A GraphApi with the host, version, batch size and page cap of `settings`."""
+        return cls(
+            platform,
+            session,
+            base_url=settings.base_url,
+            api_version=settings.api_version,
+            batch_size=settings.batch_size,
+            max_pages=settings.max_pages,
+        )
+
     # ---- rejected metrics
 
     def rejected(self, family: str | None = None) -> tuple[str, ...]:
@@ -522,18 +594,15 @@ class GraphApi:
         """Every page of a cursor-paged edge, following `paging.next` until it is absent, at
         most `max_pages` pages (more raises INVALID_RESPONSE instead of paging forever). The
         caller may stop early by closing the generator."""
-        next_url: str | None = url
-        next_params: Mapping[str, Any] | None = params
-        pages = 0
-        while next_url is not None:
-            pages += 1
-            if pages > self.max_pages:
-                raise self.invalid(
-                    f"{what} needs more than max_pages={self.max_pages} pages; refusing to page on"
-                )
-            body = self.get_object(next_url, account, next_params)
+        page_url: str = url
+        page_params: Mapping[str, Any] | None = params
+        for _ in capped_pages(self.platform.name, self.max_pages, f"{what} needs"):
+            body = self.get_object(page_url, account, page_params)
             yield body
-            next_url, next_params = self.next_url(body), None
+            next_url = self.next_url(body)
+            if next_url is None:
+                return
+            page_url, page_params = next_url, None
 
     def next_url(self, body: Mapping[str, Any]) -> str | None:
         """The next page to fetch: `paging.next` without its token, or None when it is absent.

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import logging
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -28,7 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 import requests
 
 from analytics_pipeline.platforms.base import ErrorClass, PlatformError, Secret
-from analytics_pipeline.platforms.redact import RedactingFilter, redact
+from analytics_pipeline.platforms.redact import redact, redacting_logger
 from analytics_pipeline.settings import env_float, env_int
 
 __all__ = [
@@ -41,9 +40,7 @@ __all__ = [
     "safe_url",
 ]
 
-logger = logging.getLogger("analytics_pipeline.http")
-if not any(isinstance(f, RedactingFilter) for f in logger.filters):
-    logger.addFilter(RedactingFilter())
+logger = redacting_logger("analytics_pipeline.http")
 
 Classifier = Callable[[requests.Response], PlatformError | None]
 Throttle = Callable[[requests.Response], float]

@@ -63,7 +63,6 @@ Account metrics:
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -78,27 +77,26 @@ from analytics_pipeline.platforms.base import (
     ContentItem,
     ContentMetrics,
     MetricsBatch,
-    PlatformClient,
     PlatformError,
     SkippedObject,
     ValueKind,
 )
+from analytics_pipeline.platforms.common import SessionClient, utc_now
 from analytics_pipeline.platforms.graph import (
     DEFAULT_GRAPH_API_VERSION,
     GRAPH_BATCH_LIMIT,
     Ask,
     GraphApi,
     GraphPlatform,
+    GraphSettings,
     NotEnoughViewersError,
     as_int,
     day_start,
-    pacific_day,
     unix,
 )
 from analytics_pipeline.platforms.http import ApiSession, RetryConfig
-from analytics_pipeline.platforms.redact import RedactingFilter
+from analytics_pipeline.platforms.redact import redacting_logger
 from analytics_pipeline.platforms.text import extract_hashtags
-from analytics_pipeline.settings import env_float, env_list, env_url
 
 __all__ = [
     "ACCOUNT_METRIC_COLUMNS",
@@ -119,9 +117,7 @@ __all__ = [
 
 PLATFORM = "instagram"
 GRAPH_PLATFORM = GraphPlatform(PLATFORM, "ANALYTICS_INSTAGRAM")
-logger = logging.getLogger("analytics_pipeline.platforms.instagram")
-if not any(isinstance(f, RedactingFilter) for f in logger.filters):
-    logger.addFilter(RedactingFilter())
+logger = redacting_logger("analytics_pipeline.platforms.instagram")
 
 MEDIA_FIELDS = "id,caption,media_type,media_product_type,permalink,timestamp,children{media_type}"
 _INFO_FIELDS = "media_type,media_product_type,timestamp"
@@ -166,7 +162,7 @@ class MediaFamily:
 
 
 @dataclass(frozen=True)
-class InstagramSettings:
+class InstagramSettings(GraphSettings):
     base_url: str = "https://graph.facebook.com"
     api_version: str = DEFAULT_GRAPH_API_VERSION
     feed_metrics: tuple[str, ...] = ("views", "reach", "likes", "comments", "shares", "saved")
@@ -186,19 +182,7 @@ class InstagramSettings:
     usage_slowdown_pct: float = 80.0
     usage_max_pause_s: float = 60.0
     retry: RetryConfig = field(default_factory=RetryConfig)
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.batch_size <= GRAPH_BATCH_LIMIT:
-            raise ValueError(f"batch_size must be 1..{GRAPH_BATCH_LIMIT}")
-        if self.page_size < 1 or self.max_pages < 1:
-            raise ValueError("page_size and max_pages must be >= 1")
-        if not 0 <= self.usage_slowdown_pct < 100:
-            raise ValueError("usage_slowdown_pct must be in [0, 100)")
-        graph.check_graph_version(self.api_version)
-
-    @property
-    def api_root(self) -> str:
-        return f"{self.base_url.rstrip('/')}/{self.api_version}"
+    # Validation and `api_root` come from GraphSettings.
 
     def metrics_of(self, family: str) -> tuple[str, ...]:
         return {
@@ -210,20 +194,8 @@ class InstagramSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> InstagramSettings:
         """ANALYTICS_INSTAGRAM_* variables over the current defaults."""
-        d = cls()
-        prefix = "ANALYTICS_INSTAGRAM"
-        return cls(
-            base_url=env_url(env, f"{prefix}_BASE_URL", d.base_url),
-            api_version=graph.env_graph_version(env, f"{prefix}_API_VERSION", d.api_version),
-            feed_metrics=env_list(env, f"{prefix}_FEED_METRICS", d.feed_metrics),
-            reel_metrics=env_list(env, f"{prefix}_REEL_METRICS", d.reel_metrics),
-            story_metrics=env_list(env, f"{prefix}_STORY_METRICS", d.story_metrics),
-            account_metrics=env_list(env, f"{prefix}_ACCOUNT_METRICS", d.account_metrics),
-            usage_max_pause_s=env_float(
-                env, f"{prefix}_USAGE_MAX_PAUSE_S", d.usage_max_pause_s, 0, 3600
-            ),
-            retry=RetryConfig.from_env(env),
-        )
+        metric_lists = ("feed_metrics", "reel_metrics", "story_metrics", "account_metrics")
+        return cls(**cls.env_overrides(env, GRAPH_PLATFORM, metric_lists))
 
 
 def classify_response(response: Any) -> PlatformError | None:
@@ -238,14 +210,7 @@ def create_session(
     http: Any = None,
 ) -> ApiSession:
     """The `ApiSession` an InstagramClient uses (Graph classifier + usage throttle)."""
-    return graph.create_graph_session(
-        GRAPH_PLATFORM,
-        settings.retry,
-        slowdown_pct=settings.usage_slowdown_pct,
-        max_pause_s=settings.usage_max_pause_s,
-        sleep=sleep,
-        http=http,
-    )
+    return graph.create_graph_session(GRAPH_PLATFORM, settings, sleep=sleep, http=http)
 
 
 def _invalid(message: str) -> PlatformError:
@@ -324,11 +289,7 @@ def parse_media_insights(
 ) -> ContentMetrics:
     """`/{media-id}/insights` as ContentMetrics: an empty `data` list (not computed yet) or a
     metric missing from it -> NULL; a returned 0 -> 0."""
-    by_name: dict[str, Any] = {}
-    data = body.get("data")
-    for entry in data if isinstance(data, list) else []:
-        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-            by_name.setdefault(entry["name"], _lifetime_value(entry))
+    by_name = graph.insights_by_name(body.get("data"), _lifetime_value)
     columns: dict[str, int | None] = {}
     for name in [*metric_order, *(n for n in by_name if n not in metric_order)]:
         column = MEDIA_METRIC_COLUMNS.get(name)
@@ -347,21 +308,6 @@ def _no_data(media_id: str) -> ContentMetrics:
     return ContentMetrics(external_content_id=media_id, value_kind=ValueKind.LIFETIME_SNAPSHOT)
 
 
-def _day_value(entry: Mapping[str, Any], day: dt.date) -> int | None:
-    values = entry.get("values")
-    for item in values if isinstance(values, list) else []:
-        if not isinstance(item, dict) or not isinstance(item.get("end_time"), str):
-            continue
-        try:
-            end_time = graph.parse_graph_time(item["end_time"], platform=PLATFORM, name="end_time")
-        except PlatformError:
-            logger.debug("ignoring an insights value with a malformed end_time")
-            continue
-        if pacific_day(end_time) == day:
-            return as_int(item.get("value"))
-    return None
-
-
 def parse_account_insights(body: Mapping[str, Any], day: dt.date) -> dict[str, int | None]:
     """`/{ig-user-id}/insights` (time series or total_value) as AccountMetrics columns.
 
@@ -377,7 +323,10 @@ def parse_account_insights(body: Mapping[str, Any], day: dt.date) -> dict[str, i
             logger.debug("ignoring unmapped instagram account metric %r", entry["name"])
             continue
         total = entry.get("total_value")
-        value = as_int(total.get("value")) if isinstance(total, dict) else _day_value(entry, day)
+        if isinstance(total, dict):
+            value = as_int(total.get("value"))
+        else:
+            value = graph.daily_value(entry, day, platform=PLATFORM)
         if columns.get(column) is None:
             columns[column] = value
     return columns
@@ -401,15 +350,11 @@ def _info_ask(media_id: str) -> Ask[_MediaInfo]:
     )
 
 
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def _quote_id(object_id: str) -> str:
     return quote(object_id, safe="")
 
 
-class InstagramClient(PlatformClient):
+class InstagramClient(SessionClient):
     """Instagram professional accounts: `external_account_id` is the IG user id."""
 
     platform = PLATFORM
@@ -422,37 +367,19 @@ class InstagramClient(PlatformClient):
         *,
         session: ApiSession | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], dt.datetime] = _utc_now,
+        clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
         """`session` defaults to `create_session(settings, sleep=sleep)`; `clock` (aware UTC)
         decides which stories are still live and which days follower_count still covers."""
         self.settings = settings
         self._session = session or create_session(settings, sleep=sleep)
         self._clock = clock
-        self._graph = GraphApi(
-            GRAPH_PLATFORM,
-            self._session,
-            base_url=settings.base_url,
-            api_version=settings.api_version,
-            batch_size=settings.batch_size,
-            max_pages=settings.max_pages,
-        )
+        self._graph = GraphApi.for_settings(GRAPH_PLATFORM, self._session, settings)
         self._media: dict[str, _MediaInfo] = {}  # media id -> type and time, as learned
-
-    @property
-    def api_calls(self) -> int:
-        return self._session.calls
-
-    @property
-    def session(self) -> ApiSession:
-        return self._session
 
     @property
     def rejected_metrics(self) -> tuple[str, ...]:
         return self._graph.rejected()
-
-    def close(self) -> None:
-        self._session.close()
 
     # ---- listing
 

@@ -67,7 +67,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -85,13 +84,24 @@ from analytics_pipeline.platforms.base import (
     ContentMetrics,
     ErrorClass,
     MetricsBatch,
-    PlatformClient,
     PlatformError,
     SkippedObject,
     ValueKind,
 )
+from analytics_pipeline.platforms.common import (
+    SessionClient,
+    as_int,
+    capped_pages,
+    day_start,
+    excerpt,
+    invalid_response,
+    is_transient_status,
+    json_or_none,
+    status_error,
+    utc_now,
+)
 from analytics_pipeline.platforms.http import ApiSession, RetryConfig, safe_url
-from analytics_pipeline.platforms.redact import RedactingFilter, redact
+from analytics_pipeline.platforms.redact import redact, redacting_logger
 from analytics_pipeline.platforms.text import extract_hashtags
 from analytics_pipeline.settings import SettingsError, env_int, env_list, env_str, env_url
 
@@ -117,9 +127,7 @@ __all__ = [
 
 PLATFORM = "linkedin"
 VERSION_SETTING = "ANALYTICS_LINKEDIN_API_VERSION"
-logger = logging.getLogger("analytics_pipeline.platforms.linkedin")
-if not any(isinstance(f, RedactingFilter) for f in logger.filters):
-    logger.addFilter(RedactingFilter())
+logger = redacting_logger("analytics_pipeline.platforms.linkedin")
 
 # Our configuration is wrong for every account (sunset API version, malformed account URN).
 CONFIG_ERROR = ErrorClass.PERMANENT_CONFIG
@@ -163,11 +171,6 @@ _THROTTLE_SERVICE_CODE = 101
 _NOT_FOUND_CODES = frozenset({"NOT_FOUND", "RESOURCE_NOT_FOUND"})
 # "Resource level throttle APPLICATION DAY limit for calls to this resource is reached."
 _DAILY_LIMIT = re.compile(r"\bDAY\s+limit\b|\bdaily\b", re.IGNORECASE)
-_EXCERPT_CHARS = 200
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -259,10 +262,6 @@ def _known_list(
 # --------------------------------------------------------------------------- time helpers
 
 
-def day_start(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-
-
 def epoch_ms(moment: dt.datetime) -> int:
     return int(moment.timestamp() * 1000)
 
@@ -324,30 +323,8 @@ def _query(params: Sequence[tuple[str, Any]]) -> str:
 # --------------------------------------------------------------------------- error handling
 
 
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
-
-
-def _excerpt(text: str) -> str:
-    flat = " ".join(text.split())
-    return redact(flat[:_EXCERPT_CHARS] + ("..." if len(flat) > _EXCERPT_CHARS else ""))
-
-
-def _json_or_none(response: requests.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
 def _invalid(message: str) -> PlatformError:
-    return PlatformError(ErrorClass.INVALID_RESPONSE, redact(message), platform=PLATFORM)
+    return invalid_response(PLATFORM, message)
 
 
 def classify_error_body(
@@ -373,8 +350,8 @@ def classify_error_body(
     |                                                    |   side, never retried           |
     """
     code = body.get("code") if isinstance(body.get("code"), str) else None
-    service = _as_int(body.get("serviceErrorCode"))
-    status = _as_int(body.get("status")) or http_status
+    service = as_int(body.get("serviceErrorCode"))
+    status = as_int(body.get("status")) or http_status
     raw_message = body.get("message")
     message = redact(str(raw_message)) if raw_message is not None else "(no message)"
     code_text = code or (str(service) if service is not None else f"http_{status}")
@@ -434,29 +411,19 @@ def classify_response(
     HTML page) is TRANSIENT; any other non-2xx, or a 2xx that is not JSON, is INVALID_RESPONSE
     with a short redacted excerpt."""
     status = response.status_code
-    body = _json_or_none(response)
+    body = json_or_none(response)
     if 200 <= status < 300:
         if body is not None:
             return None
-        return PlatformError(
-            ErrorClass.INVALID_RESPONSE,
-            f"HTTP {status} non-JSON reply: {_excerpt(response.text or '')}",
-            platform=PLATFORM,
-            code=f"http_{status}",
-            http_status=status,
-        )
-    if isinstance(body, dict):
+    elif isinstance(body, dict):
         return classify_error_body(body, http_status=status, api_version=api_version, now=now)
-    if status == 426:
+    elif status == 426:
         return classify_error_body({}, http_status=status, api_version=api_version, now=now)
-    transient = status >= 500 or status in (408, 429)
-    return PlatformError(
-        ErrorClass.TRANSIENT if transient else ErrorClass.INVALID_RESPONSE,
-        f"HTTP {status} non-JSON reply: {_excerpt(response.text or '')}",
-        platform=PLATFORM,
-        code=f"http_{status}",
-        http_status=status,
+    error_class = (
+        ErrorClass.TRANSIENT if is_transient_status(status) else ErrorClass.INVALID_RESPONSE
     )
+    text = f"HTTP {status} non-JSON reply: {excerpt(response.text or '')}"
+    return status_error(error_class, PLATFORM, status, text)
 
 
 def create_session(
@@ -564,7 +531,7 @@ def detect_format(post: Mapping[str, Any]) -> ContentFormat:
 
 
 def _epoch_ms_field(post: Mapping[str, Any], name: str) -> dt.datetime | None:
-    value = _as_int(post.get(name))
+    value = as_int(post.get(name))
     if value is None or value < 0:
         return None
     return dt.datetime.fromtimestamp(value / 1000, dt.UTC)
@@ -573,7 +540,7 @@ def _epoch_ms_field(post: Mapping[str, Any], name: str) -> dt.datetime | None:
 def _post_urn(post: Any) -> str:
     urn = post.get("id") if isinstance(post, dict) else None
     if not isinstance(urn, str) or not urn.startswith("urn:li:"):
-        raise _invalid(f"post without a URN id: {_excerpt(json.dumps(post, default=str))}")
+        raise _invalid(f"post without a URN id: {excerpt(json.dumps(post, default=str))}")
     return urn
 
 
@@ -622,20 +589,20 @@ def parse_share_statistics(
     if not isinstance(stats, dict):
         return columns
     for name in metrics:
-        columns[POST_METRIC_COLUMNS[name]] = _as_int(stats.get(name))
+        columns[POST_METRIC_COLUMNS[name]] = as_int(stats.get(name))
     return columns
 
 
 def _elements(body: Mapping[str, Any], what: str) -> list[Mapping[str, Any]]:
     elements = body.get("elements")
     if not isinstance(elements, list) or not all(isinstance(e, dict) for e in elements):
-        raise _invalid(f"{what} reply without an elements list: {_excerpt(json.dumps(body))}")
+        raise _invalid(f"{what} reply without an elements list: {excerpt(json.dumps(body))}")
     return elements
 
 
 def _starts_on(element: Mapping[str, Any], day: dt.date) -> bool:
     time_range = element.get("timeRange")
-    start = _as_int(time_range.get("start")) if isinstance(time_range, dict) else None
+    start = as_int(time_range.get("start")) if isinstance(time_range, dict) else None
     return start == epoch_ms(day_start(day))
 
 
@@ -648,7 +615,7 @@ def _follower_gain(element: Mapping[str, Any]) -> int | None:
     gains = element.get("followerGains")
     if not isinstance(gains, dict):
         return None
-    values = [_as_int(gains.get(k)) for k in ("organicFollowerGain", "paidFollowerGain")]
+    values = [as_int(gains.get(k)) for k in ("organicFollowerGain", "paidFollowerGain")]
     present = [v for v in values if v is not None]
     return sum(present) if present else None
 
@@ -657,7 +624,7 @@ def _page_views(element: Mapping[str, Any]) -> int | None:
     node: Any = element.get("totalPageStatistics")
     for key in ("views", "allPageViews", "pageViews"):
         node = node.get(key) if isinstance(node, dict) else None
-    return _as_int(node)
+    return as_int(node)
 
 
 # --------------------------------------------------------------------------- the client
@@ -669,7 +636,7 @@ class _StatsResult:
     skipped: list[SkippedObject] = field(default_factory=list)
 
 
-class LinkedInClient(PlatformClient):
+class LinkedInClient(SessionClient):
     """LinkedIn pages: `external_account_id` is the organization URN
     (`urn:li:organization:<id>`), the token a member token of a page ADMINISTRATOR with
     `r_organization_social` and `rw_organization_admin`."""
@@ -695,27 +662,14 @@ class LinkedInClient(PlatformClient):
             "X-Restli-Protocol-Version": "2.0.0",
         }
 
-    @property
-    def api_calls(self) -> int:
-        return self._session.calls
-
-    @property
-    def session(self) -> ApiSession:
-        return self._session
-
-    def close(self) -> None:
-        self._session.close()
-
     # ---- plumbing
 
     def _get(self, path: str, query: str, account: Account) -> Mapping[str, Any]:
         url = f"{self.settings.api_root}/{path}" + (f"?{query}" if query else "")
         response = self._session.request("GET", url, token=account.token, headers=self._headers)
-        body = _json_or_none(response)
+        body = json_or_none(response)
         if not isinstance(body, dict):
-            raise _invalid(
-                f"expected a JSON object from {safe_url(url)}: {_excerpt(response.text)}"
-            )
+            raise _invalid(f"expected a JSON object from {safe_url(url)}: {excerpt(response.text)}")
         return body
 
     @staticmethod
@@ -759,14 +713,8 @@ class LinkedInClient(PlatformClient):
         count = self.settings.page_size
         offset = 0
         seen: set[str] = set()
-        pages = 0
-        while True:
-            pages += 1
-            if pages > self.settings.max_pages:
-                raise _invalid(
-                    f"posts of {org} on {day} need more than max_pages={self.settings.max_pages}"
-                    " pages; refusing to page on"
-                )
+        subject = f"posts of {org} on {day} need"
+        for _ in capped_pages(PLATFORM, self.settings.max_pages, subject):
             query = _query(
                 [
                     ("author", org),
@@ -928,7 +876,7 @@ class LinkedInClient(PlatformClient):
         body = self._get(
             f"networkSizes/{quote(org, safe='')}", "edgeType=COMPANY_FOLLOWED_BY_MEMBER", account
         )
-        return _as_int(body.get("firstDegreeSize"))
+        return as_int(body.get("firstDegreeSize"))
 
     def _day_element(
         self,
@@ -945,5 +893,5 @@ class LinkedInClient(PlatformClient):
 
 def _total_reached(body: Mapping[str, Any], offset: int) -> bool:
     paging = body.get("paging")
-    total = _as_int(paging.get("total")) if isinstance(paging, dict) else None
+    total = as_int(paging.get("total")) if isinstance(paging, dict) else None
     return total is not None and offset >= total

@@ -13,7 +13,14 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus, unquote_plus
 
-__all__ = ["MASK", "SENSITIVE_QUERY_PARAMS", "RedactingFilter", "redact", "strip_access_token"]
+__all__ = [
+    "MASK",
+    "SENSITIVE_QUERY_PARAMS",
+    "RedactingFilter",
+    "redact",
+    "redacting_logger",
+    "strip_access_token",
+]
 
 MASK = "***"
 
@@ -105,3 +112,11 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = redact(record.stack_info, self._secrets)
         return True
+
+
+def redacting_logger(name: str) -> logging.Logger:
+    """`logging.getLogger(name)` with one `RedactingFilter` on it (added once per process)."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+        logger.addFilter(RedactingFilter())
+    return logger

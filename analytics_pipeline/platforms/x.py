@@ -86,7 +86,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -97,6 +96,7 @@ from urllib.parse import quote
 
 import requests
 
+from analytics_pipeline.platforms import common
 from analytics_pipeline.platforms.base import (
     Account,
     AccountMetrics,
@@ -105,13 +105,22 @@ from analytics_pipeline.platforms.base import (
     ContentMetrics,
     ErrorClass,
     MetricsBatch,
-    PlatformClient,
     PlatformError,
     SkippedObject,
     ValueKind,
 )
+from analytics_pipeline.platforms.common import (
+    SessionClient,
+    capped_pages,
+    day_start,
+    excerpt,
+    invalid_response,
+    json_or_none,
+    status_error,
+    utc_now,
+)
 from analytics_pipeline.platforms.http import ApiSession, RetryConfig, safe_url
-from analytics_pipeline.platforms.redact import RedactingFilter, redact
+from analytics_pipeline.platforms.redact import redact, redacting_logger
 from analytics_pipeline.platforms.text import extract_hashtags
 from analytics_pipeline.settings import SettingsError, env_list, env_str, env_url
 
@@ -136,9 +145,7 @@ __all__ = [
 ]
 
 PLATFORM = "x"
-logger = logging.getLogger("analytics_pipeline.platforms.x")
-if not any(isinstance(f, RedactingFilter) for f in logger.filters):
-    logger.addFilter(RedactingFilter())
+logger = redacting_logger("analytics_pipeline.platforms.x")
 
 LOOKUP_LIMIT = 100  # ids per GET /2/tweets
 PRIVATE_METRIC_GROUPS = frozenset({"non_public_metrics", "organic_metrics"})
@@ -282,31 +289,16 @@ class XPartialError:
 
 
 def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
+    """A JSON count; X sends header values and some ids as digit strings, which count too."""
+    return common.as_int(value, text="unsigned")
 
 
 def _excerpt(text: str) -> str:
-    flat = " ".join(text.split())
-    return redact(flat[:_EXCERPT_CHARS] + ("..." if len(flat) > _EXCERPT_CHARS else ""))
+    return excerpt(text, _EXCERPT_CHARS)
 
 
 def _invalid(message: str) -> PlatformError:
-    return PlatformError(ErrorClass.INVALID_RESPONSE, redact(message), platform=PLATFORM)
-
-
-def _json_or_none(response: requests.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
+    return invalid_response(PLATFORM, message)
 
 
 def _dict(value: Any) -> Mapping[str, Any]:
@@ -327,10 +319,6 @@ def snowflake_time(tweet_id: str) -> dt.datetime | None:
         return None
     ms = (int(tweet_id) >> 22) + X_EPOCH_MS
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 # --------------------------------------------------------------------------- error handling
@@ -367,7 +355,7 @@ def usage_cap_reset(period: Any, now: dt.datetime) -> float:
         target = (first + dt.timedelta(days=32)).replace(day=1)
     else:
         target = today + dt.timedelta(days=1)
-    reset = dt.datetime.combine(target, dt.time(), tzinfo=dt.UTC)
+    reset = day_start(target)
     return max(0.0, (reset - now).total_seconds())
 
 
@@ -401,17 +389,12 @@ def classify_response(
     the caller's business), else the classified error (table in the module docstring).
     `now` is the wall clock in epoch seconds (for x-rate-limit-reset)."""
     status = response.status_code
-    body = _json_or_none(response)
+    body = json_or_none(response)
     if 200 <= status < 300:
         if isinstance(body, dict):
             return None
-        return PlatformError(
-            ErrorClass.INVALID_RESPONSE,
-            f"HTTP {status} reply that is not a JSON object: {_excerpt(response.text or '')}",
-            platform=PLATFORM,
-            code=f"http_{status}",
-            http_status=status,
-        )
+        text = f"HTTP {status} reply that is not a JSON object: {_excerpt(response.text or '')}"
+        return status_error(ErrorClass.INVALID_RESPONSE, PLATFORM, status, text)
     wall = time.time() if now is None else now
     name, codes, text = _reply_text(body, response)
     code = name if name and name != "about:blank" else (str(codes[0]) if codes else None)
@@ -718,7 +701,7 @@ class _Collected:
             self.skipped.setdefault(key, value)
 
 
-class XClient(PlatformClient):
+class XClient(SessionClient):
     """X: `external_account_id` is the numeric X user id; the token is an OAuth 2.0 bearer
     token (user context for private metrics, app-only works for the rest)."""
 
@@ -731,7 +714,7 @@ class XClient(PlatformClient):
         *,
         session: ApiSession | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], dt.datetime] = _utc_now,
+        clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
         """`session` defaults to `create_session(settings, sleep=sleep)`; `clock` (aware UTC)
         decides which posts are young enough for private metrics."""
@@ -740,21 +723,10 @@ class XClient(PlatformClient):
         self._clock = clock
         self._public_only: set[str] = set()  # integrations whose token was refused them
 
-    @property
-    def api_calls(self) -> int:
-        return self._session.calls
-
-    @property
-    def session(self) -> ApiSession:
-        return self._session
-
-    def close(self) -> None:
-        self._session.close()
-
     def _get(self, path: str, account: Account, params: Mapping[str, Any]) -> Mapping[str, Any]:
         url = f"{self.settings.api_root}/{path}"
         response = self._session.request("GET", url, token=account.token, params=params)
-        body = _json_or_none(response)
+        body = json_or_none(response)
         if not isinstance(body, dict):  # classify_response already refused this; be safe
             raise _invalid(f"expected a JSON object from {safe_url(url)}")
         return body
@@ -771,7 +743,7 @@ class XClient(PlatformClient):
 
     def list_posts(self, account: Account, day: dt.date) -> Iterator[XPost]:
         """Like `list_content`, with each post's reference type (see XPost)."""
-        start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+        start = day_start(day)
         end = start + dt.timedelta(days=1)
         params: dict[str, Any] = {
             "start_time": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -786,14 +758,8 @@ class XClient(PlatformClient):
         path = self._user_path(account, "/tweets")
         seen_ids: set[str] = set()
         seen_tokens: set[str] = set()
-        pages = 0
-        while True:
-            pages += 1
-            if pages > self.settings.max_pages:
-                raise _invalid(
-                    f"posts of X user {account.external_account_id} on {day} need more than "
-                    f"max_pages={self.settings.max_pages} pages; refusing to page on"
-                )
+        subject = f"posts of X user {account.external_account_id} on {day} need"
+        for _ in capped_pages(PLATFORM, self.settings.max_pages, subject):
             body = self._get(path, account, params)
             for post in self._page_posts(body, account):
                 post_id = post.item.external_content_id
