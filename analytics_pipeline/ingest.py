@@ -135,6 +135,18 @@ def ingest_integration(
     return list(worker.run(request))
 
 
+def unexpected_failure(request: IntegrationRequest, exc: Exception) -> list[PartitionOutcome]:
+    """Every partition of the integration failed by an error no platform classified (a bug, the
+    warehouse going away): retryable, since most such errors are passing."""
+    message = redact(f"Unexpected {type(exc).__name__}: {exc}")
+    return [
+        PartitionOutcome(
+            asset, day, request.integration_id, Status.FAILED, {}, ErrorClass.TRANSIENT, message
+        )
+        for asset, day in _all_partitions(request)
+    ]
+
+
 def _all_partitions(request: IntegrationRequest) -> Iterator[tuple[str, dt.date]]:
     """Metadata days first, then metrics days (which read them), then account days."""
     wanted_assets = (

@@ -16,6 +16,8 @@ DEFAULT_START_DATE = "2026-01-01"
 DEFAULT_LOOKBACK_DAYS = 28
 DEFAULT_SNAPSHOT_WINDOW_DAYS = 2
 DEFAULT_MAX_CONCURRENCY = 4
+DEFAULT_STEP_MAX_RETRIES = 2
+DEFAULT_STEP_RETRY_DELAY_S = 30
 
 
 class SettingsError(ValueError):
@@ -28,6 +30,8 @@ class PipelineSettings:
     lookback_days: int
     snapshot_window_days: int
     max_concurrency: int
+    step_max_retries: int
+    step_retry_delay_s: int
 
 
 def env_int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -76,6 +80,12 @@ def load_pipeline_settings(env: Mapping[str, str] | None = None) -> PipelineSett
             env, "ANALYTICS_SNAPSHOT_WINDOW_DAYS", DEFAULT_SNAPSHOT_WINDOW_DAYS, 0, 30
         ),
         max_concurrency=env_int(env, "ANALYTICS_MAX_CONCURRENCY", DEFAULT_MAX_CONCURRENCY, 1, 64),
+        step_max_retries=env_int(
+            env, "ANALYTICS_STEP_MAX_RETRIES", DEFAULT_STEP_MAX_RETRIES, 0, 10
+        ),
+        step_retry_delay_s=env_int(
+            env, "ANALYTICS_STEP_RETRY_DELAY_S", DEFAULT_STEP_RETRY_DELAY_S, 0, 3600
+        ),
     )
 
 

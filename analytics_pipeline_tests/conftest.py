@@ -38,6 +38,10 @@ import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
+# Step retries of the ingestion asset wait 30 s by default; tests check the behaviour, not the
+# wait. Set before any test module imports the definitions (settings are read at import).
+os.environ.setdefault("ANALYTICS_STEP_RETRY_DELAY_S", "0")
+
 from analytics_pipeline.sandbox import FixedClock, SandboxServer
 from analytics_pipeline.warehouse import make_engine, migrate
 from analytics_pipeline.warehouse.engine import normalize_warehouse_url

@@ -303,3 +303,25 @@ def test_a_sunset_api_version_fails_fast_naming_the_setting_without_blaming_the_
     assert integration.status == "active"  # the token is fine: configuration is not
     assert failure.error_class == "permanent_config"
     assert "ANALYTICS_FACEBOOK_API_VERSION" in failure.message
+
+
+def test_an_unexpected_error_in_one_integration_does_not_hide_the_others(env, monkeypatch):
+    from analytics_pipeline.assets import ingestion
+
+    real = ingestion.ingest_integration
+
+    def flaky(engine, factory, request, options):
+        if request.integration_id == "fb-2":
+            raise RuntimeError(f"warehouse went away (token {TOKEN})")
+        return real(engine, factory, request, options)
+
+    monkeypatch.setattr(ingestion, "ingest_integration", flaky)
+    result = _materialize(env)
+    assert not result.success
+    instance = env["instance"]
+    assert _statuses(instance, CONTENT_METADATA, _keys("fb-1") + _keys("fb-3")) == {
+        dg.AssetPartitionStatus.MATERIALIZED
+    }
+    assert _statuses(instance, CONTENT_METADATA, _keys("fb-2")) == {dg.AssetPartitionStatus.FAILED}
+    logs = " ".join(repr(r) for r in instance.all_logs(result.run_id))
+    assert "warehouse went away" in logs and TOKEN not in logs

@@ -32,8 +32,10 @@ from analytics_pipeline.ingest import (
     PartitionOutcome,
     Status,
     ingest_integration,
+    unexpected_failure,
 )
 from analytics_pipeline.partitions import SETTINGS, group_by_integration
+from analytics_pipeline.platforms.redact import redact
 from analytics_pipeline.resources import PlatformsResource, WarehouseResource
 
 
@@ -43,8 +45,12 @@ from analytics_pipeline.resources import PlatformsResource, WarehouseResource
     check_specs=CHECK_SPECS,
     can_subset=True,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    # Transient failures left after the clients' own retries (see PartitionOutcome.retryable).
     retry_policy=dg.RetryPolicy(
-        max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+        max_retries=SETTINGS.step_max_retries,
+        delay=SETTINGS.step_retry_delay_s,
+        backoff=dg.Backoff.EXPONENTIAL,
+        jitter=dg.Jitter.PLUS_MINUS,
     ),
 )
 def social_ingestion(
@@ -96,12 +102,21 @@ def _run_integrations(
         f"key(s) with up to {SETTINGS.max_concurrency} at a time."
     )
     with ThreadPoolExecutor(max_workers=SETTINGS.max_concurrency) as pool:
-        futures = [
-            pool.submit(ingest_integration, engine, platforms.create_client, request, options)
+        futures = {
+            pool.submit(ingest_integration, engine, platforms.create_client, request, options): (
+                request
+            )
             for request in requests
-        ]
+        }
         for future in as_completed(futures):
-            yield from future.result()
+            try:
+                yield from future.result()
+            except Exception as exc:  # a bug or a warehouse outage must not hide the others
+                context.log.error(
+                    f"Integration {futures[future].integration_id}: unexpected "
+                    f"{type(exc).__name__}: {redact(str(exc))}"
+                )
+                yield from unexpected_failure(futures[future], exc)
 
 
 def _event_for(outcome: PartitionOutcome) -> dg.AssetMaterialization | None:

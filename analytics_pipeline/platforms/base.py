@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -57,6 +58,18 @@ METRIC_FIELDS: tuple[str, ...] = (
 )
 
 
+_KNOWN_SECRETS: set[str] = set()
+_KNOWN_SECRETS_LOCK = threading.Lock()
+_MIN_SECRET_LENGTH = 8  # shorter values would mask ordinary words
+
+
+def known_secrets() -> frozenset[str]:
+    """Every token value wrapped in a `Secret` in this process: `redact` masks them all, so a
+    token quoted by an unexpected exception is still caught."""
+    with _KNOWN_SECRETS_LOCK:
+        return frozenset(_KNOWN_SECRETS)
+
+
 class Secret:
     """An access token that never prints itself (repr, str, format, logging all show ***)."""
 
@@ -64,6 +77,9 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
+        if len(value) >= _MIN_SECRET_LENGTH:
+            with _KNOWN_SECRETS_LOCK:
+                _KNOWN_SECRETS.add(value)
 
     def reveal(self) -> str:
         return self._value

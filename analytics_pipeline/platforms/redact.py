@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus, unquote_plus
 
+from analytics_pipeline.platforms.base import known_secrets
+
 __all__ = [
     "MASK",
     "SENSITIVE_QUERY_PARAMS",
@@ -48,8 +50,9 @@ def _secret_forms(secret: str) -> set[str]:
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """`text` with every known secret value and every credential-looking value replaced by ***.
 
-    Known `secrets` are replaced wherever they appear (also percent-encoded), longest first so a
-    secret containing another is fully masked. In addition, whether known or not, the values of
+    Known `secrets`, and every token this process wrapped in a `base.Secret`, are replaced
+    wherever they appear (also percent-encoded), longest first so a secret containing another is
+    fully masked. In addition, whether known or not, the values of
     `access_token=`, `appsecret_proof=` (and the other SENSITIVE_QUERY_PARAMS), JSON
     `"access_token": "..."` members and `Bearer ...` credentials are masked.
     """
@@ -59,7 +62,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     text = _JSON_VALUE.sub(lambda m: f"{m.group(1)}{MASK}", text)
     text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
     forms: set[str] = set()
-    for secret in secrets:
+    for secret in (*secrets, *known_secrets()):
         if secret:
             forms |= _secret_forms(secret)
     for form in sorted(forms, key=len, reverse=True):
