@@ -169,7 +169,7 @@ def _preflight(
             f"Integration {request.integration_id!r} is not in tracked_integrations (removed?). "
             "Add it with `analytics-pipeline integrations add` or drop the partition."
         )
-        status, error_class = Status.FAILED, ErrorClass.PERMANENT_CREDENTIAL
+        status, error_class = Status.FAILED, ErrorClass.PERMANENT_CONFIG
     elif integration.status == "paused":
         reason = f"Integration {integration.integration_id!r} is paused; nothing was fetched."
         status, error_class = Status.SKIPPED, None

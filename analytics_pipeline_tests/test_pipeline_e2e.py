@@ -325,3 +325,13 @@ def test_an_unexpected_error_in_one_integration_does_not_hide_the_others(env, mo
     assert _statuses(instance, CONTENT_METADATA, _keys("fb-2")) == {dg.AssetPartitionStatus.FAILED}
     logs = " ".join(repr(r) for r in instance.all_logs(result.run_id))
     assert "warehouse went away" in logs and TOKEN not in logs
+
+
+def test_a_paused_integration_is_skipped_without_calls_and_without_failing_the_run(env):
+    with env["engine"].begin() as conn:
+        wh.set_integration_status(conn, "fb-3", "paused", "offboarding", dt.datetime.now(dt.UTC))
+    result = _materialize(env)
+    assert result.success
+    assert env["sandbox"].request_count(page_id=PAGES["fb-3"]) == 0
+    materialized = env["instance"].get_materialized_partitions(CONTENT_METADATA)
+    assert materialized == {key for i in ("fb-1", "fb-2") for key in _keys(i)}
