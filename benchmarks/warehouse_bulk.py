@@ -1,0 +1,248 @@
+"""The warehouse-only scenario: bulk upserts of synthetic `content_metrics_daily` rows.
+
+Paths measured in one process, one after the other, each on an empty table of its own:
+- PostgreSQL (127.0.0.1:5432, db `test`, user `postgres`; a scratch schema created and dropped):
+  `upsert_content_metrics` insert path (empty table), then its update path (same keys, every
+  row's values changed); reference: psycopg 3 binary COPY (`write_row`) into an empty table
+  created `LIKE content_metrics_daily INCLUDING ALL` (same unique key), in one transaction;
+- SQLite (a temp file, the warehouse's own engine settings: WAL, BEGIN IMMEDIATE): the same two
+  upsert passes; reference: raw `sqlite3` `executemany` of a plain INSERT in one transaction
+  into an empty migrated table.
+
+Rows are grouped like partitions: `rows_per_call` (default 1,000 = one upsert batch) items of one
+integration and one day per `upsert_content_metrics` call, one transaction per call. Every timed
+path includes building its rows in Python; `generate_rows_per_s` says what that alone costs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+
+from analytics_pipeline import warehouse as wh
+from analytics_pipeline.platforms.base import METRIC_FIELDS, ContentMetrics, ValueKind
+from analytics_pipeline.warehouse.migrations import migrate
+
+PG_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+ORG = "bench-org"
+FIRST_DAY = dt.date(2026, 1, 1)
+COLUMNS = (
+    "organization_id",
+    "integration_id",
+    "external_content_id",
+    "metric_date",
+    "value_kind",
+    *METRIC_FIELDS,
+    "observed_at",
+)
+PG_TYPES = ["varchar"] * 3 + ["date", "varchar"] + ["int8"] * len(METRIC_FIELDS) + ["timestamptz"]
+
+Progress = Callable[[str], None]
+
+
+def _groups(rows: int, per_call: int) -> Iterator[tuple[str, dt.date, int, int]]:
+    """(integration, day, first item number, item count) of each call, `rows` in total."""
+    done, call = 0, 0
+    while done < rows:
+        count = min(per_call, rows - done)
+        integration = f"bench-{call % 100:03d}"
+        day = FIRST_DAY + dt.timedelta(days=call // 100)
+        yield integration, day, done, count
+        done += count
+        call += 1
+
+
+def _values(n: int, bump: int) -> list[int | None]:
+    base = (n * 7919 + bump) % 100_000
+    return [None if i == 8 else base + i + bump for i in range(len(METRIC_FIELDS))]
+
+
+def _metrics(first: int, count: int, bump: int) -> list[ContentMetrics]:
+    return [
+        ContentMetrics(
+            f"{ORG}_{n:09d}",
+            ValueKind.LIFETIME_SNAPSHOT,
+            **dict(zip(METRIC_FIELDS, _values(n, bump), strict=True)),
+        )
+        for n in range(first, first + count)
+    ]
+
+
+def _tuples(rows: int, per_call: int, observed: dt.datetime) -> Iterator[tuple[Any, ...]]:
+    for integration, day, first, count in _groups(rows, per_call):
+        for n in range(first, first + count):
+            yield (
+                ORG,
+                integration,
+                f"{ORG}_{n:09d}",
+                day,
+                ValueKind.LIFETIME_SNAPSHOT.value,
+                *_values(n, 0),
+                observed,
+            )
+
+
+def _upsert_pass(engine: sa.Engine, rows: int, per_call: int, bump: int) -> dict[str, Any]:
+    observed = dt.datetime.now(dt.UTC)
+    counts = wh.UpsertCounts()
+    started = time.perf_counter()
+    for integration, day, first, count in _groups(rows, per_call):
+        with engine.begin() as conn:
+            counts += wh.upsert_content_metrics(
+                conn,
+                organization_id=ORG,
+                integration_id=integration,
+                metric_date=day,
+                metrics=_metrics(first, count, bump),
+                observed_at=observed,
+            )
+    seconds = time.perf_counter() - started
+    return {
+        "s": round(seconds, 2),
+        "rows_per_s": round(rows / seconds),
+        "inserted": counts.inserted,
+        "updated": counts.updated,
+        "unchanged": counts.unchanged,
+    }
+
+
+def _generate_only(rows: int, per_call: int) -> float:
+    started = time.perf_counter()
+    for _integration, _day, first, count in _groups(rows, per_call):
+        _metrics(first, count, 0)
+    return rows / (time.perf_counter() - started)
+
+
+def _ratios(result: dict[str, Any], reference: float) -> None:
+    for path in ("upsert_insert", "upsert_update"):
+        result[f"{path}_vs_reference"] = round(result[path]["rows_per_s"] / reference, 3)
+
+
+# ---------------------------------------------------------------------------------- PostgreSQL
+
+
+def postgres(rows: int, per_call: int, progress: Progress) -> dict[str, Any]:
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = psycopg.connect(PG_DSN, autocommit=True)
+    try:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+        engine = wh.make_engine(f"{PG_URL}?options=-csearch_path%3D{schema}")
+        try:
+            migrate(engine)
+            progress(f"postgres: upsert insert path, {rows} rows")
+            insert = _upsert_pass(engine, rows, per_call, 0)
+            progress(f"postgres: upsert update path, {rows} rows")
+            update = _upsert_pass(engine, rows, per_call, 1)
+        finally:
+            engine.dispose()
+        progress(f"postgres: binary COPY, {rows} rows")
+        copy_rate = _pg_copy(schema, rows, per_call)
+    finally:
+        admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.close()
+    result: dict[str, Any] = {
+        "upsert_insert": insert,
+        "upsert_update": update,
+        "reference": "binary COPY into an empty table with the same unique key",
+        "reference_rows_per_s": round(copy_rate),
+    }
+    _ratios(result, copy_rate)
+    return result
+
+
+def _pg_copy(schema: str, rows: int, per_call: int) -> float:
+    observed = dt.datetime.now(dt.UTC)
+    with psycopg.connect(PG_DSN) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        conn.execute("CREATE TABLE copy_target (LIKE content_metrics_daily INCLUDING ALL)")
+        conn.commit()
+        started = time.perf_counter()
+        with conn.cursor() as cur:
+            statement = f"COPY copy_target ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+            with cur.copy(statement) as copy:
+                copy.set_types(PG_TYPES)
+                for row in _tuples(rows, per_call, observed):
+                    copy.write_row(row)
+        conn.commit()
+        seconds = time.perf_counter() - started
+        copied = conn.execute("SELECT count(*) FROM copy_target").fetchone()
+    if copied is None or copied[0] != rows:
+        raise RuntimeError(f"COPY wrote {copied} rows, expected {rows}")
+    return rows / seconds
+
+
+# ---------------------------------------------------------------------------------- SQLite
+
+
+def sqlite(rows: int, per_call: int, progress: Progress) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="wh-bench-") as tmp:
+        engine = wh.make_engine(f"sqlite:///{Path(tmp) / 'upsert.sqlite'}")
+        try:
+            migrate(engine)
+            progress(f"sqlite: upsert insert path, {rows} rows")
+            insert = _upsert_pass(engine, rows, per_call, 0)
+            progress(f"sqlite: upsert update path, {rows} rows")
+            update = _upsert_pass(engine, rows, per_call, 1)
+        finally:
+            engine.dispose()
+        progress(f"sqlite: raw executemany, {rows} rows")
+        raw_rate = _sqlite_raw(Path(tmp) / "raw.sqlite", rows, per_call)
+    result: dict[str, Any] = {
+        "upsert_insert": insert,
+        "upsert_update": update,
+        "reference": "raw sqlite3 executemany, plain INSERT, one transaction, empty table",
+        "reference_rows_per_s": round(raw_rate),
+    }
+    _ratios(result, raw_rate)
+    return result
+
+
+def _sqlite_raw(path: Path, rows: int, per_call: int) -> float:
+    engine = wh.make_engine(f"sqlite:///{path}")
+    migrate(engine)  # same table, same key, same WAL journal
+    engine.dispose()
+    observed = dt.datetime.now(dt.UTC).isoformat(sep=" ")
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        placeholders = ", ".join("?" for _ in COLUMNS)
+        statement = (
+            f"INSERT INTO content_metrics_daily ({', '.join(COLUMNS)}) VALUES ({placeholders})"
+        )
+        started = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            statement,
+            (
+                (*row[:3], row[3].isoformat(), *row[4:-1], observed)
+                for row in _tuples(rows, per_call, dt.datetime.now(dt.UTC))
+            ),
+        )
+        conn.execute("COMMIT")
+        seconds = time.perf_counter() - started
+        (count,) = conn.execute("SELECT count(*) FROM content_metrics_daily").fetchone()
+    finally:
+        conn.close()
+    if count != rows:
+        raise RuntimeError(f"executemany wrote {count} rows, expected {rows}")
+    return rows / seconds
+
+
+def run(rows: int, per_call: int, progress: Progress) -> dict[str, Any]:
+    return {
+        "rows": rows,
+        "rows_per_call": per_call,
+        "generate_rows_per_s": round(_generate_only(min(rows, 100_000), per_call)),
+        "postgresql": postgres(rows, per_call, progress),
+        "sqlite": sqlite(rows, per_call, progress),
+    }
