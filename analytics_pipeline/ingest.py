@@ -272,9 +272,7 @@ class _IntegrationWorker:
             )
             details = {
                 "items_seen": len(items),
-                "rows_inserted": counts.inserted,
-                "rows_updated": counts.updated,
-                "rows_unchanged": counts.unchanged,
+                **_count_details(counts),
                 "api_calls": self.client.api_calls - calls_before,
                 "formats": _format_counts(items),
             }
@@ -328,9 +326,7 @@ class _IntegrationWorker:
                 "value_kind": batch.metrics[0].value_kind.value if batch.metrics else None,
                 "items_in_window": len(content_ids),
                 "rows_written": len(batch.metrics),
-                "rows_inserted": counts.inserted,
-                "rows_updated": counts.updated,
-                "rows_unchanged": counts.unchanged,
+                **_count_details(counts),
                 "api_calls": self.client.api_calls - calls_before,
                 "metric_values_null": sum(m.null_count() for m in batch.metrics),
                 "items_skipped": len(batch.skipped),
@@ -370,9 +366,7 @@ class _IntegrationWorker:
             details = {
                 "followers_snapshot_recorded": include_snapshot
                 and metrics.followers_total is not None,
-                "rows_inserted": counts.inserted,
-                "rows_updated": counts.updated,
-                "rows_unchanged": counts.unchanged,
+                **_count_details(counts),
                 "api_calls": self.client.api_calls - calls_before,
                 "metric_values_null": metrics.null_count(),
                 "rejected_metrics": sorted(metrics.rejected_metrics),
@@ -486,6 +480,14 @@ class _IntegrationWorker:
             message,
             cause.retry_after,
         )
+
+
+def _count_details(counts: wh.UpsertCounts) -> dict[str, int]:
+    return {
+        "rows_inserted": counts.inserted,
+        "rows_updated": counts.updated,
+        "rows_unchanged": counts.unchanged,
+    }
 
 
 def _format_counts(items: Sequence[Any]) -> dict[str, int]:
