@@ -198,6 +198,18 @@ def module_warehouse_url(
 
 
 @pytest.fixture
+def postgres_engine(postgres_url: str) -> Iterator[sa.Engine]:
+    """A migrated warehouse engine on PostgreSQL only (for PostgreSQL-specific behaviour)."""
+    with _fresh_postgres_schema(postgres_url) as url:
+        warehouse = make_engine(url)
+        try:
+            migrate(warehouse)
+            yield warehouse
+        finally:
+            warehouse.dispose()
+
+
+@pytest.fixture
 def engine(warehouse_url: str) -> Iterator[sa.Engine]:
     """A migrated warehouse engine on each dialect, disposed after the test."""
     warehouse = make_engine(warehouse_url)

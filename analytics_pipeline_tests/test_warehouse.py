@@ -218,23 +218,29 @@ def test_duplicate_keys_in_one_call_last_wins(engine: sa.Engine) -> None:
 
 def test_many_items_are_written_in_a_few_sorted_statements(engine: sa.Engine) -> None:
     items = [_item(f"c{i:05d}") for i in reversed(range(2_500))]
-    inserts: list[list[str]] = []
+    writes: list[list[str]] = []
 
-    def spy(conn: Any, clause: Any, multiparams: Any, params: Any, options: Any) -> None:
-        if isinstance(clause, sa.Insert):
-            rows = multiparams if multiparams and isinstance(multiparams[0], dict) else [params]
-            inserts.append([row["external_content_id"] for row in rows])
+    def spy(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        if "INSERT INTO" not in statement:
+            return
+        if executemany:  # SQLite: one parameter tuple per row, the shared values first
+            writes.append([row[5] for row in parameters])
+        else:  # PostgreSQL: one array per varying column, external_content_id first
+            writes.append(list(parameters["a0"]))
 
-    sa.event.listen(engine, "before_execute", spy)
+    sa.event.listen(engine, "before_cursor_execute", spy)
     try:
         with engine.begin() as conn:
             counts = _upsert_items(conn, items)
     finally:
-        sa.event.remove(engine, "before_execute", spy)
+        sa.event.remove(engine, "before_cursor_execute", spy)
     assert counts == UpsertCounts(inserted=2_500)
-    assert [len(batch) for batch in inserts] == [1_000, 1_000, 500]
-    flat = [content_id for batch in inserts for content_id in batch]
+    assert [len(batch) for batch in writes] == [2_500]
+    flat = [content_id for batch in writes for content_id in batch]
     assert flat == sorted(flat)
+    assert set(flat) == {item.external_content_id for item in items}
     with engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(t.content_items)) == 2_500
 
