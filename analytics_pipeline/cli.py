@@ -12,8 +12,12 @@ import json
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from analytics_pipeline.settings import SettingsError
+
+if TYPE_CHECKING:
+    from analytics_pipeline.warehouse import TrackedIntegration
 
 PLATFORMS = ("facebook", "instagram", "linkedin", "x")
 
@@ -77,19 +81,19 @@ def cmd_integrations(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_integrations(integrations: Sequence[object], *, as_json: bool) -> None:
-    rows = [
-        {
-            "integration_id": i.integration_id,  # type: ignore[attr-defined]
-            "organization_id": i.organization_id,  # type: ignore[attr-defined]
-            "platform": i.platform,  # type: ignore[attr-defined]
-            "external_account_id": i.external_account_id,  # type: ignore[attr-defined]
-            "status": i.status,  # type: ignore[attr-defined]
-            "status_reason": i.status_reason,  # type: ignore[attr-defined]
-            "credential_env": i.credential_env,  # type: ignore[attr-defined]
-        }
-        for i in integrations
-    ]
+_LISTED_FIELDS = (
+    "integration_id",
+    "organization_id",
+    "platform",
+    "external_account_id",
+    "status",
+    "status_reason",
+    "credential_env",
+)
+
+
+def _print_integrations(integrations: Sequence[TrackedIntegration], *, as_json: bool) -> None:
+    rows = [{name: getattr(i, name) for name in _LISTED_FIELDS} for i in integrations]
     if as_json:
         print(json.dumps(rows, indent=2))
         return

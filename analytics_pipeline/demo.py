@@ -1,8 +1,9 @@
 """The README's first command: the whole pipeline on this machine, then a summary.
 
-Starts the sandbox Graph API on a free local port, tracks a few demo pages (idempotently), runs a
-single-run backfill of the last N complete days through Dagster on $DAGSTER_HOME, and prints what
-landed. Running it twice leaves the same rows.
+Starts the sandbox (all four platform APIs) on a free local port, tracks N Facebook pages and one
+Instagram, LinkedIn and X account (idempotently), runs a single-run backfill of the last D
+complete days through Dagster on $DAGSTER_HOME, and prints what landed. Running it twice leaves
+the same rows.
 """
 
 from __future__ import annotations

@@ -50,7 +50,6 @@ class RunSummary:
     partitions_materialized: int
     partitions_failed: list[str]
     api_calls: int
-    rows_written: int
     seconds: float
 
 
@@ -81,15 +80,14 @@ def run_content_range(
         },
     )
     seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
-    materialized, api_calls, rows = 0, 0, 0
+    materialized, api_calls = 0, 0
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         materialized += 1
         metadata = materialization.metadata
         api_calls += _int(metadata.get("api_calls"))
-        rows += _int(metadata.get("items_seen")) + _int(metadata.get("rows_written"))
     failed = _failed_partitions(result)
-    return RunSummary(result.run_id, result.success, materialized, failed, api_calls, rows, seconds)
+    return RunSummary(result.run_id, result.success, materialized, failed, api_calls, seconds)
 
 
 def _int(value: object) -> int:

@@ -40,7 +40,8 @@ def plan_partition_sync(
     integrations: list[TrackedIntegration], existing: list[str], today: dt.date
 ) -> dg.SensorResult | dg.SkipReason:
     wanted = [i.integration_id for i in integrations]
-    to_add = [key for key in wanted if key not in set(existing)]
+    present = set(existing)
+    to_add = [key for key in wanted if key not in present]
     to_remove = sorted(set(existing) - set(wanted))
     if not to_add and not to_remove:
         return dg.SkipReason(f"{len(existing)} integration partition(s), all in step.")

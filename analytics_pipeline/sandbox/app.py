@@ -1,7 +1,7 @@
 """Assembly of the sandbox ASGI app: shared state, the request log and the admin endpoints.
 
-Platform modules (only `facebook` so far) contribute their routes; the admin endpoints live
-under `/_sandbox/` and are never recorded in the request log:
+Platform modules (Graph for Facebook and Instagram, LinkedIn, X) contribute their routes; the
+admin endpoints live under `/_sandbox/` and are never recorded in the request log:
 
 - `GET /_sandbox/health` -> `{"status": "ok"}`
 - `GET /_sandbox/faults` -> the fault switches; `POST /_sandbox/faults` (JSON object) replaces
