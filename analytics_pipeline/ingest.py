@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -122,28 +122,36 @@ def ingest_integration(
     client_factory: Callable[[str], PlatformClient],
     request: IntegrationRequest,
     options: IngestOptions,
-) -> list[PartitionOutcome]:
-    """Every requested partition of one integration, each written in its own transaction."""
+) -> Iterator[PartitionOutcome]:
+    """Every requested partition of one integration, each written in its own transaction.
+
+    A generator: each outcome is yielded as soon as its partition is committed, so the caller
+    can report it while the next partition is being fetched."""
     with engine.connect() as conn:
         integration = wh.get_integration(conn, request.integration_id)
     preflight = _preflight(integration, request)
     if preflight is not None:
-        return preflight
+        yield from preflight
+        return
     assert integration is not None
     client = client_factory(integration.platform)
-    worker = _IntegrationWorker(engine, client, integration, options)
-    return list(worker.run(request))
+    yield from _IntegrationWorker(engine, client, integration, options).run(request)
 
 
-def unexpected_failure(request: IntegrationRequest, exc: Exception) -> list[PartitionOutcome]:
-    """Every partition of the integration failed by an error no platform classified (a bug, the
-    warehouse going away): retryable, since most such errors are passing."""
+def unexpected_failure(
+    request: IntegrationRequest,
+    exc: Exception,
+    already_reported: Collection[tuple[str, dt.date]] = (),
+) -> list[PartitionOutcome]:
+    """The integration's partitions not yet reported, failed by an error no platform classified
+    (a bug, the warehouse going away): retryable, since most such errors are passing."""
     message = redact(f"Unexpected {type(exc).__name__}: {exc}")
     return [
         PartitionOutcome(
             asset, day, request.integration_id, Status.FAILED, {}, ErrorClass.TRANSIENT, message
         )
         for asset, day in _all_partitions(request)
+        if (asset, day) not in already_reported
     ]
 
 

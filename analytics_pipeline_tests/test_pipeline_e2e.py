@@ -327,6 +327,32 @@ def test_an_unexpected_error_in_one_integration_does_not_hide_the_others(env, mo
     assert "warehouse went away" in logs and TOKEN not in logs
 
 
+def test_an_error_midway_keeps_what_landed_and_fails_only_the_rest(env, monkeypatch):
+    """Outcomes stream back per partition: a crash after the first metadata days leaves those
+    days materialized and fails only the partitions that never landed."""
+    from analytics_pipeline.assets import ingestion
+
+    real = ingestion.ingest_integration
+
+    def crashes_after_three(engine, factory, request, options):
+        for n, outcome in enumerate(real(engine, factory, request, options)):
+            if request.integration_id == "fb-2" and n == 3:
+                raise RuntimeError("warehouse went away midway")
+            yield outcome
+
+    monkeypatch.setattr(ingestion, "ingest_integration", crashes_after_three)
+    result = _materialize(env)
+    assert not result.success
+    instance = env["instance"]
+    fb2 = _keys("fb-2")
+    assert _statuses(instance, CONTENT_METADATA, fb2[:3]) == {dg.AssetPartitionStatus.MATERIALIZED}
+    assert _statuses(instance, CONTENT_METADATA, fb2[3:]) == {dg.AssetPartitionStatus.FAILED}
+    assert _statuses(instance, CONTENT_DAILY_METRICS, fb2) == {dg.AssetPartitionStatus.FAILED}
+    assert _statuses(instance, CONTENT_METADATA, _keys("fb-1") + _keys("fb-3")) == {
+        dg.AssetPartitionStatus.MATERIALIZED
+    }
+
+
 def test_a_paused_integration_is_skipped_without_calls_and_without_failing_the_run(env):
     with env["engine"].begin() as conn:
         wh.set_integration_status(conn, "fb-3", "paused", "offboarding", dt.datetime.now(dt.UTC))

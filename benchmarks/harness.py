@@ -353,7 +353,7 @@ def run_direct(shape: Shape, sandbox: SandboxServer, url: str) -> float:
             outcomes = [
                 outcome
                 for batch in pool.map(
-                    lambda r: ingest_integration(engine, platforms.create_client, r, options),
+                    lambda r: list(ingest_integration(engine, platforms.create_client, r, options)),
                     requests,
                 )
                 for outcome in batch

@@ -11,8 +11,10 @@ two reasons measured on Dagster 1.13:
 """
 
 import datetime as dt
+import queue
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
@@ -85,7 +87,10 @@ def _run_integrations(
     platforms: PlatformsResource,
     options: IngestOptions,
 ) -> Iterator[PartitionOutcome]:
-    """Each integration on a worker thread (bounded); outcomes come back as they finish."""
+    """Each integration on a worker thread (bounded). Every partition's outcome is passed back
+    through a queue the moment it is committed, so this (the step's) thread records it in
+    Dagster while the workers are waiting on the platforms, instead of after a whole
+    integration is done."""
     selected = context.selected_asset_keys
     requests = [
         IntegrationRequest(
@@ -101,22 +106,44 @@ def _run_integrations(
         f"Ingesting {len(requests)} integration(s) x {len(context.partition_keys)} partition "
         f"key(s) with up to {SETTINGS.max_concurrency} at a time."
     )
+    results: queue.SimpleQueue[PartitionOutcome | _WorkerDone] = queue.SimpleQueue()
+
+    def work(request: IntegrationRequest) -> None:
+        reported: set[tuple[str, dt.date]] = set()
+        error: Exception | None = None
+        try:
+            for outcome in ingest_integration(engine, platforms.create_client, request, options):
+                reported.add((outcome.asset, outcome.day))
+                results.put(outcome)
+        except Exception as exc:  # a bug or a warehouse outage must not hide the others
+            error = exc
+        results.put(_WorkerDone(request, reported, error))
+
     with ThreadPoolExecutor(max_workers=SETTINGS.max_concurrency) as pool:
-        futures = {
-            pool.submit(ingest_integration, engine, platforms.create_client, request, options): (
-                request
-            )
-            for request in requests
-        }
-        for future in as_completed(futures):
-            try:
-                yield from future.result()
-            except Exception as exc:  # a bug or a warehouse outage must not hide the others
+        for request in requests:
+            pool.submit(work, request)
+        running = len(requests)
+        while running:
+            item = results.get()
+            if isinstance(item, PartitionOutcome):
+                yield item
+                continue
+            running -= 1
+            if item.error is not None:
                 context.log.error(
-                    f"Integration {futures[future].integration_id}: unexpected "
-                    f"{type(exc).__name__}: {redact(str(exc))}"
+                    f"Integration {item.request.integration_id}: unexpected "
+                    f"{type(item.error).__name__}: {redact(str(item.error))}"
                 )
-                yield from unexpected_failure(futures[future], exc)
+                yield from unexpected_failure(item.request, item.error, item.reported)
+
+
+@dataclass(frozen=True)
+class _WorkerDone:
+    """A worker finished one integration; `error` if it stopped on an unexpected exception."""
+
+    request: IntegrationRequest
+    reported: set[tuple[str, dt.date]]
+    error: Exception | None
 
 
 def _event_for(outcome: PartitionOutcome) -> dg.AssetMaterialization | None:
