@@ -300,7 +300,7 @@ class _IntegrationWorker:
             day - dt.timedelta(days=options.lookback_days - 1), options.partitions_start
         )
         with self.engine.connect() as conn:
-            content_ids = wh.content_ids_published_between(
+            permalinks = wh.permalinks_published_between(
                 conn,
                 organization_id=account.organization_id,
                 integration_id=account.integration_id,
@@ -314,10 +314,15 @@ class _IntegrationWorker:
                 start=window_start,
                 end=day,
             )
+        content_ids = list(permalinks)
         missing_days = [d for d in date_range(window_start, day) if d not in loaded]
         calls_before = self.client.api_calls
         try:
-            batch = self._call(lambda: self.client.fetch_content_metrics(account, content_ids, day))
+            batch = self._call(
+                lambda: self.client.fetch_content_metrics(
+                    account, content_ids, day, permalinks=permalinks
+                )
+            )
         except PlatformError as error:
             return self._failed(METRICS_ASSET, day, error)
         with self.engine.begin() as conn:

@@ -231,6 +231,28 @@ def test_a_reel_first_seen_in_a_metrics_reply_costs_one_more_batch_once() -> Non
     assert again.metrics[0].views == 8120 and client.api_calls == 3
 
 
+def test_a_stored_reel_permalink_puts_its_insights_in_the_first_batch() -> None:
+    """A fresh client (a new run) learns the video id from the permalink the warehouse stored,
+    so a reel listed by an earlier run costs no extra batch call."""
+    reel_post, reel_insights = load("batch_reel_post.json")["body"]
+    client, adapter = make_client(Reply(200, [reel_post, reel_insights, plain_post(f"{PAGE}_2")]))
+    permalinks = {REEL_POST: f"https://www.facebook.com/reel/{VIDEO}/", f"{PAGE}_2": None}
+    batch = client.fetch_content_metrics(
+        ACCOUNT, [REEL_POST, f"{PAGE}_2"], DAY, permalinks=permalinks
+    )
+    assert client.api_calls == 1
+    urls = batch_urls(adapter.requests[0])
+    assert urls[1] == f"{VIDEO}/video_insights?metric=" + ",".join(FacebookSettings().reel_metrics)
+    assert [m.views for m in batch.metrics] == [8120, None]
+
+
+def test_a_non_reel_permalink_adds_nothing_to_the_batch() -> None:
+    client, adapter = make_client(Reply(200, [plain_post(f"{PAGE}_2")]))
+    permalinks = {f"{PAGE}_2": f"https://www.facebook.com/{PAGE}/posts/2"}
+    client.fetch_content_metrics(ACCOUNT, [f"{PAGE}_2"], DAY, permalinks=permalinks)
+    assert len(batch_urls(adapter.requests[0])) == 1 and client.api_calls == 1
+
+
 def test_a_gone_reel_video_leaves_the_post_metrics() -> None:
     reel_post = load("batch_reel_post.json")["body"][0]
     gone = {"code": 400, "body": json.dumps(load("error_100_33.json")["body"])}

@@ -33,6 +33,7 @@ from analytics_pipeline.warehouse import (
     negative_metric_values,
     open_failures,
     orphan_metric_rows,
+    permalinks_published_between,
     record_failure,
     record_partition_load,
     remove_integration,
@@ -250,7 +251,7 @@ def test_published_between_is_half_open_and_sorted(engine: sa.Engine) -> None:
     end = start + dt.timedelta(days=1)
     items = [
         _item("z-start", published_at=start),
-        _item("a-inside", published_at=start + dt.timedelta(hours=5)),
+        _item("a-inside", published_at=start + dt.timedelta(hours=5), permalink=None),
         _item("before", published_at=start - dt.timedelta(microseconds=1)),
         _item("at-end", published_at=end),
     ]
@@ -276,8 +277,15 @@ def test_published_between_is_half_open_and_sorted(engine: sa.Engine) -> None:
             start=start.astimezone(plus_two),
             end=end.astimezone(plus_two),
         )
+        permalinks = permalinks_published_between(
+            conn, organization_id=ORG, integration_id=IID, start=start, end=end
+        )
     assert found == ["a-inside", "z-start"]
     assert shifted == found
+    assert list(permalinks.items()) == [
+        ("a-inside", None),
+        ("z-start", "https://example.test/p/z-start"),
+    ]
 
 
 def test_naive_datetimes_are_refused(engine: sa.Engine) -> None:

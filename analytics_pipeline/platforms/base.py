@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -234,9 +234,18 @@ class PlatformClient(abc.ABC):
 
     @abc.abstractmethod
     def fetch_content_metrics(
-        self, account: Account, content_ids: Sequence[str], day: dt.date
+        self,
+        account: Account,
+        content_ids: Sequence[str],
+        day: dt.date,
+        *,
+        permalinks: Mapping[str, str | None] | None = None,
     ) -> MetricsBatch:
-        """Metrics of the given items for `day`; many items per API call."""
+        """Metrics of the given items for `day`; many items per API call.
+
+        `permalinks`: what the warehouse stored for the items (from earlier listings), for a
+        platform that can save a discovery call with it (Facebook reads a reel's video id from
+        its `/reel/<id>` permalink); the others ignore it."""
 
     def fetch_account_metrics(
         self, account: Account, day: dt.date, *, include_snapshot: bool

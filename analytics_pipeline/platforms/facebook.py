@@ -574,12 +574,19 @@ class FacebookClient(SessionClient):
     # ---- content metrics
 
     def fetch_content_metrics(
-        self, account: Account, content_ids: Sequence[str], day: dt.date
+        self,
+        account: Account,
+        content_ids: Sequence[str],
+        day: dt.date,
+        *,
+        permalinks: Mapping[str, str | None] | None = None,
     ) -> MetricsBatch:
         """Lifetime metrics as of now (Graph cannot answer for a past `day`), batched:
-        ceil(n / batch_size) HTTP calls in the normal path (reels whose video id is known ride
-        in the same batches; reels first recognised here cost one more batch call)."""
+        ceil(n / batch_size) HTTP calls in the normal path. Reels whose video id is known (from
+        this client's listings or a stored `/reel/<id>` permalink) ride in the same batches; a
+        reel first recognised in the reply costs one more batch call."""
         ids = list(dict.fromkeys(content_ids))
+        self._learn_reels_from_permalinks(ids, permalinks or {})
         asks: list[Ask[Any]] = []
         for post_id in ids:
             asks.append(self._post_ask(post_id))
@@ -617,6 +624,15 @@ class FacebookClient(SessionClient):
             skipped=tuple(skipped),
             rejected_metrics=self.rejected_metrics,
         )
+
+    def _learn_reels_from_permalinks(
+        self, ids: Sequence[str], permalinks: Mapping[str, str | None]
+    ) -> None:
+        for post_id in ids:
+            if post_id not in self._reel_videos:
+                video_id = reel_video_id({"permalink_url": permalinks.get(post_id)})
+                if video_id is not None:
+                    self._reel_videos[post_id] = video_id
 
     def _newly_found_reels(
         self, ids: Sequence[str], outcomes: Mapping[Hashable, Any]

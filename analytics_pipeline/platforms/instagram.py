@@ -418,7 +418,12 @@ class InstagramClient(SessionClient):
     # ---- content metrics
 
     def fetch_content_metrics(
-        self, account: Account, content_ids: Sequence[str], day: dt.date
+        self,
+        account: Account,
+        content_ids: Sequence[str],
+        day: dt.date,
+        *,
+        permalinks: Mapping[str, str | None] | None = None,
     ) -> MetricsBatch:
         """Lifetime insights as of now, batched per media type: ceil(n / batch_size) calls,
         plus ceil(unknown / batch_size) type reads for media this client has not listed."""

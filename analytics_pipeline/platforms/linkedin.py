@@ -744,7 +744,12 @@ class LinkedInClient(SessionClient):
     # ---- post metrics
 
     def fetch_content_metrics(
-        self, account: Account, content_ids: Sequence[str], day: dt.date
+        self,
+        account: Account,
+        content_ids: Sequence[str],
+        day: dt.date,
+        *,
+        permalinks: Mapping[str, str | None] | None = None,
     ) -> MetricsBatch:
         """Per-day statistics of the given posts on `day` (DAILY values), ceil(n / chunk)
         calls. A day outside the 12-month window gives an empty batch without any call; a post

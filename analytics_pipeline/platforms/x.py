@@ -796,7 +796,12 @@ class XClient(SessionClient):
     # ---- metrics
 
     def fetch_content_metrics(
-        self, account: Account, content_ids: Sequence[str], day: dt.date
+        self,
+        account: Account,
+        content_ids: Sequence[str],
+        day: dt.date,
+        *,
+        permalinks: Mapping[str, str | None] | None = None,
     ) -> MetricsBatch:
         """Lifetime metrics as of now (X cannot answer for a past `day`), up to 100 ids per
         call; posts younger than 30 days with private metrics, older ones without."""

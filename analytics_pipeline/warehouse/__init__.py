@@ -16,6 +16,7 @@ from analytics_pipeline.warehouse.checks_sql import (
 from analytics_pipeline.warehouse.content import (
     UpsertCounts,
     content_ids_published_between,
+    permalinks_published_between,
     upsert_content_items,
     upsert_content_metrics,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "negative_metric_values",
     "open_failures",
     "orphan_metric_rows",
+    "permalinks_published_between",
     "recent_partition_loads",
     "record_failure",
     "record_partition_load",

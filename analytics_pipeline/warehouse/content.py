@@ -129,16 +129,36 @@ def content_ids_published_between(
     end: dt.datetime,
 ) -> list[str]:
     """External ids of the items published in [start, end), sorted."""
+    return list(
+        permalinks_published_between(
+            conn,
+            organization_id=organization_id,
+            integration_id=integration_id,
+            start=start,
+            end=end,
+        )
+    )
+
+
+def permalinks_published_between(
+    conn: sa.Connection,
+    *,
+    organization_id: str,
+    integration_id: str,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> dict[str, str | None]:
+    """External id -> stored permalink of the items published in [start, end), in id order."""
     start = require_aware("start", start)
     end = require_aware("end", end)
-    query = sa.select(content_items.c.external_content_id).where(
+    query = sa.select(content_items.c.external_content_id, content_items.c.permalink).where(
         content_items.c.organization_id == organization_id,
         content_items.c.integration_id == integration_id,
         content_items.c.published_at >= start,
         content_items.c.published_at < end,
     )
     # Sorted in Python: the database's collation may order strings differently.
-    return sorted(conn.scalars(query))
+    return dict(sorted((row.external_content_id, row.permalink) for row in conn.execute(query)))
 
 
 def _content_row(item: ContentItem) -> tuple[Any, ...]:
