@@ -565,8 +565,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000, help="warehouse scenario rows")
     parser.add_argument("--rows-per-call", type=int, default=1_000)
     args = parser.parse_args(argv)
-    if min(args.latency_ms, args.posts_per_day) < 0 or args.baseline_max_integrations < 1:
+    if min(args.latency_ms, args.posts_per_day) < 0:
         parser.error("--latency-ms and --posts-per-day must be >= 0")
+    if args.baseline_max_integrations < 1:
+        parser.error("--baseline-max-integrations must be >= 1")
     if args.rows < 1 or args.rows_per_call < 1:
         parser.error("--rows and --rows-per-call must be >= 1")
 
