@@ -35,6 +35,9 @@ def test_the_line_is_json_with_every_reported_figure(tiny: dict) -> None:
     assert line["success"] is True
     assert line["partitions"] == 6 and line["dagster_runs"] == 1
     assert line["peak_rss_mb"] > 0 and line["wall_s"] > 0
+    # Run creation (planned events) + execution (from the run's own stats) fit in the wall.
+    parts = line["run_creation_s"] + line["run_execution_s"]
+    assert line["run_execution_s"] > 0 and parts == pytest.approx(line["wall_s"], abs=0.02)
 
 
 def test_the_pipeline_makes_exactly_the_lower_bound_of_requests(tiny: dict) -> None:

@@ -325,9 +325,13 @@ def run_dagster(shape: Shape, sandbox: SandboxServer, url: str) -> dict[str, Any
         )
         wall = time.perf_counter() - started
         runs = instance.get_runs_count()
+        stats = instance.get_run_stats(result.run_id)
+    executing = (stats.end_time or 0) - (stats.start_time or 0)
     return {
         "success": result.success,
         "wall_s": wall,
+        "run_creation_s": wall - executing,
+        "run_execution_s": executing,
         "requests": sandbox.request_count(),
         "peak_rss_mb": peak_rss_mb(),
         "dagster_runs": runs,
@@ -479,6 +483,8 @@ def api_scenario(shape: Shape, baseline_max: int, overhead: bool) -> dict[str, A
         "metrics_requests": sum(metrics_calls.values()),
         "metrics_requests_issue_target": bound["issue_metrics_target"],
         "wall_s": round(pipe["wall_s"], 2),
+        "run_creation_s": round(pipe["run_creation_s"], 2),
+        "run_execution_s": round(pipe["run_execution_s"], 2),
         "api_bound_s": round(pipe_bound_s, 2),
         "api_bound_s_at_lower_bound": round(bound["total"] * latency_s / concurrency, 2),
         "wall_vs_api_bound": round(pipe["wall_s"] / pipe_bound_s, 3) if pipe_bound_s else None,
