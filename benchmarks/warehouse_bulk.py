@@ -4,7 +4,10 @@ Paths measured in one process, one after the other, each on an empty table of it
 - PostgreSQL (127.0.0.1:5432, db `test`, user `postgres`; a scratch schema created and dropped):
   `upsert_content_metrics` insert path (empty table), then its update path (same keys, every
   row's values changed); reference: psycopg 3 binary COPY (`write_row`) into an empty table
-  created `LIKE content_metrics_daily INCLUDING ALL` (same unique key), in one transaction;
+  created `LIKE content_metrics_daily INCLUDING ALL` (same unique key), in one transaction.
+  Informative only (no target): the same binary COPY into another such table, but fed like the
+  upsert (`ContentMetrics` built per call, rows sorted by key, one transaction per call): an
+  upper bound for any writer with the upsert's input and call pattern;
 - SQLite (a temp file, the warehouse's own engine settings: WAL, BEGIN IMMEDIATE): the same two
   upsert passes; reference: raw `sqlite3` `executemany` of a plain INSERT in one transaction
   into an empty migrated table.
@@ -147,6 +150,8 @@ def postgres(rows: int, per_call: int, progress: Progress) -> dict[str, Any]:
             engine.dispose()
         progress(f"postgres: binary COPY, {rows} rows")
         copy_rate = _pg_copy(schema, rows, per_call)
+        progress(f"postgres: binary COPY per call from ContentMetrics, {rows} rows")
+        copy_per_call_rate = _pg_copy_per_call(schema, rows, per_call)
     finally:
         admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         admin.close()
@@ -157,6 +162,13 @@ def postgres(rows: int, per_call: int, progress: Progress) -> dict[str, Any]:
         "reference_rows_per_s": round(copy_rate),
     }
     _ratios(result, copy_rate)
+    result["informative_copy_per_call"] = {
+        "what": "binary COPY fed like the upsert: ContentMetrics, one transaction per call",
+        "rows_per_s": round(copy_per_call_rate),
+        "vs_reference": round(copy_per_call_rate / copy_rate, 3),
+        "upsert_insert_vs_this": round(insert["rows_per_s"] / copy_per_call_rate, 3),
+        "upsert_update_vs_this": round(update["rows_per_s"] / copy_per_call_rate, 3),
+    }
     return result
 
 
@@ -178,6 +190,40 @@ def _pg_copy(schema: str, rows: int, per_call: int) -> float:
         copied = conn.execute("SELECT count(*) FROM copy_target").fetchone()
     if copied is None or copied[0] != rows:
         raise RuntimeError(f"COPY wrote {copied} rows, expected {rows}")
+    return rows / seconds
+
+
+def _pg_copy_per_call(schema: str, rows: int, per_call: int) -> float:
+    """The reference's COPY, with the upsert passes' input and transactions: per call, the
+    `ContentMetrics` are built, turned into rows sorted by key, copied and committed."""
+    observed = dt.datetime.now(dt.UTC)
+    with psycopg.connect(PG_DSN) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        conn.execute("CREATE TABLE copy_per_call (LIKE content_metrics_daily INCLUDING ALL)")
+        conn.commit()
+        statement = f"COPY copy_per_call ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+        started = time.perf_counter()
+        for integration, day, first, count in _groups(rows, per_call):
+            metrics = sorted(_metrics(first, count, 0), key=lambda m: m.external_content_id)
+            with conn.cursor() as cur, cur.copy(statement) as copy:
+                copy.set_types(PG_TYPES)
+                for m in metrics:
+                    copy.write_row(
+                        (
+                            ORG,
+                            integration,
+                            m.external_content_id,
+                            day,
+                            m.value_kind.value,
+                            *(getattr(m, name) for name in METRIC_FIELDS),
+                            observed,
+                        )
+                    )
+            conn.commit()
+        seconds = time.perf_counter() - started
+        copied = conn.execute("SELECT count(*) FROM copy_per_call").fetchone()
+    if copied is None or copied[0] != rows:
+        raise RuntimeError(f"COPY per call wrote {copied} rows, expected {rows}")
     return rows / seconds
 
 

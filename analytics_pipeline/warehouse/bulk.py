@@ -4,14 +4,18 @@ The caller gives rows already de-duplicated and sorted by key, as tuples, plus t
 by every row of the call (organization, integration, day, timestamps): those are sent once, not
 once per row. Everything runs in the caller's transaction; nothing commits.
 
-PostgreSQL: one statement per batch of up to `PG_BATCH_SIZE` rows. Each varying column travels
-as ONE binary array parameter; ``unnest(...) WITH ORDINALITY ... ORDER BY`` turns them back into
-rows in the caller's (key) order, so concurrent writers lock rows in the same order and cannot
-deadlock. ``NOT EXISTS`` first drops the rows identical to what is stored (re-runs are the common
-case and then write and lock nothing); ``ON CONFLICT DO UPDATE ... WHERE <a value differs>``
-keeps the result right when a concurrent writer changed a row in between. ``xmax = 0`` on the
-returned rows tells an insert (a fresh row version) from an update, and the statement returns
-only the two counts.
+PostgreSQL: one statement per batch of up to `PG_BATCH_SIZE` rows. Each varying column travels as
+ONE array parameter: an integer column whose values are all exactly int or None as the text of an
+array literal (``{1, NULL, -3}``, built in C by ``repr``; psycopg's binary list dumper makes Python
+calls per element and costs more than twice as much); any other column, or an integer one holding
+another type (an int subclass), as a binary array dumped by psycopg. ``unnest(...) WITH ORDINALITY
+... ORDER BY`` turns them back into rows in the caller's (key) order, so concurrent writers lock
+rows in the same order and cannot deadlock. ``NOT EXISTS`` first drops the rows identical to what
+is stored (re-runs are the common case and then write and lock nothing); ``ON CONFLICT DO UPDATE
+... WHERE <a value differs>`` keeps the result right when a concurrent writer changed a row in
+between. ``xmax = 0`` on the returned rows tells an insert (a fresh row version) from an update,
+and the statement returns only the two counts. The SQL text is the same for every call, so psycopg
+prepares it on the server once a connection has run it `prepare_threshold` (5) times.
 
 SQLite: the batch's stored rows are read first (one indexed SELECT of the key and the compared
 columns, as stored: no conversion back to Python types) and rows identical to them are skipped;
@@ -131,11 +135,12 @@ def _processed_columns(
 ) -> list[list[Any]]:
     """The rows transposed to one list per column, bind-processed where the type needs it."""
     result: list[list[Any]] = []
-    for index, process in enumerate(_processors(conn, table, columns)):
-        values = [row[index] for row in rows]
-        if process is not None:
-            values = [process(value) for value in values]
-        result.append(values)
+    transposed = zip(*rows, strict=True)  # every row must have len(columns) values
+    for values, process in zip(transposed, _processors(conn, table, columns), strict=True):
+        if process is None:
+            result.append(list(values))
+        else:
+            result.append([process(value) for value in values])
     return result
 
 
@@ -175,10 +180,13 @@ def _postgres(
     rows: Sequence[Sequence[Any]],
 ) -> UpsertCounts:
     statement = _postgres_statement(spec, conn.dialect, names, cols)
+    integers = _postgres_integer_columns(spec, conn.dialect, cols)
     shared_values = _processed_shared(conn, spec.table, names, shared)
     inserted = updated = 0
     for batch in _batches(rows, PG_BATCH_SIZE):
-        arrays = _processed_columns(conn, spec.table, cols, batch)
+        arrays: list[Any] = _processed_columns(conn, spec.table, cols, batch)
+        for index in integers:
+            arrays[index] = _integer_array_literal(arrays[index])
         result = conn.exec_driver_sql(statement, _postgres_parameters(shared_values, arrays))
         batch_inserted, batch_written = result.one()
         inserted += batch_inserted
@@ -186,6 +194,38 @@ def _postgres(
     return UpsertCounts(
         inserted=inserted, updated=updated, unchanged=len(rows) - inserted - updated
     )
+
+
+_PLAIN_INTEGER_TYPES = frozenset((int, type(None)))
+
+
+def _integer_array_literal(values: list[Any]) -> str | list[Any]:
+    """`values` as the text of an SQL integer array, e.g. ``{1, NULL, -3}``, when they are all
+    exactly int or None; else the list itself (psycopg's own, slower, array dumping).
+
+    ``repr`` of a list of plain ints and Nones is built in C and only holds digits, ``-``,
+    ``, `` and ``None``; the server's array parser ignores the spaces.
+    """
+    if not _PLAIN_INTEGER_TYPES.issuperset(map(type, values)):
+        return values
+    return "{" + repr(values)[1:-1].replace("None", "NULL") + "}"
+
+
+@functools.lru_cache(maxsize=64)
+def _postgres_integer_columns(
+    spec: UpsertSpec, dialect: sa.Dialect, columns: tuple[str, ...]
+) -> tuple[int, ...]:
+    """Positions in `columns` of the integer columns without a bind processor."""
+    return tuple(
+        index
+        for index, name in enumerate(columns)
+        if _is_plain_integer(spec.table.c[name].type, dialect)
+    )
+
+
+def _is_plain_integer(type_: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> bool:
+    impl = type_.dialect_impl(dialect)
+    return isinstance(impl, sa.Integer) and impl.bind_processor(dialect) is None
 
 
 @functools.lru_cache(maxsize=64)
@@ -198,11 +238,16 @@ def _postgres_statement(
     def sql_type(name: str) -> str:
         return str(spec.table.c[name].type.compile(dialect=dialect))
 
+    def array(index: int, name: str) -> str:
+        # Integer arrays travel as text (see `_integer_array_literal`), the others in binary.
+        kind = "s" if _is_plain_integer(spec.table.c[name].type, dialect) else "b"
+        return f"%(a{index}){kind}::{sql_type(name)}[]"
+
     # Shared values are named parameters cast to the column's type (each used twice); each
     # varying column is one typed array parameter, unnested back into rows.
     values = {name: f"%(s{index})b::{sql_type(name)}" for index, name in enumerate(shared)}
     values.update({name: f"u.{quote(name)}" for name in columns})
-    arrays = ", ".join(f"%(a{index})b::{sql_type(name)}[]" for index, name in enumerate(columns))
+    arrays = ", ".join(array(index, name) for index, name in enumerate(columns))
     aliases = ", ".join(quote(name) for name in columns)
     insert_columns = [*shared, *columns]
     same = " AND ".join(
@@ -222,7 +267,7 @@ def _postgres_statement(
     )
 
 
-def _postgres_parameters(shared: Sequence[Any], arrays: Sequence[list[Any]]) -> dict[str, Any]:
+def _postgres_parameters(shared: Sequence[Any], arrays: Sequence[Any]) -> dict[str, Any]:
     parameters = {f"s{index}": value for index, value in enumerate(shared)}
     parameters.update({f"a{index}": values for index, values in enumerate(arrays)})
     return parameters

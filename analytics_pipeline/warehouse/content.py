@@ -23,6 +23,7 @@ byte-for-byte identical), so `observed_at` is when those values were FIRST obser
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -71,6 +72,11 @@ _CONTENT_COLUMNS: tuple[str, ...] = (
 )
 _METRICS_SPEC = UpsertSpec(metrics_table, METRICS_KEY, _METRICS_COMPARED, ("observed_at",))
 _METRICS_COLUMNS: tuple[str, ...] = ("external_content_id", *_METRICS_COMPARED)
+# `_metrics_row`'s fast path: every attribute in one call, value kinds by dict lookup (a
+# ValueKind member hashes and compares like its value), metric types checked as a set.
+_METRICS_VALUES = operator.attrgetter("external_content_id", "value_kind", *METRIC_FIELDS)
+_VALUE_KINDS: dict[str, str] = {kind.value: kind.value for kind in ValueKind}
+_PLAIN_METRIC_TYPES = frozenset((int, type(None)))
 
 
 def upsert_content_items(
@@ -109,7 +115,7 @@ def upsert_content_metrics(
     """Store one day's metrics per content item (NULL = not reported, 0 = reported zero)."""
     observed_at = require_aware("observed_at", observed_at)
     metric_date = require_date("metric_date", metric_date)
-    by_id = {row[0]: row for row in (_metrics_row(m) for m in metrics)}
+    by_id = {row[0]: row for row in map(_metrics_row, metrics)}
     shared = {
         "organization_id": organization_id,
         "integration_id": integration_id,
@@ -186,15 +192,18 @@ def _reference_type(value: str | None) -> str | None:
 
 def _metrics_row(metrics: ContentMetrics) -> tuple[Any, ...]:
     """The metrics' values in `_METRICS_COLUMNS` order, validated."""
-    values = [getattr(metrics, name) for name in METRIC_FIELDS]
-    for name, value in zip(METRIC_FIELDS, values, strict=True):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise TypeError(f"metric {name} must be an int or None, got {type(value).__name__}")
-    return (
-        _content_id(metrics.external_content_id),
-        ValueKind(metrics.value_kind).value,
-        *values,
-    )
+    content_id, kind, *values = _METRICS_VALUES(metrics)
+    if not _PLAIN_METRIC_TYPES.issuperset(map(type, values)):
+        # Slow path: bool is refused, any other int subclass is accepted.
+        for name, value in zip(METRIC_FIELDS, values, strict=True):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise TypeError(f"metric {name} must be an int or None, got {type(value).__name__}")
+    if type(content_id) is not str or not content_id:
+        content_id = _content_id(content_id)
+    value_kind = _VALUE_KINDS.get(kind) if isinstance(kind, str) else None
+    if value_kind is None:
+        value_kind = ValueKind(kind).value
+    return (content_id, value_kind, *values)
 
 
 def _content_id(value: str) -> str:
