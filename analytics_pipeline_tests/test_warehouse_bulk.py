@@ -93,14 +93,7 @@ def test_duplicate_keys_last_wins_and_count_once(engine: sa.Engine) -> None:
         ContentMetrics("a", ValueKind.DAILY, likes=3),
     ]
     with engine.begin() as conn:
-        counts = upsert_content_metrics(
-            conn,
-            organization_id=ORG,
-            integration_id=IID,
-            metric_date=DAY,
-            metrics=metrics,
-            observed_at=T0,
-        )
+        counts = _upsert_all(conn, metrics)
         assert counts == UpsertCounts(inserted=2)
         assert {key: value[0] for key, value in _stored(conn).items()} == {"a": 3, "b": 2}
 

@@ -19,6 +19,7 @@ path includes building its rows in Python; `generate_rows_per_s` says what that 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 import tempfile
@@ -172,24 +173,34 @@ def postgres(rows: int, per_call: int, progress: Progress) -> dict[str, Any]:
     return result
 
 
-def _pg_copy(schema: str, rows: int, per_call: int) -> float:
-    observed = dt.datetime.now(dt.UTC)
+@contextlib.contextmanager
+def _copy_table(schema: str, table: str) -> Iterator[tuple[psycopg.Connection, str]]:
+    """A connection and the binary COPY statement into a new empty table keyed like the
+    warehouse's `content_metrics_daily`."""
     with psycopg.connect(PG_DSN) as conn:
         conn.execute(f'SET search_path TO "{schema}"')
-        conn.execute("CREATE TABLE copy_target (LIKE content_metrics_daily INCLUDING ALL)")
+        conn.execute(f"CREATE TABLE {table} (LIKE content_metrics_daily INCLUDING ALL)")
         conn.commit()
+        yield conn, f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+
+
+def _check_count(conn: psycopg.Connection, table: str, rows: int) -> None:
+    copied = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    if copied is None or copied[0] != rows:
+        raise RuntimeError(f"COPY into {table} wrote {copied} rows, expected {rows}")
+
+
+def _pg_copy(schema: str, rows: int, per_call: int) -> float:
+    observed = dt.datetime.now(dt.UTC)
+    with _copy_table(schema, "copy_target") as (conn, statement):
         started = time.perf_counter()
-        with conn.cursor() as cur:
-            statement = f"COPY copy_target ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-            with cur.copy(statement) as copy:
-                copy.set_types(PG_TYPES)
-                for row in _tuples(rows, per_call, observed):
-                    copy.write_row(row)
+        with conn.cursor() as cur, cur.copy(statement) as copy:
+            copy.set_types(PG_TYPES)
+            for row in _tuples(rows, per_call, observed):
+                copy.write_row(row)
         conn.commit()
         seconds = time.perf_counter() - started
-        copied = conn.execute("SELECT count(*) FROM copy_target").fetchone()
-    if copied is None or copied[0] != rows:
-        raise RuntimeError(f"COPY wrote {copied} rows, expected {rows}")
+        _check_count(conn, "copy_target", rows)
     return rows / seconds
 
 
@@ -197,11 +208,7 @@ def _pg_copy_per_call(schema: str, rows: int, per_call: int) -> float:
     """The reference's COPY, with the upsert passes' input and transactions: per call, the
     `ContentMetrics` are built, turned into rows sorted by key, copied and committed."""
     observed = dt.datetime.now(dt.UTC)
-    with psycopg.connect(PG_DSN) as conn:
-        conn.execute(f'SET search_path TO "{schema}"')
-        conn.execute("CREATE TABLE copy_per_call (LIKE content_metrics_daily INCLUDING ALL)")
-        conn.commit()
-        statement = f"COPY copy_per_call ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+    with _copy_table(schema, "copy_per_call") as (conn, statement):
         started = time.perf_counter()
         for integration, day, first, count in _groups(rows, per_call):
             metrics = sorted(_metrics(first, count, 0), key=lambda m: m.external_content_id)
@@ -221,9 +228,7 @@ def _pg_copy_per_call(schema: str, rows: int, per_call: int) -> float:
                     )
             conn.commit()
         seconds = time.perf_counter() - started
-        copied = conn.execute("SELECT count(*) FROM copy_per_call").fetchone()
-    if copied is None or copied[0] != rows:
-        raise RuntimeError(f"COPY per call wrote {copied} rows, expected {rows}")
+        _check_count(conn, "copy_per_call", rows)
     return rows / seconds
 
 
