@@ -12,6 +12,7 @@ two reasons measured on Dagster 1.13:
 
 import datetime as dt
 import queue
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -107,6 +108,7 @@ def _run_integrations(
         f"key(s) with up to {SETTINGS.max_concurrency} at a time."
     )
     results: queue.SimpleQueue[PartitionOutcome | _WorkerDone] = queue.SimpleQueue()
+    stopping = threading.Event()
 
     def work(request: IntegrationRequest) -> None:
         reported: set[tuple[str, dt.date]] = set()
@@ -115,11 +117,14 @@ def _run_integrations(
             for outcome in ingest_integration(engine, platforms.create_client, request, options):
                 reported.add((outcome.asset, outcome.day))
                 results.put(outcome)
+                if stopping.is_set():
+                    break
         except Exception as exc:  # a bug or a warehouse outage must not hide the others
             error = exc
         results.put(_WorkerDone(request, reported, error))
 
-    with ThreadPoolExecutor(max_workers=SETTINGS.max_concurrency) as pool:
+    pool = ThreadPoolExecutor(max_workers=SETTINGS.max_concurrency)
+    try:
         for request in requests:
             pool.submit(work, request)
         running = len(requests)
@@ -135,6 +140,11 @@ def _run_integrations(
                     f"{type(item.error).__name__}: {redact(str(item.error))}"
                 )
                 yield from unexpected_failure(item.request, item.error, item.reported)
+    finally:
+        # Left early (the run is being terminated): integrations not started are dropped and
+        # running ones stop after the partition they are writing, so the run ends promptly.
+        stopping.set()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass(frozen=True)

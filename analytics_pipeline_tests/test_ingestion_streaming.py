@@ -1,0 +1,66 @@
+"""The ingestion step's worker pool: outcomes stream back per partition, and a step that is
+left early (a terminated run) stops its workers instead of finishing the whole backfill."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from types import SimpleNamespace
+
+from analytics_pipeline.assets import ingestion
+from analytics_pipeline.assets.account import ACCOUNT_DAILY_METRICS
+from analytics_pipeline.assets.content import CONTENT_DAILY_METRICS, CONTENT_METADATA
+from analytics_pipeline.ingest import METADATA_ASSET, PartitionOutcome, Status
+from analytics_pipeline.partitions import SETTINGS
+
+DAYS = [dt.date(2026, 11, 1) + dt.timedelta(days=n) for n in range(5)]
+INTEGRATIONS = [f"int-{n}" for n in range(3 * SETTINGS.max_concurrency)]
+
+
+def _context() -> SimpleNamespace:
+    keys = [f"{day.isoformat()}|{i}" for day in DAYS for i in INTEGRATIONS]
+    silent = SimpleNamespace(info=lambda _m: None, error=lambda _m: None)
+    selected = {CONTENT_METADATA, CONTENT_DAILY_METRICS, ACCOUNT_DAILY_METRICS}
+    return SimpleNamespace(selected_asset_keys=selected, partition_keys=keys, log=silent)
+
+
+def _slow_ingest(started: list[str], produced: list[str]):
+    lock = threading.Lock()
+
+    def ingest(_engine, _factory, request, _options):
+        with lock:
+            started.append(request.integration_id)
+        for day in request.days:
+            time.sleep(0.01)
+            with lock:
+                produced.append(request.integration_id)
+            yield PartitionOutcome(METADATA_ASSET, day, request.integration_id, Status.MATERIALIZED)
+
+    return ingest
+
+
+def _run(monkeypatch, started: list[str], produced: list[str]):
+    monkeypatch.setattr(ingestion, "ingest_integration", _slow_ingest(started, produced))
+    platforms = SimpleNamespace(create_client=None)
+    return ingestion._run_integrations(_context(), None, platforms, None)  # type: ignore[arg-type]
+
+
+def test_every_partition_of_every_integration_comes_back(monkeypatch) -> None:
+    started: list[str] = []
+    outcomes = list(_run(monkeypatch, started, []))
+    assert sorted(started) == sorted(INTEGRATIONS)
+    assert len(outcomes) == len(INTEGRATIONS) * len(DAYS)
+
+
+def test_leaving_early_stops_the_workers(monkeypatch) -> None:
+    started: list[str] = []
+    produced: list[str] = []
+    outcomes = _run(monkeypatch, started, produced)
+    first = next(outcomes)
+    outcomes.close()  # what a terminated run does to the step's generator
+    assert first.status is Status.MATERIALIZED
+    # Only the integrations already running when it closed were started, and each of them
+    # stopped after the partition it was writing.
+    assert len(started) <= SETTINGS.max_concurrency < len(INTEGRATIONS)
+    assert len(produced) <= 2 * SETTINGS.max_concurrency
