@@ -152,6 +152,17 @@ def test_following_next_verbatim_is_recorded_and_redacted(
     assert "access_token=%2A%2A%2A" in records[1].query
 
 
+def test_the_request_count_endpoint_counts_the_log(
+    sandbox: SandboxServer, http: requests.Session
+) -> None:
+    http.get(posts_url(sandbox), params={"limit": 2})
+    http.get(posts_url(sandbox), params={"limit": 2})
+    count = http.get(f"{sandbox.base_url}/_sandbox/requests/count").json()
+    assert count == {"count": 2} == {"count": sandbox.request_count()}
+    other = http.get(f"{sandbox.base_url}/_sandbox/requests/count", params={"page_id": "0"})
+    assert other.json() == {"count": 0}
+
+
 def test_listing_window_is_half_open(sandbox: SandboxServer, http: requests.Session) -> None:
     post = window_posts()[3]
     created = ts(post.created_time)

@@ -3,8 +3,9 @@
     .venv/bin/python -m benchmarks.harness --scenario small [--latency-ms 50] [--quick]
     .venv/bin/python -m benchmarks.harness --scenario warehouse [--rows 1000000]
 
-API scenarios (small, daily, backfill) run in ONE process against ONE in-process sandbox
-(`SandboxServer`, 127.0.0.1, `SandboxConfig(posts_per_day=(P, P))`, `latency_ms` per request):
+API scenarios (small, daily, backfill) run in ONE process against ONE sandbox in a process of its
+own (`benchmarks.remote_sandbox`, 127.0.0.1, `SandboxConfig(posts_per_day=(P, P))`, `latency_ms`
+per request), so the platforms' side costs the measured process nothing, as in production:
 1. the pipeline: `dg.materialize([social_ingestion])` over the range (one single-run backfill
    run, `range_run_tags`) on a temp Dagster instance and an empty SQLite warehouse;
 2. the baseline (`benchmarks.baseline`): per-post requests, one commit per row, sequential, on
@@ -56,7 +57,6 @@ from analytics_pipeline.platforms.graph import GRAPH_BATCH_LIMIT
 from analytics_pipeline.resources import PlatformsResource, WarehouseResource
 from analytics_pipeline.sandbox import data as sandbox_data
 from analytics_pipeline.sandbox.data import SandboxConfig
-from analytics_pipeline.sandbox.server import SandboxServer
 from analytics_pipeline.warehouse.migrations import migrate
 from analytics_pipeline.warehouse.tables import (
     account_metrics_daily,
@@ -66,6 +66,7 @@ from analytics_pipeline.warehouse.tables import (
 )
 from benchmarks import warehouse_bulk
 from benchmarks.baseline import Baseline, BaselineIntegration, iter_days
+from benchmarks.remote_sandbox import RemoteSandbox
 
 TOKEN_ENV = "BENCH_FB_TOKEN"  # noqa: S105 (the variable's NAME)
 TOKEN = "bench-sandbox-token"  # noqa: S105 (the sandbox accepts any token)
@@ -284,7 +285,7 @@ def lower_bound(shape: Shape, config: SandboxConfig) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def progress(what: str, sandbox: SandboxServer, every_s: float = 20.0) -> Iterator[None]:
+def progress(what: str, sandbox: RemoteSandbox, every_s: float = 20.0) -> Iterator[None]:
     """Prints the sandbox's request count to stderr while a long step runs."""
     done = threading.Event()
 
@@ -302,14 +303,14 @@ def progress(what: str, sandbox: SandboxServer, every_s: float = 20.0) -> Iterat
         thread.join()
 
 
-def platforms_resource(sandbox: SandboxServer) -> PlatformsResource:
+def platforms_resource(sandbox: RemoteSandbox) -> PlatformsResource:
     return PlatformsResource(env_overrides={"ANALYTICS_FACEBOOK_BASE_URL": sandbox.base_url})
 
 
-def run_dagster(shape: Shape, sandbox: SandboxServer, url: str) -> dict[str, Any]:
+def run_dagster(shape: Shape, sandbox: RemoteSandbox, url: str) -> dict[str, Any]:
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME, shape.ids)
-        sandbox.state.log.clear()
+        sandbox.clear_log()
         reset_peak_rss()
         started = time.perf_counter()
         result = dg.materialize(
@@ -338,7 +339,7 @@ def run_dagster(shape: Shape, sandbox: SandboxServer, url: str) -> dict[str, Any
     }
 
 
-def run_direct(shape: Shape, sandbox: SandboxServer, url: str) -> float:
+def run_direct(shape: Shape, sandbox: RemoteSandbox, url: str) -> float:
     """The run's work without Dagster: `ingest_integration` on the same bounded thread pool."""
     engine = wh.make_engine(url)
     platforms = platforms_resource(sandbox)
@@ -372,7 +373,7 @@ def run_direct(shape: Shape, sandbox: SandboxServer, url: str) -> float:
 
 
 def run_baseline(
-    shape: Shape, sandbox: SandboxServer, url: str, sample: int
+    shape: Shape, sandbox: RemoteSandbox, url: str, sample: int
 ) -> tuple[dict[str, Any], Baseline]:
     engine = wh.make_engine(url)
     baseline = Baseline(
@@ -384,7 +385,7 @@ def run_baseline(
         partitions_start=shape.partitions_start,
         today=dt.datetime.now(dt.UTC).date(),
     )
-    sandbox.state.log.clear()
+    sandbox.clear_log()
     reset_peak_rss()
     try:
         started = time.perf_counter()
@@ -422,7 +423,7 @@ def api_scenario(shape: Shape, baseline_max: int, overhead: bool) -> dict[str, A
     scale = shape.integrations / sample
     with (
         tempfile.TemporaryDirectory(prefix="harness-") as tmp_text,
-        SandboxServer(config=config) as sandbox,
+        RemoteSandbox(shape.posts_per_day) as sandbox,
     ):
         tmp = Path(tmp_text)
         log(f"{shape.name}: seeding warehouses ({len(shape.seed_days)} earlier day(s))")
@@ -430,7 +431,7 @@ def api_scenario(shape: Shape, baseline_max: int, overhead: bool) -> dict[str, A
         base_url = new_warehouse(tmp, "baseline", shape, config)
         rows_before = data_rows(pipe_url)
         bound = lower_bound(shape, config)
-        sandbox.faults.latency_ms = shape.latency_ms
+        sandbox.set_latency(shape.latency_ms)
 
         log(f"{shape.name}: pipeline through Dagster, latency {shape.latency_ms} ms")
         with progress("pipeline", sandbox):
@@ -446,7 +447,7 @@ def api_scenario(shape: Shape, baseline_max: int, overhead: bool) -> dict[str, A
         per_partition_ms: float | None = None
         direct_s = dagster0_s = None
         if overhead:
-            sandbox.faults.latency_ms = 0
+            sandbox.set_latency(0)
             log(f"{shape.name}: latency 0, direct vs Dagster (per-partition overhead)")
             direct_s = run_direct(shape, sandbox, new_warehouse(tmp, "direct0", shape, config))
             dagster0 = run_dagster(shape, sandbox, new_warehouse(tmp, "dagster0", shape, config))

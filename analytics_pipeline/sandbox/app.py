@@ -8,6 +8,7 @@ admin endpoints live under `/_sandbox/` and are never recorded in the request lo
   the given switches and answers the new state (400 with `{"error": ...}` on a bad switch)
 - `POST /_sandbox/reset` -> fault switches back to defaults, request log cleared
 - `GET /_sandbox/requests[?page_id=...]` -> the request log, oldest first
+- `GET /_sandbox/requests/count[?page_id=...]` -> `{"count": n}`, the size of that log
 """
 
 from __future__ import annotations
@@ -127,6 +128,7 @@ def create_app(
         Route("/_sandbox/faults", _set_faults, methods=["POST"]),
         Route("/_sandbox/reset", _reset, methods=["POST"]),
         Route("/_sandbox/requests", _requests, methods=["GET"]),
+        Route("/_sandbox/requests/count", _request_count, methods=["GET"]),
     ]
     # Platform routes go last: Facebook's paths start with a `vNN.0` segment (a custom
     # convertor), so future `/rest/...` (LinkedIn) or `/2/...` (X) routes cannot clash.
@@ -176,3 +178,8 @@ async def _requests(request: Request) -> JSONResponse:
     page_id = request.query_params.get("page_id")
     records = get_state(request.app).log.records(page_id)
     return JSONResponse([record.to_dict() for record in records])
+
+
+async def _request_count(request: Request) -> JSONResponse:
+    page_id = request.query_params.get("page_id")
+    return JSONResponse({"count": get_state(request.app).log.count(page_id)})
