@@ -13,8 +13,9 @@ Wire format (the sandbox serves exactly this):
 - Reel metrics: a reel (a `/reel/` permalink, or "reel" in status_type / attachment type) gets
   a second item in the SAME batch, `<video_id>/video_insights?metric=..`, when its video id is
   known (from `attachments{target{id}}` or the `/reel/<video_id>` permalink, remembered from the
-  listing). A reel first recognised in a metrics reply (listed by an earlier run) costs one more
-  batch call for its `video_insights`, and is remembered from then on.
+  listing, or from the permalink the warehouse stored, passed as `permalinks`). A reel first
+  recognised in a metrics reply costs one more batch call for its `video_insights`, and is
+  remembered from then on.
 - Page metrics: ONE batch call with `<page_id>?fields=followers_count,fan_count` (only when a
   snapshot is wanted) and `<page_id>/insights?metric=..&period=day&since=<unix>&until=<unix>`.
 - Errors are classified by Graph `error.code` / `error_subcode` / `is_transient`, never by HTTP
