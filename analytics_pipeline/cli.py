@@ -1,4 +1,4 @@
-"""`analytics-pipeline`: warehouse set-up, tracked integrations, the sandbox, backfills, the demo.
+"""`analytics-pipeline`: warehouse set-up, tracked integrations and backfills.
 
 Every command honours ANALYTICS_WAREHOUSE_URL and DAGSTER_HOME. Bad input exits with status 2
 and one line that says what to change; nothing is written in that case.
@@ -11,15 +11,14 @@ import datetime as dt
 import json
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from analytics_pipeline.records import PLATFORMS, IntegrationStatus
 from analytics_pipeline.settings import SettingsError
 
 if TYPE_CHECKING:
     from analytics_pipeline.warehouse import TrackedIntegration
-
-PLATFORMS = ("facebook", "instagram", "linkedin", "x")
 
 
 class UsageError(Exception):
@@ -68,10 +67,10 @@ def cmd_integrations(args: argparse.Namespace) -> int:
             elif args.action == "list":
                 _print_integrations(wh.list_integrations(conn), as_json=args.json)
             elif args.action == "pause":
-                wh.set_integration_status(conn, args.id, "paused", args.reason, now)
+                wh.set_integration_status(conn, args.id, IntegrationStatus.PAUSED, args.reason, now)
                 print(f"Paused {args.id}.")
             elif args.action == "resume":
-                wh.set_integration_status(conn, args.id, "active", None, now)
+                wh.set_integration_status(conn, args.id, IntegrationStatus.ACTIVE, None, now)
                 print(f"Resumed {args.id}.")
             elif args.action == "remove":
                 wh.remove_integration(conn, args.id)
@@ -108,14 +107,6 @@ def _print_integrations(integrations: Sequence[TrackedIntegration], *, as_json: 
         )
 
 
-def cmd_sandbox(args: argparse.Namespace) -> int:
-    from analytics_pipeline.sandbox.server import serve
-
-    print(f"Sandbox Graph API on http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
-    serve(args.host, args.port)
-    return 0
-
-
 def _parse_date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -126,9 +117,9 @@ def _parse_date(text: str) -> dt.date:
 def cmd_backfill(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from analytics_pipeline import runner
     from analytics_pipeline import warehouse as wh
-    from analytics_pipeline.partitions import contiguous_segments
+    from analytics_pipeline.defs import runs as runner
+    from analytics_pipeline.defs.partitions import contiguous_segments
 
     if args.end < args.start:
         raise UsageError(f"--end {args.end} is before --start {args.start}.")
@@ -162,12 +153,6 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return exit_code
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from analytics_pipeline.demo import run_demo
-
-    return run_demo(days=args.days, pages=args.pages)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="analytics-pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -193,10 +178,6 @@ def build_parser() -> argparse.ArgumentParser:
         if action == "pause":
             p.add_argument("--reason", default="paused by an operator")
 
-    sandbox = sub.add_parser("sandbox", help="Serve the local imitation of the platform APIs.")
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8765)
-
     backfill = sub.add_parser(
         "backfill", help="Materialize a date range in this process (single-run backfill)."
     )
@@ -204,32 +185,34 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--end", required=True, type=_parse_date)
     backfill.add_argument("--integration", action="append", help="Repeatable; default: all.")
 
-    demo = sub.add_parser("demo", help="End to end on SQLite + sandbox, then a summary.")
-    demo.add_argument("--days", type=int, default=7, choices=range(1, 29), metavar="1..28")
-    demo.add_argument("--pages", type=int, default=3, choices=range(1, 51), metavar="1..50")
     return parser
 
 
 COMMANDS = {
     "init-db": cmd_init_db,
     "integrations": cmd_integrations,
-    "sandbox": cmd_sandbox,
     "backfill": cmd_backfill,
-    "demo": cmd_demo,
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run_reporting_errors(command: str, run: Callable[[], int]) -> int:
+    """`run()`, with an operator's mistake reported in one line (exit status 2)."""
     # Dagster flags beta/preview APIs at import; users of the CLI cannot act on that.
     warnings.filterwarnings("ignore", message=r".*(beta|preview)", category=Warning)
     from analytics_pipeline.warehouse import WarehouseConfigError
 
     try:
-        return COMMANDS[args.command](args)
+        return run()
     except (UsageError, SettingsError, WarehouseConfigError) as exc:
-        print(f"analytics-pipeline {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{command}: error: {exc}", file=sys.stderr)
         return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_reporting_errors(
+        f"analytics-pipeline {args.command}", lambda: COMMANDS[args.command](args)
+    )
 
 
 if __name__ == "__main__":

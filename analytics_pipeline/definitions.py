@@ -1,25 +1,36 @@
-"""The one `dg.Definitions` of the project (what `dagster dev` and the CLI load)."""
+"""The one `dg.Definitions` of the project (what `dg dev`, `dagster dev` and the CLI load).
+
+The definitions are built when Dagster loads them (`@dg.definitions`), not at import: that is
+when the resources read their `ANALYTICS_*` variables (see `defs/resources.py`), so a malformed
+value fails `dg check defs` / `dagster definitions validate` with a message naming it.
+"""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from analytics_pipeline.assets.ingestion import social_ingestion
-from analytics_pipeline.jobs import ingestion_job
-from analytics_pipeline.resources import PlatformsResource, WarehouseResource
-from analytics_pipeline.schedules import daily_ingestion_schedule, intraday_ephemeral_schedule
-from analytics_pipeline.sensors import lookback_completion_sensor, tracked_integrations_sensor
-
-platforms = PlatformsResource()
-platforms.validate_settings()
-
-defs = dg.Definitions(
-    assets=[social_ingestion],
-    jobs=[ingestion_job],
-    schedules=[daily_ingestion_schedule, intraday_ephemeral_schedule],
-    sensors=[tracked_integrations_sensor, lookback_completion_sensor],
-    resources={
-        "warehouse": WarehouseResource.from_env(),
-        "platforms": platforms,
-    },
+from analytics_pipeline.defs.assets import social_ingestion
+from analytics_pipeline.defs.automation import (
+    daily_ingestion_schedule,
+    ingestion_job,
+    intraday_ephemeral_schedule,
+    lookback_completion_sensor,
+    tracked_integrations_sensor,
 )
+from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResource
+
+
+def resources_from_env() -> dict[str, dg.ConfigurableResource]:
+    """The resources as configured by the environment now (validated: SettingsError if not)."""
+    return {"warehouse": WarehouseResource.from_env(), "platforms": PlatformsResource.from_env()}
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(
+        assets=[social_ingestion],
+        jobs=[ingestion_job],
+        schedules=[daily_ingestion_schedule, intraday_ephemeral_schedule],
+        sensors=[tracked_integrations_sensor, lookback_completion_sensor],
+        resources=resources_from_env(),
+    )

@@ -25,19 +25,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from analytics_pipeline import warehouse as wh
-from analytics_pipeline.partitions import date_range
-from analytics_pipeline.platforms.base import (
-    Account,
-    ErrorClass,
-    PlatformClient,
-    PlatformError,
-    Secret,
-)
+from analytics_pipeline.platforms.base import Account, PlatformClient, PlatformError, Secret
 from analytics_pipeline.platforms.redact import redact
-
-METADATA_ASSET = "content_metadata"
-METRICS_ASSET = "content_daily_metrics"
-ACCOUNT_ASSET = "account_daily_metrics"
+from analytics_pipeline.records import (
+    AssetName,
+    ContentPartition,
+    ErrorClass,
+    IntegrationStatus,
+    date_range,
+)
 
 # A transient error that clears later than this (a daily quota, a usage cap) is not retried by
 # Dagster within the run: the next scheduled run picks the partitions up again.
@@ -52,9 +48,8 @@ class Status(StrEnum):
 
 @dataclass(frozen=True)
 class PartitionOutcome:
-    asset: str
-    day: dt.date
-    integration_id: str
+    asset: AssetName
+    partition: ContentPartition
     status: Status
     metadata: dict[str, Any] = field(default_factory=dict)
     error_class: ErrorClass | None = None
@@ -62,8 +57,12 @@ class PartitionOutcome:
     retry_after: float | None = None
 
     @property
-    def partition_key(self) -> str:
-        return f"{self.day.isoformat()}|{self.integration_id}"
+    def day(self) -> dt.date:
+        return self.partition.day
+
+    @property
+    def integration_id(self) -> str:
+        return self.partition.integration_id
 
     @property
     def retryable(self) -> bool:
@@ -141,26 +140,31 @@ def ingest_integration(
 def unexpected_failure(
     request: IntegrationRequest,
     exc: Exception,
-    already_reported: Collection[tuple[str, dt.date]] = (),
+    already_reported: Collection[tuple[AssetName, dt.date]] = (),
 ) -> list[PartitionOutcome]:
     """The integration's partitions not yet reported, failed by an error no platform classified
     (a bug, the warehouse going away): retryable, since most such errors are passing."""
     message = redact(f"Unexpected {type(exc).__name__}: {exc}")
     return [
         PartitionOutcome(
-            asset, day, request.integration_id, Status.FAILED, {}, ErrorClass.TRANSIENT, message
+            asset,
+            ContentPartition(day, request.integration_id),
+            Status.FAILED,
+            {},
+            ErrorClass.TRANSIENT,
+            message,
         )
         for asset, day in _all_partitions(request)
         if (asset, day) not in already_reported
     ]
 
 
-def _all_partitions(request: IntegrationRequest) -> Iterator[tuple[str, dt.date]]:
+def _all_partitions(request: IntegrationRequest) -> Iterator[tuple[AssetName, dt.date]]:
     """Metadata days first, then metrics days (which read them), then account days."""
     wanted_assets = (
-        (METADATA_ASSET, request.metadata),
-        (METRICS_ASSET, request.metrics),
-        (ACCOUNT_ASSET, request.account),
+        (AssetName.CONTENT_METADATA, request.metadata),
+        (AssetName.CONTENT_DAILY_METRICS, request.metrics),
+        (AssetName.ACCOUNT_DAILY_METRICS, request.account),
     )
     for asset, wanted in wanted_assets:
         if wanted:
@@ -178,10 +182,10 @@ def _preflight(
             "Add it with `analytics-pipeline integrations add` or drop the partition."
         )
         status, error_class = Status.FAILED, ErrorClass.PERMANENT_CONFIG
-    elif integration.status == "paused":
+    elif integration.status == IntegrationStatus.PAUSED:
         reason = f"Integration {integration.integration_id!r} is paused; nothing was fetched."
         status, error_class = Status.SKIPPED, None
-    elif integration.status == "needs_reauth":
+    elif integration.status == IntegrationStatus.NEEDS_REAUTH:
         reason = (
             f"Integration {integration.integration_id!r} needs re-authorization "
             f"({integration.status_reason}). Put a valid token in ${integration.credential_env}, "
@@ -191,7 +195,9 @@ def _preflight(
     else:
         return None
     return [
-        PartitionOutcome(asset, day, request.integration_id, status, {}, error_class, reason)
+        PartitionOutcome(
+            asset, ContentPartition(day, request.integration_id), status, {}, error_class, reason
+        )
         for asset, day in _all_partitions(request)
     ]
 
@@ -209,9 +215,9 @@ class _IntegrationWorker:
         self.integration = integration
         self.options = options
         self._handlers: dict[str, Callable[[Account, dt.date], PartitionOutcome]] = {
-            METADATA_ASSET: self._metadata_day,
-            METRICS_ASSET: self._metrics_day,
-            ACCOUNT_ASSET: self._account_day,
+            AssetName.CONTENT_METADATA: self._metadata_day,
+            AssetName.CONTENT_DAILY_METRICS: self._metrics_day,
+            AssetName.ACCOUNT_DAILY_METRICS: self._account_day,
         }
 
     # -- driving ---------------------------------------------------------------------------
@@ -267,7 +273,7 @@ class _IntegrationWorker:
         try:
             items = self._call(lambda: list(self.client.list_content(account, day)))
         except PlatformError as error:  # invalid response / object errors: this day only
-            return self._failed(METADATA_ASSET, day, error)
+            return self._failed(AssetName.CONTENT_METADATA, day, error)
         now = self.options.now()
         with self.engine.begin() as conn:
             counts = wh.upsert_content_items(
@@ -284,9 +290,12 @@ class _IntegrationWorker:
                 "api_calls": self.client.api_calls - calls_before,
                 "formats": _format_counts(items),
             }
-            self._mark_loaded(conn, METADATA_ASSET, day, now, len(items), details)
+            self._mark_loaded(conn, AssetName.CONTENT_METADATA, day, now, len(items), details)
         return PartitionOutcome(
-            METADATA_ASSET, day, account.integration_id, Status.MATERIALIZED, details
+            AssetName.CONTENT_METADATA,
+            ContentPartition(day, account.integration_id),
+            Status.MATERIALIZED,
+            details,
         )
 
     def _metrics_day(self, account: Account, day: dt.date) -> PartitionOutcome:
@@ -310,7 +319,7 @@ class _IntegrationWorker:
             loaded = wh.loaded_dates(
                 conn,
                 integration_id=account.integration_id,
-                asset=METADATA_ASSET,
+                asset=AssetName.CONTENT_METADATA,
                 start=window_start,
                 end=day,
             )
@@ -324,7 +333,7 @@ class _IntegrationWorker:
                 )
             )
         except PlatformError as error:
-            return self._failed(METRICS_ASSET, day, error)
+            return self._failed(AssetName.CONTENT_DAILY_METRICS, day, error)
         with self.engine.begin() as conn:
             counts = wh.upsert_content_metrics(
                 conn,
@@ -346,11 +355,16 @@ class _IntegrationWorker:
                 "rejected_metrics": sorted(batch.rejected_metrics),
                 "lookback_days_missing": len(missing_days),
             }
-            self._mark_loaded(conn, METRICS_ASSET, day, now, len(batch.metrics), details)
+            self._mark_loaded(
+                conn, AssetName.CONTENT_DAILY_METRICS, day, now, len(batch.metrics), details
+            )
             if batch.skipped:
                 self._record_skipped(conn, day, batch.skipped, now)
         return PartitionOutcome(
-            METRICS_ASSET, day, account.integration_id, Status.MATERIALIZED, details
+            AssetName.CONTENT_DAILY_METRICS,
+            ContentPartition(day, account.integration_id),
+            Status.MATERIALIZED,
+            details,
         )
 
     def _account_day(self, account: Account, day: dt.date) -> PartitionOutcome:
@@ -366,7 +380,7 @@ class _IntegrationWorker:
                 )
             )
         except PlatformError as error:
-            return self._failed(ACCOUNT_ASSET, day, error)
+            return self._failed(AssetName.ACCOUNT_DAILY_METRICS, day, error)
         with self.engine.begin() as conn:
             counts = wh.upsert_account_metrics(
                 conn,
@@ -384,9 +398,12 @@ class _IntegrationWorker:
                 "metric_values_null": metrics.null_count(),
                 "rejected_metrics": sorted(metrics.rejected_metrics),
             }
-            self._mark_loaded(conn, ACCOUNT_ASSET, day, now, 1, details)
+            self._mark_loaded(conn, AssetName.ACCOUNT_DAILY_METRICS, day, now, 1, details)
         return PartitionOutcome(
-            ACCOUNT_ASSET, day, account.integration_id, Status.MATERIALIZED, details
+            AssetName.ACCOUNT_DAILY_METRICS,
+            ContentPartition(day, account.integration_id),
+            Status.MATERIALIZED,
+            details,
         )
 
     def _not_recordable(self, day: dt.date, now: dt.datetime) -> PartitionOutcome:
@@ -398,9 +415,12 @@ class _IntegrationWorker:
         )
         details = {"recordable": False, "reason": reason, "rows_written": 0, "api_calls": 0}
         with self.engine.begin() as conn:
-            self._mark_loaded(conn, METRICS_ASSET, day, now, 0, details)
+            self._mark_loaded(conn, AssetName.CONTENT_DAILY_METRICS, day, now, 0, details)
         return PartitionOutcome(
-            METRICS_ASSET, day, self.integration.integration_id, Status.MATERIALIZED, details
+            AssetName.CONTENT_DAILY_METRICS,
+            ContentPartition(day, self.integration.integration_id),
+            Status.MATERIALIZED,
+            details,
         )
 
     # -- bookkeeping -------------------------------------------------------------------------
@@ -408,13 +428,13 @@ class _IntegrationWorker:
     def _mark_loaded(
         self,
         conn: sa.Connection,
-        asset: str,
+        asset: AssetName,
         day: dt.date,
         now: dt.datetime,
         rows: int,
         details: dict[str, Any],
     ) -> None:
-        partition_key = f"{day.isoformat()}|{self.integration.integration_id}"
+        partition_key = ContentPartition(day, self.integration.integration_id).key
         wh.record_partition_load(
             conn,
             integration_id=self.integration.integration_id,
@@ -441,8 +461,8 @@ class _IntegrationWorker:
                 conn,
                 organization_id=self.integration.organization_id,
                 integration_id=self.integration.integration_id,
-                asset=METRICS_ASSET,
-                partition_key=f"{day.isoformat()}|{self.integration.integration_id}",
+                asset=AssetName.CONTENT_DAILY_METRICS,
+                partition_key=ContentPartition(day, self.integration.integration_id).key,
                 error_class=ErrorClass.PERMANENT_OBJECT.value,
                 platform_code=item.code,
                 message=redact(f"{item.external_content_id}: {item.message}"),
@@ -450,7 +470,7 @@ class _IntegrationWorker:
                 occurred_at=now,
             )
 
-    def _failed(self, asset: str, day: dt.date, error: PlatformError) -> PartitionOutcome:
+    def _failed(self, asset: AssetName, day: dt.date, error: PlatformError) -> PartitionOutcome:
         now = self.options.now()
         message = redact(str(error))
         with self.engine.begin() as conn:
@@ -459,7 +479,7 @@ class _IntegrationWorker:
                 organization_id=self.integration.organization_id,
                 integration_id=self.integration.integration_id,
                 asset=asset,
-                partition_key=f"{day.isoformat()}|{self.integration.integration_id}",
+                partition_key=ContentPartition(day, self.integration.integration_id).key,
                 error_class=error.error_class.value,
                 platform_code=error.code,
                 message=message,
@@ -468,12 +488,15 @@ class _IntegrationWorker:
             )
             if error.error_class is ErrorClass.PERMANENT_CREDENTIAL:
                 wh.set_integration_status(
-                    conn, self.integration.integration_id, "needs_reauth", message, now
+                    conn,
+                    self.integration.integration_id,
+                    IntegrationStatus.NEEDS_REAUTH,
+                    message,
+                    now,
                 )
         return PartitionOutcome(
             asset,
-            day,
-            self.integration.integration_id,
+            ContentPartition(day, self.integration.integration_id),
             Status.FAILED,
             {"error_class": error.error_class.value, "platform_code": error.code},
             error.error_class,
@@ -481,12 +504,13 @@ class _IntegrationWorker:
             error.retry_after,
         )
 
-    def _not_attempted(self, asset: str, day: dt.date, cause: PlatformError) -> PartitionOutcome:
+    def _not_attempted(
+        self, asset: AssetName, day: dt.date, cause: PlatformError
+    ) -> PartitionOutcome:
         message = redact(f"Not attempted after an earlier error on this integration: {cause}")
         return PartitionOutcome(
             asset,
-            day,
-            self.integration.integration_id,
+            ContentPartition(day, self.integration.integration_id),
             Status.FAILED,
             {"error_class": cause.error_class.value, "not_attempted": True},
             cause.error_class,

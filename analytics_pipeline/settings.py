@@ -1,113 +1,128 @@
-"""Settings read from the environment, validated once, with current defaults.
+"""Settings from `ANALYTICS_*` environment variables, parsed and validated by pydantic.
 
 Environments differ in values, not classes: production and the sandbox run the same code with
-different `ANALYTICS_*` variables. Every bad value raises `SettingsError` naming the variable and
-what it accepts, so `dagster definitions validate` and the CLI fail early and clearly.
+different variables. Two kinds of settings:
+
+- `DefinitionSettings`: what the Dagster definitions are built from (the partitions' start date,
+  the lookback window, the step's retry policy). Read ONCE, when `defs/partitions.py` is
+  imported: it is the only place that reads the environment at import time.
+- Resource configuration (`defs/resources.py`): every other setting is a typed field of a Dagster
+  resource, shown in the UI's resource view. `read_section` fills such a model from the
+  variables `<prefix><FIELD>` when the definitions are loaded.
+
+Every malformed value raises `SettingsError` naming the variable, its value and what it accepts,
+so `dagster definitions validate`, every run and the CLI fail early and clearly.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import Any, TypeVar
 
-DEFAULT_START_DATE = "2026-01-01"
-DEFAULT_LOOKBACK_DAYS = 28
-DEFAULT_SNAPSHOT_WINDOW_DAYS = 2
-DEFAULT_MAX_CONCURRENCY = 4
-DEFAULT_STEP_MAX_RETRIES = 2
-DEFAULT_STEP_RETRY_DELAY_S = 30
+import pydantic
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "ANALYTICS_"
+_ECHO_LIMIT = 60
+
+ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
 
 class SettingsError(ValueError):
     """A configuration value is missing or malformed."""
 
 
-@dataclass(frozen=True)
-class PipelineSettings:
-    partitions_start_date: str
-    lookback_days: int
-    snapshot_window_days: int
-    max_concurrency: int
-    step_max_retries: int
-    step_retry_delay_s: int
+class DefinitionSettings(BaseSettings):
+    """The values the Dagster definitions (partitions, mappings, retry policy) are built from."""
 
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, extra="ignore", frozen=True
+    )
 
-def env_int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not an integer (allowed {low}..{high}).") from None
-    if not low <= value <= high:
-        raise SettingsError(f"{name}={value} is out of range (allowed {low}..{high}).")
-    return value
-
-
-def env_float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number (allowed {low}..{high}).") from None
-    if not low <= value <= high:
-        raise SettingsError(f"{name}={value} is out of range (allowed {low}..{high}).")
-    return value
-
-
-def _date_setting(env: Mapping[str, str], name: str, default: str) -> str:
-    raw = (env.get(name) or default).strip()
-    try:
-        dt.date.fromisoformat(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a date in YYYY-MM-DD form.") from None
-    return raw
-
-
-def load_pipeline_settings(env: Mapping[str, str] | None = None) -> PipelineSettings:
-    env = os.environ if env is None else env
-    return PipelineSettings(
-        partitions_start_date=_date_setting(
-            env, "ANALYTICS_PARTITIONS_START_DATE", DEFAULT_START_DATE
-        ),
-        lookback_days=env_int(env, "ANALYTICS_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS, 1, 366),
-        snapshot_window_days=env_int(
-            env, "ANALYTICS_SNAPSHOT_WINDOW_DAYS", DEFAULT_SNAPSHOT_WINDOW_DAYS, 0, 30
-        ),
-        max_concurrency=env_int(env, "ANALYTICS_MAX_CONCURRENCY", DEFAULT_MAX_CONCURRENCY, 1, 64),
-        step_max_retries=env_int(
-            env, "ANALYTICS_STEP_MAX_RETRIES", DEFAULT_STEP_MAX_RETRIES, 0, 10
-        ),
-        step_retry_delay_s=env_int(
-            env, "ANALYTICS_STEP_RETRY_DELAY_S", DEFAULT_STEP_RETRY_DELAY_S, 0, 3600
-        ),
+    partitions_start_date: dt.date = Field(
+        default=dt.date(2026, 1, 1), description="First date partition (keep it near go-live)."
+    )
+    lookback_days: int = Field(default=28, ge=1, le=366, description="Metrics window per day.")
+    snapshot_window_days: int = Field(
+        default=2, ge=0, le=30, description="How old a day may be to record a lifetime snapshot."
+    )
+    step_max_retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="Retries of the ingestion step (transient failures only).",
+    )
+    step_retry_delay_s: int = Field(
+        default=30, ge=0, le=3600, description="First retry delay (exponential, jittered)."
     )
 
 
-def env_str(env: Mapping[str, str], name: str, default: str) -> str:
-    value = env.get(name)
-    return default if value is None or value.strip() == "" else value.strip()
+def load_definition_settings(environ: Mapping[str, str] | None = None) -> DefinitionSettings:
+    """`DefinitionSettings` from `environ` (default: the process environment)."""
+    try:
+        if environ is None:
+            return DefinitionSettings()
+        values = _section_values(DefinitionSettings, ENV_PREFIX, environ)
+        return DefinitionSettings.model_validate(values)
+    except pydantic.ValidationError as exc:
+        raise _settings_error(exc, ENV_PREFIX) from None
 
 
-def env_list(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    """A comma-separated list (e.g. a metric list); blanks dropped, order kept."""
-    value = env.get(name)
-    if value is None or value.strip() == "":
-        return default
-    items = tuple(part.strip() for part in value.split(",") if part.strip())
-    if not items:
-        raise SettingsError(f"{name} is set but lists nothing; unset it to use the defaults.")
-    return items
+def read_section(
+    model: type[ModelT], prefix: str, environ: Mapping[str, str] | None = None
+) -> ModelT:
+    """`model` with each field taken from the variable `<prefix><FIELD>` when it is set.
+
+    Unset or blank variables keep the model's default. A field typed as a list reads a
+    comma-separated value ("a, b"). Raises `SettingsError` naming the variable."""
+    values = _section_values(model, prefix, os.environ if environ is None else environ)
+    try:
+        return model.model_validate(values)
+    except pydantic.ValidationError as exc:
+        raise _settings_error(exc, prefix) from None
 
 
-def env_url(env: Mapping[str, str], name: str, default: str) -> str:
-    """An http(s) base URL without a trailing slash."""
-    value = env_str(env, name, default).rstrip("/")
-    if not value.startswith(("http://", "https://")) or "?" in value:
-        raise SettingsError(f"{name}={value!r} is not an http(s) base URL.")
-    return value
+def variable_name(prefix: str, field: str) -> str:
+    """The environment variable of `field` in a section read with `prefix`."""
+    return f"{prefix}{field.upper()}"
+
+
+def shown(value: object) -> str:
+    """A value quoted for an error message, cut short (it may be something pasted by mistake)."""
+    text = repr(value)
+    return text if len(text) <= _ECHO_LIMIT else text[: _ECHO_LIMIT - 3] + "..."
+
+
+def _section_values(
+    model: type[pydantic.BaseModel], prefix: str, environ: Mapping[str, str]
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        raw = environ.get(variable_name(prefix, name), "").strip()
+        if not raw:
+            continue
+        if typing.get_origin(field.annotation) in (list, tuple):
+            items = [part.strip() for part in raw.split(",") if part.strip()]
+            if not items:
+                raise SettingsError(
+                    f"{variable_name(prefix, name)} is set but lists nothing; unset it to use "
+                    "the defaults."
+                )
+            values[name] = items
+        else:
+            values[name] = raw
+    return values
+
+
+def _settings_error(exc: pydantic.ValidationError, prefix: str) -> SettingsError:
+    problems = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "?"
+        problems.append(
+            f"{variable_name(prefix, field)}={shown(error.get('input'))}: {error['msg']}"
+        )
+    return SettingsError("; ".join(problems) + ".")

@@ -42,9 +42,9 @@ from sqlalchemy.engine import URL, make_url
 # wait. Set before any test module imports the definitions (settings are read at import).
 os.environ.setdefault("ANALYTICS_STEP_RETRY_DELAY_S", "0")
 
-from analytics_pipeline.sandbox import FixedClock, SandboxServer
 from analytics_pipeline.warehouse import make_engine, migrate
 from analytics_pipeline.warehouse.engine import normalize_warehouse_url
+from analytics_sandbox import FixedClock, SandboxServer
 
 logger = logging.getLogger(__name__)
 

@@ -1,12 +1,16 @@
-"""Warehouse test helpers shared by test_warehouse.py and test_warehouse_0002.py."""
+"""Test helpers: warehouse fixtures' values and schema comparison, platform settings from an
+environment mapping."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
 
+from analytics_pipeline.defs.resources import PlatformsResource
+from analytics_pipeline.platforms.base import PlatformClient
 from analytics_pipeline.warehouse import tables as t
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -64,3 +68,13 @@ def assert_schema_matches_tables(engine: sa.Engine) -> None:
         assert indexes == expected_indexes, table.name
         pk = tuple(inspector.get_pk_constraint(table.name)["constrained_columns"])
         assert pk == tuple(c.name for c in table.primary_key.columns), table.name
+
+
+def settings_from_env(platform: str, environ: Mapping[str, str]) -> Any:
+    """`platform`'s client settings as a deployment with `environ` configures them."""
+    return PlatformsResource.from_env(environ).settings_for(platform)
+
+
+def client_from_env(platform: str, environ: Mapping[str, str]) -> PlatformClient:
+    """A `platform` client as a deployment with `environ` creates it."""
+    return PlatformsResource.from_env(environ).create_client(platform)

@@ -9,16 +9,23 @@ import pytest
 import sqlalchemy as sa
 
 from analytics_pipeline import warehouse as wh
-from analytics_pipeline.assets.account import ACCOUNT_DAILY_METRICS
-from analytics_pipeline.assets.content import CONTENT_DAILY_METRICS, CONTENT_METADATA
-from analytics_pipeline.assets.ingestion import social_ingestion
+from analytics_pipeline.defs.assets import (
+    ACCOUNT_DAILY_METRICS,
+    CONTENT_DAILY_METRICS,
+    CONTENT_METADATA,
+    social_ingestion,
+)
+from analytics_pipeline.defs.partitions import (
+    INTEGRATIONS_PARTITIONS_NAME,
+    SETTINGS,
+    range_run_tags,
+)
+from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResource
 from analytics_pipeline.ingest import snapshot_is_recordable
-from analytics_pipeline.partitions import INTEGRATIONS_PARTITIONS_NAME, SETTINGS, range_run_tags
 from analytics_pipeline.platforms import SUPPORTED_PLATFORMS, client_class
-from analytics_pipeline.resources import PlatformsResource, WarehouseResource
-from analytics_pipeline.sandbox.server import SandboxServer
 from analytics_pipeline.warehouse import tables
 from analytics_pipeline.warehouse.migrations import migrate
+from analytics_sandbox.server import SandboxServer
 
 TOKEN_ENV = "ANALYTICS_TEST_ALL_TOKEN"
 ACCOUNTS = {
@@ -73,7 +80,7 @@ def landed(module_warehouse_url):
             instance=instance,
             resources={
                 "warehouse": WarehouseResource(url=url),
-                "platforms": PlatformsResource(env_overrides=overrides),
+                "platforms": PlatformsResource.from_env(overrides),
             },
             tags=range_run_tags(START, END, list(ACCOUNTS)),
             raise_on_error=False,

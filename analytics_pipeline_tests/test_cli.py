@@ -1,4 +1,5 @@
-"""The `analytics-pipeline` command: set-up, integrations, bad input, and the demo twice."""
+"""The `analytics-pipeline` command (set-up, integrations, bad input) and `analytics-sandbox demo`
+twice."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sqlalchemy as sa
 
 from analytics_pipeline.cli import main
 from analytics_pipeline.warehouse import make_engine, tables
+from analytics_sandbox.__main__ import main as sandbox_main
 
 
 @pytest.fixture
@@ -87,7 +89,7 @@ def test_backfill_rejects_reversed_or_incomplete_ranges(cli_env, capsys):
 
 
 def test_demo_twice_leaves_the_same_rows(cli_env, capsys):
-    assert main(["demo", "--days", "2", "--pages", "2"]) == 0
+    assert sandbox_main(["demo", "--days", "2", "--pages", "2"]) == 0
     first_out = capsys.readouterr().out
     assert "demo-fb-1" in first_out and "demo-fb-2" in first_out
     engine = make_engine(cli_env)
@@ -110,5 +112,5 @@ def test_demo_twice_leaves_the_same_rows(cli_env, capsys):
 
     first = snapshot()
     assert first[0], "the demo landed no content"
-    assert main(["demo", "--days", "2", "--pages", "2"]) == 0
+    assert sandbox_main(["demo", "--days", "2", "--pages", "2"]) == 0
     assert snapshot() == first

@@ -8,16 +8,18 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
-from analytics_pipeline.assets.content import CONTENT_DAILY_METRICS, CONTENT_METADATA
-from analytics_pipeline.definitions import defs
-from analytics_pipeline.partitions import content_partitions
+from analytics_pipeline.definitions import defs as load_defs
+from analytics_pipeline.defs.assets import CONTENT_DAILY_METRICS, CONTENT_METADATA
+from analytics_pipeline.defs.partitions import content_partitions
+from analytics_pipeline.settings import SettingsError
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_assets_are_partitioned_by_date_and_integration_with_lookback_dependency():
-    graph = defs.resolve_asset_graph()
+    graph = load_defs().resolve_asset_graph()
     metadata, metrics = graph.get(CONTENT_METADATA), graph.get(CONTENT_DAILY_METRICS)
     assert metadata.partitions_def == content_partitions == metrics.partitions_def
     assert set(content_partitions.partition_dimension_names) == {"date", "integration"}
@@ -29,6 +31,7 @@ def test_assets_are_partitioned_by_date_and_integration_with_lookback_dependency
 
 
 def test_schedule_and_sensor_are_running_by_default():
+    defs = load_defs()
     schedule = defs.resolve_schedule_def("daily_ingestion_schedule")
     sensor = defs.resolve_sensor_def("tracked_integrations_sensor")
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
@@ -36,17 +39,7 @@ def test_schedule_and_sensor_are_running_by_default():
 
 
 def test_dagster_definitions_validate_passes(tmp_path):
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
-    dagster = Path(sys.executable).with_name("dagster")
-    proc = subprocess.run(
-        [str(dagster), "definitions", "validate", "-m", "analytics_pipeline.definitions"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    proc = _validate(tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -62,4 +55,38 @@ def test_a_bad_setting_fails_loading_with_the_variable_named(tmp_path):
         check=False,
     )
     assert proc.returncode != 0
-    assert "ANALYTICS_LOOKBACK_DAYS='many' is not an integer" in proc.stderr
+    assert "ANALYTICS_LOOKBACK_DAYS='many': Input should be a valid integer" in proc.stderr
+
+
+def _validate(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess[str]:
+    dagster = Path(sys.executable).with_name("dagster")
+    return subprocess.run(
+        [str(dagster), "definitions", "validate", "-m", "analytics_pipeline.definitions"],
+        cwd=ROOT,
+        env={**os.environ, "DAGSTER_HOME": str(tmp_path), **variables},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_a_bad_resource_setting_fails_validation_with_the_variable_named(tmp_path):
+    proc = _validate(tmp_path, ANALYTICS_FACEBOOK_API_VERSION="v25")
+    assert proc.returncode != 0
+    assert "ANALYTICS_FACEBOOK_API_VERSION='v25': api_version must look like v25.0" in (
+        proc.stdout + proc.stderr
+    )
+
+
+def test_resource_settings_are_read_when_the_definitions_load_not_at_import(monkeypatch):
+    import analytics_pipeline.definitions  # already imported: importing read nothing more
+
+    monkeypatch.setenv("ANALYTICS_LINKEDIN_PAGE_SIZE", "7")
+    monkeypatch.setenv("ANALYTICS_MAX_CONCURRENCY", "3")
+    resources = analytics_pipeline.definitions.defs().resources
+    assert resources["platforms"].linkedin.page_size == 7
+    assert resources["platforms"].max_concurrency == 3
+    monkeypatch.setenv("ANALYTICS_MAX_CONCURRENCY", "0")
+    with pytest.raises(SettingsError, match="ANALYTICS_MAX_CONCURRENCY='0'"):
+        analytics_pipeline.definitions.defs()

@@ -14,15 +14,7 @@ import pytest
 import requests
 
 from analytics_pipeline.platforms import SUPPORTED_PLATFORMS, create_client, settings_type
-from analytics_pipeline.platforms.base import (
-    Account,
-    ContentFormat,
-    ContentMetrics,
-    ErrorClass,
-    PlatformError,
-    Secret,
-    ValueKind,
-)
+from analytics_pipeline.platforms.base import Account, PlatformError, Secret
 from analytics_pipeline.platforms.facebook import (
     POST_FIELDS,
     FacebookClient,
@@ -38,6 +30,7 @@ from analytics_pipeline.platforms.facebook import (
 )
 from analytics_pipeline.platforms.http import ApiSession, RetryConfig
 from analytics_pipeline.platforms.text import extract_hashtags
+from analytics_pipeline.records import ContentFormat, ContentMetrics, ErrorClass, ValueKind
 from analytics_pipeline.settings import SettingsError
 from analytics_pipeline_tests.fakes import (
     Payloads,
@@ -48,6 +41,7 @@ from analytics_pipeline_tests.fakes import (
 )
 from analytics_pipeline_tests.fakes import graph_batch_items as _batch_items
 from analytics_pipeline_tests.fakes import response_of as _response_of
+from analytics_pipeline_tests.helpers import client_from_env
 
 PAYLOADS = Payloads("facebook")
 load = PAYLOADS.load
@@ -667,21 +661,21 @@ def test_extract_hashtags(text: str | None, expected: tuple[str, ...]) -> None:
 # --------------------------------------------------------------------------- registry
 
 
-def test_registry_creates_a_facebook_client_configured_from_the_environment() -> None:
+def test_a_facebook_client_is_configured_from_the_environment() -> None:
     env = {
         "ANALYTICS_FACEBOOK_API_VERSION": "v26.0",
         "ANALYTICS_FACEBOOK_BASE_URL": "http://127.0.0.1:9/",
         "ANALYTICS_FACEBOOK_POST_METRICS": "post_media_view, post_clicks",
         "ANALYTICS_HTTP_MAX_ATTEMPTS": "2",
     }
-    client = create_client("facebook", env)
+    client = client_from_env("facebook", env)
     assert isinstance(client, FacebookClient)
     assert client.settings.api_version == "v26.0"
     assert client.settings.base_url == "http://127.0.0.1:9"
     assert client.settings.post_metrics == ("post_media_view", "post_clicks")
     assert client.settings.retry.max_attempts == 2
     assert client.api_calls == 0 and client.content_metrics_are_lifetime
-    default = create_client("facebook", {})
+    default = client_from_env("facebook", {})
     assert isinstance(default, FacebookClient) and default.settings == FacebookSettings()
     assert settings_type("facebook") is FacebookSettings
     assert "facebook" in SUPPORTED_PLATFORMS
@@ -698,12 +692,12 @@ def test_registry_creates_a_facebook_client_configured_from_the_environment() ->
 )
 def test_bad_settings_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
-        create_client("facebook", {name: value})
+        client_from_env("facebook", {name: value})
 
 
 def test_registry_rejects_unknown_platforms() -> None:
     with pytest.raises(ValueError, match="supported: facebook"):
-        create_client("myspace", {})
+        create_client("myspace", None)
 
 
 def test_settings_validation() -> None:

@@ -11,13 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from analytics_pipeline.platforms.base import (
-    Account,
-    ContentFormat,
-    ErrorClass,
-    PlatformError,
-    Secret,
-)
+from analytics_pipeline.platforms.base import Account, PlatformError, Secret
 from analytics_pipeline.platforms.facebook import (
     FacebookClient,
     FacebookSettings,
@@ -30,6 +24,7 @@ from analytics_pipeline.platforms.facebook import (
     reel_video_id,
 )
 from analytics_pipeline.platforms.graph import pacific_day
+from analytics_pipeline.records import ContentFormat, ErrorClass
 from analytics_pipeline_tests.fakes import (
     Payloads,
     Reply,
@@ -39,6 +34,7 @@ from analytics_pipeline_tests.fakes import (
     sent_text,
 )
 from analytics_pipeline_tests.fakes import ok_item as ok
+from analytics_pipeline_tests.helpers import settings_from_env
 
 load = Payloads("facebook").load
 PAGE = "104589123456789"
@@ -278,11 +274,12 @@ def test_a_sunset_version_names_the_facebook_setting() -> None:
 
 
 def test_reel_and_page_metric_lists_are_configuration() -> None:
-    settings = FacebookSettings.from_env(
+    settings = settings_from_env(
+        "facebook",
         {
             "ANALYTICS_FACEBOOK_REEL_METRICS": "fb_reels_total_plays",
             "ANALYTICS_FACEBOOK_PAGE_METRICS": "page_media_view,page_follows",
-        }
+        },
     )
     assert settings.reel_metrics == ("fb_reels_total_plays",)
     assert settings.page_metrics == ("page_media_view", "page_follows")

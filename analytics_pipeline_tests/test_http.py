@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from analytics_pipeline.platforms.base import ErrorClass, PlatformError, Secret
+from analytics_pipeline.platforms.base import PlatformError, Secret
 from analytics_pipeline.platforms.http import (
     ApiSession,
     RetryConfig,
@@ -23,6 +23,7 @@ from analytics_pipeline.platforms.http import (
     parse_retry_after,
     safe_url,
 )
+from analytics_pipeline.records import ErrorClass
 from analytics_pipeline_tests.fakes import Reply, ScriptedAdapter, Step, scripted_session, sent_text
 
 TOKEN = "EAAGtestTOKEN0123456789abcdef"

@@ -12,7 +12,7 @@ from analytics_pipeline.ingest import (
     Status,
     snapshot_is_recordable,
 )
-from analytics_pipeline.platforms.base import ErrorClass
+from analytics_pipeline.records import AssetName, ContentPartition, ErrorClass
 
 DAY = dt.date(2026, 11, 20)
 
@@ -31,7 +31,13 @@ DAY = dt.date(2026, 11, 20)
 )
 def test_retryable(error_class, retry_after, retryable):
     outcome = PartitionOutcome(
-        "content_metadata", DAY, "fb", Status.FAILED, {}, error_class, "m", retry_after
+        AssetName.CONTENT_METADATA,
+        ContentPartition(DAY, "fb"),
+        Status.FAILED,
+        {},
+        error_class,
+        "m",
+        retry_after,
     )
     assert outcome.retryable is retryable
 

@@ -8,18 +8,22 @@ import threading
 import time
 from types import SimpleNamespace
 
-from analytics_pipeline.assets import ingestion
-from analytics_pipeline.assets.account import ACCOUNT_DAILY_METRICS
-from analytics_pipeline.assets.content import CONTENT_DAILY_METRICS, CONTENT_METADATA
-from analytics_pipeline.ingest import METADATA_ASSET, PartitionOutcome, Status
-from analytics_pipeline.partitions import SETTINGS
+from analytics_pipeline.defs import assets as ingestion
+from analytics_pipeline.defs.assets import (
+    ACCOUNT_DAILY_METRICS,
+    CONTENT_DAILY_METRICS,
+    CONTENT_METADATA,
+)
+from analytics_pipeline.ingest import PartitionOutcome, Status
+from analytics_pipeline.records import AssetName, ContentPartition
 
 DAYS = [dt.date(2026, 11, 1) + dt.timedelta(days=n) for n in range(5)]
-INTEGRATIONS = [f"int-{n}" for n in range(3 * SETTINGS.max_concurrency)]
+CONCURRENCY = 4
+INTEGRATIONS = [f"int-{n}" for n in range(3 * CONCURRENCY)]
 
 
 def _context() -> SimpleNamespace:
-    keys = [f"{day.isoformat()}|{i}" for day in DAYS for i in INTEGRATIONS]
+    keys = [ContentPartition(day, i).key for day in DAYS for i in INTEGRATIONS]
     silent = SimpleNamespace(info=lambda _m: None, error=lambda _m: None)
     selected = {CONTENT_METADATA, CONTENT_DAILY_METRICS, ACCOUNT_DAILY_METRICS}
     return SimpleNamespace(selected_asset_keys=selected, partition_keys=keys, log=silent)
@@ -35,14 +39,18 @@ def _slow_ingest(started: list[str], produced: list[str]):
             time.sleep(0.01)
             with lock:
                 produced.append(request.integration_id)
-            yield PartitionOutcome(METADATA_ASSET, day, request.integration_id, Status.MATERIALIZED)
+            yield PartitionOutcome(
+                AssetName.CONTENT_METADATA,
+                ContentPartition(day, request.integration_id),
+                Status.MATERIALIZED,
+            )
 
     return ingest
 
 
 def _run(monkeypatch, started: list[str], produced: list[str]):
     monkeypatch.setattr(ingestion, "ingest_integration", _slow_ingest(started, produced))
-    platforms = SimpleNamespace(create_client=None)
+    platforms = SimpleNamespace(create_client=None, max_concurrency=CONCURRENCY)
     return ingestion._run_integrations(_context(), None, platforms, None)  # type: ignore[arg-type]
 
 
@@ -62,5 +70,5 @@ def test_leaving_early_stops_the_workers(monkeypatch) -> None:
     assert first.status is Status.MATERIALIZED
     # Only the integrations already running when it closed were started, and each of them
     # stopped after the partition it was writing.
-    assert len(started) <= SETTINGS.max_concurrency < len(INTEGRATIONS)
-    assert len(produced) <= 2 * SETTINGS.max_concurrency
+    assert len(started) <= CONCURRENCY < len(INTEGRATIONS)
+    assert len(produced) <= 2 * CONCURRENCY

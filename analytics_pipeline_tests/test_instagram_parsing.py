@@ -13,15 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from analytics_pipeline.platforms.base import (
-    Account,
-    ContentFormat,
-    ContentMetrics,
-    ErrorClass,
-    PlatformError,
-    Secret,
-    ValueKind,
-)
+from analytics_pipeline.platforms.base import Account, PlatformError, Secret
 from analytics_pipeline.platforms.facebook import FacebookSettings
 from analytics_pipeline.platforms.graph import InvalidMetricError, NotEnoughViewersError
 from analytics_pipeline.platforms.http import RetryConfig
@@ -36,6 +28,7 @@ from analytics_pipeline.platforms.instagram import (
     parse_media,
     parse_media_insights,
 )
+from analytics_pipeline.records import ContentFormat, ContentMetrics, ErrorClass, ValueKind
 from analytics_pipeline.settings import SettingsError
 from analytics_pipeline_tests.fakes import (
     Payloads,
@@ -46,6 +39,7 @@ from analytics_pipeline_tests.fakes import (
 from analytics_pipeline_tests.fakes import assert_token_only_in_header as _token_only_in_header
 from analytics_pipeline_tests.fakes import graph_batch_items as batch_items
 from analytics_pipeline_tests.fakes import ok_item as ok
+from analytics_pipeline_tests.helpers import settings_from_env
 
 PAYLOADS = Payloads("instagram")
 load = PAYLOADS.load
@@ -596,7 +590,7 @@ def test_error_messages_never_carry_the_token() -> None:
 
 
 def test_settings_from_env_and_defaults() -> None:
-    defaults = InstagramSettings.from_env({})
+    defaults = settings_from_env("instagram", {})
     assert defaults == InstagramSettings()
     assert defaults.api_version == FacebookSettings().api_version
     assert defaults.base_url == "https://graph.facebook.com"
@@ -610,7 +604,7 @@ def test_settings_from_env_and_defaults() -> None:
         "ANALYTICS_INSTAGRAM_ACCOUNT_METRICS": "reach",
         "ANALYTICS_HTTP_MAX_ATTEMPTS": "2",
     }
-    settings = InstagramSettings.from_env(env)
+    settings = settings_from_env("instagram", env)
     assert settings.base_url == "http://127.0.0.1:9" and settings.api_version == "v26.0"
     assert settings.feed_metrics == ("views", "reach") and settings.reel_metrics == ("views",)
     assert settings.story_metrics == ("views", "replies")
@@ -628,7 +622,7 @@ def test_settings_from_env_and_defaults() -> None:
 )
 def test_bad_settings_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
-        InstagramSettings.from_env({name: value})
+        settings_from_env("instagram", {name: value})
 
 
 def test_settings_validation_and_client_flags() -> None:

@@ -12,17 +12,12 @@ import json
 
 import pytest
 
-from analytics_pipeline.platforms.base import (
-    Account,
-    ContentFormat,
-    ErrorClass,
-    PlatformError,
-    Secret,
-)
+from analytics_pipeline.platforms.base import Account, PlatformError, Secret
 from analytics_pipeline.platforms.http import RetryConfig
 from analytics_pipeline.platforms.instagram import InstagramClient, InstagramSettings
-from analytics_pipeline.sandbox import FixedClock, SandboxConfig, SandboxServer
-from analytics_pipeline.sandbox import instagram_data as igd
+from analytics_pipeline.records import ContentFormat, ErrorClass
+from analytics_sandbox import FixedClock, SandboxConfig, SandboxServer
+from analytics_sandbox import instagram_data as igd
 
 IG = "17841400000000001"
 OTHER_IG = "17841400000000002"

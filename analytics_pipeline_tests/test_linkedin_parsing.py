@@ -11,14 +11,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import requests
 
-from analytics_pipeline.platforms.base import (
-    Account,
-    ContentFormat,
-    ErrorClass,
-    PlatformError,
-    Secret,
-    ValueKind,
-)
+from analytics_pipeline.platforms.base import Account, PlatformError, Secret
 from analytics_pipeline.platforms.http import RetryConfig
 from analytics_pipeline.platforms.linkedin import (
     POST_METRIC_COLUMNS,
@@ -36,6 +29,7 @@ from analytics_pipeline.platforms.linkedin import (
     seconds_until_utc_midnight,
     time_interval,
 )
+from analytics_pipeline.records import ContentFormat, ErrorClass, ValueKind
 from analytics_pipeline.settings import SettingsError
 from analytics_pipeline_tests.fakes import (
     Payloads,
@@ -45,6 +39,7 @@ from analytics_pipeline_tests.fakes import (
     scripted_session,
 )
 from analytics_pipeline_tests.fakes import response_of as _response_of
+from analytics_pipeline_tests.helpers import settings_from_env
 
 PAYLOADS = Payloads("linkedin")
 load = PAYLOADS.load
@@ -693,12 +688,13 @@ def test_restli_encoding() -> None:
 
 
 def test_settings_from_env_defaults_and_overrides() -> None:
-    default = LinkedInSettings.from_env({})
+    default = settings_from_env("linkedin", {})
     assert default.base_url == "https://api.linkedin.com"
     assert default.api_version == "202609"
     assert default.post_metrics == tuple(POST_METRIC_COLUMNS)
     assert default.api_root == "https://api.linkedin.com/rest"
-    custom = LinkedInSettings.from_env(
+    custom = settings_from_env(
+        "linkedin",
         {
             "ANALYTICS_LINKEDIN_BASE_URL": "http://127.0.0.1:8765/",
             "ANALYTICS_LINKEDIN_API_VERSION": "202610",
@@ -707,7 +703,7 @@ def test_settings_from_env_defaults_and_overrides() -> None:
             "ANALYTICS_LINKEDIN_STATS_CHUNK_SIZE": "20",
             "ANALYTICS_LINKEDIN_PAGE_SIZE": "100",
             "ANALYTICS_HTTP_MAX_ATTEMPTS": "2",
-        }
+        },
     )
     assert custom.api_root == "http://127.0.0.1:8765/rest"
     assert custom.api_version == "202610"
@@ -732,7 +728,7 @@ def test_settings_from_env_defaults_and_overrides() -> None:
 )
 def test_bad_settings_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
-        LinkedInSettings.from_env({name: value})
+        settings_from_env("linkedin", {name: value})
 
 
 def test_settings_validation() -> None:

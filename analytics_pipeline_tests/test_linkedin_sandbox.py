@@ -9,19 +9,13 @@ from typing import Any
 import pytest
 import requests
 
-from analytics_pipeline.platforms.base import (
-    Account,
-    ContentFormat,
-    ErrorClass,
-    PlatformError,
-    Secret,
-    ValueKind,
-)
+from analytics_pipeline.platforms.base import Account, PlatformError, Secret
 from analytics_pipeline.platforms.http import RetryConfig
 from analytics_pipeline.platforms.linkedin import LinkedInClient, LinkedInSettings
-from analytics_pipeline.sandbox import FixedClock, SandboxConfig, SandboxServer
-from analytics_pipeline.sandbox import linkedin_data as li
-from analytics_pipeline.sandbox.linkedin import raw_query_params, restli_decode
+from analytics_pipeline.records import ContentFormat, ErrorClass, ValueKind
+from analytics_sandbox import FixedClock, SandboxConfig, SandboxServer
+from analytics_sandbox import linkedin_data as li
+from analytics_sandbox.linkedin import raw_query_params, restli_decode
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 ORG = "urn:li:organization:2000001"

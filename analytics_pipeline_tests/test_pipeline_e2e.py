@@ -14,19 +14,18 @@ import pytest
 import sqlalchemy as sa
 
 from analytics_pipeline import warehouse as wh
-from analytics_pipeline.assets.content import CONTENT_DAILY_METRICS, CONTENT_METADATA
-from analytics_pipeline.assets.ingestion import social_ingestion
-from analytics_pipeline.partitions import (
+from analytics_pipeline.defs.assets import CONTENT_DAILY_METRICS, CONTENT_METADATA, social_ingestion
+from analytics_pipeline.defs.partitions import (
     INTEGRATIONS_PARTITIONS_NAME,
     SETTINGS,
     content_partitions,
     range_run_tags,
 )
-from analytics_pipeline.resources import PlatformsResource, WarehouseResource
-from analytics_pipeline.sandbox import data as sandbox_data
-from analytics_pipeline.sandbox.server import SandboxServer
+from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResource
 from analytics_pipeline.warehouse import tables
 from analytics_pipeline.warehouse.migrations import migrate
+from analytics_sandbox import data as sandbox_data
+from analytics_sandbox.server import SandboxServer
 
 TOKEN_ENV = "ANALYTICS_TEST_FB_TOKEN"
 TOKEN = "tok-SECRET-e2e-7f3a9c1d"
@@ -38,8 +37,8 @@ DAYS = [START + dt.timedelta(days=n) for n in range(7)]
 
 
 def _platforms(sandbox: SandboxServer, **overrides: str) -> PlatformsResource:
-    return PlatformsResource(
-        env_overrides={
+    return PlatformsResource.from_env(
+        {
             "ANALYTICS_FACEBOOK_BASE_URL": sandbox.base_url,
             "ANALYTICS_HTTP_BACKOFF_BASE_S": "0.001",
             "ANALYTICS_HTTP_BACKOFF_MAX_S": "0.01",
@@ -306,7 +305,7 @@ def test_a_sunset_api_version_fails_fast_naming_the_setting_without_blaming_the_
 
 
 def test_an_unexpected_error_in_one_integration_does_not_hide_the_others(env, monkeypatch):
-    from analytics_pipeline.assets import ingestion
+    from analytics_pipeline.defs import assets as ingestion
 
     real = ingestion.ingest_integration
 
@@ -330,7 +329,7 @@ def test_an_unexpected_error_in_one_integration_does_not_hide_the_others(env, mo
 def test_an_error_midway_keeps_what_landed_and_fails_only_the_rest(env, monkeypatch):
     """Outcomes stream back per partition: a crash after the first metadata days leaves those
     days materialized and fails only the partitions that never landed."""
-    from analytics_pipeline.assets import ingestion
+    from analytics_pipeline.defs import assets as ingestion
 
     real = ingestion.ingest_integration
 

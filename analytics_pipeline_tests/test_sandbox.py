@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from analytics_pipeline.sandbox import FaultState, FixedClock, SandboxConfig, SandboxServer, data
-from analytics_pipeline.sandbox.data import PostFormat, SyntheticPost
+from analytics_sandbox import FaultState, FixedClock, SandboxConfig, SandboxServer, data
+from analytics_sandbox.data import PostFormat, SyntheticPost
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 PAGE = "1000001"

@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 import requests
 
-from analytics_pipeline.platforms.base import Account, ErrorClass, PlatformError, Secret
+from analytics_pipeline.platforms.base import Account, PlatformError, Secret
 from analytics_pipeline.platforms.facebook import FacebookClient, FacebookSettings
 from analytics_pipeline.platforms.http import RetryConfig
-from analytics_pipeline.sandbox import FixedClock, SandboxConfig, SandboxServer, data
-from analytics_pipeline.sandbox import instagram_data as igd
-from analytics_pipeline.sandbox.data import PostFormat, SyntheticPost
+from analytics_pipeline.records import ErrorClass
+from analytics_sandbox import FixedClock, SandboxConfig, SandboxServer, data
+from analytics_sandbox import instagram_data as igd
+from analytics_sandbox.data import PostFormat, SyntheticPost
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 PAGE = "1000001"

@@ -8,14 +8,15 @@ import dagster as dg
 import pytest
 
 from analytics_pipeline import warehouse as wh
-from analytics_pipeline.partitions import INTEGRATIONS_PARTITIONS_NAME, SETTINGS
-from analytics_pipeline.resources import WarehouseResource
-from analytics_pipeline.schedules import daily_ingestion_schedule, intraday_ephemeral_schedule
-from analytics_pipeline.sensors import (
+from analytics_pipeline.defs.automation import (
+    daily_ingestion_schedule,
+    intraday_ephemeral_schedule,
     lookback_completion_sensor,
     plan_lookback_reruns,
     tracked_integrations_sensor,
 )
+from analytics_pipeline.defs.partitions import INTEGRATIONS_PARTITIONS_NAME, SETTINGS
+from analytics_pipeline.defs.resources import WarehouseResource
 from analytics_pipeline.warehouse.migrations import migrate
 
 RANGE_START = "dagster/asset_partition_range_start"

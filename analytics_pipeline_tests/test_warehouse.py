@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from analytics_pipeline.platforms.base import (
+from analytics_pipeline.records import (
     ContentFormat,
     ContentItem,
     ContentMetrics,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from analytics_pipeline.platforms.base import METRIC_FIELDS, ContentMetrics, ValueKind
+from analytics_pipeline.records import METRIC_FIELDS, ContentMetrics, ValueKind
 from analytics_pipeline.warehouse import UpsertCounts, bulk, upsert_content_metrics
 from analytics_pipeline.warehouse import tables as t
 from analytics_pipeline_tests.helpers import IID, ORG, T0

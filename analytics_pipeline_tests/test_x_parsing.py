@@ -11,16 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from analytics_pipeline.platforms.base import (
-    Account,
-    AccountMetrics,
-    ContentFormat,
-    ErrorClass,
-    PlatformClient,
-    PlatformError,
-    Secret,
-    ValueKind,
-)
+from analytics_pipeline.platforms.base import Account, PlatformClient, PlatformError, Secret
 from analytics_pipeline.platforms.http import RetryConfig
 from analytics_pipeline.platforms.x import (
     ReferenceType,
@@ -36,6 +27,7 @@ from analytics_pipeline.platforms.x import (
     snowflake_time,
     usage_cap_reset,
 )
+from analytics_pipeline.records import AccountMetrics, ContentFormat, ErrorClass, ValueKind
 from analytics_pipeline.settings import SettingsError
 from analytics_pipeline_tests.fakes import (
     Payloads,
@@ -45,6 +37,7 @@ from analytics_pipeline_tests.fakes import (
     scripted_session,
 )
 from analytics_pipeline_tests.fakes import response_of as _response_of
+from analytics_pipeline_tests.helpers import settings_from_env
 
 PAYLOADS = Payloads("x")
 load = PAYLOADS.load
@@ -382,7 +375,7 @@ def test_other_403s_are_credential_errors_not_a_fallback() -> None:
     assert raised.value.error_class is ErrorClass.PERMANENT_CREDENTIAL
     assert raised.value.code == "client-forbidden" and client.api_calls == 1
     # unsupported-authentication without private fields: nothing left to drop.
-    public = XSettings(private_metric_fields=())
+    public = XSettings(private_metrics=())
     client, adapter, _ = make_client(reply("error_403_unsupported_auth.json"), settings=public)
     with pytest.raises(PlatformError) as raised:
         client.fetch_content_metrics(ACCOUNT, [P1], DAY)
@@ -425,7 +418,7 @@ def test_posts_at_the_edge_of_the_window_are_asked_without_private_fields() -> N
 
 
 def test_private_metrics_can_be_switched_off() -> None:
-    client, adapter, _ = make_client(_lookup_echo, settings=XSettings(private_metric_fields=()))
+    client, adapter, _ = make_client(_lookup_echo, settings=XSettings(private_metrics=()))
     client.fetch_content_metrics(ACCOUNT, [P1], DAY)
     assert query(adapter.requests[0])["tweet.fields"] == ["attachments,public_metrics"]
 
@@ -634,22 +627,23 @@ def test_token_echoed_by_the_platform_is_redacted() -> None:
 
 
 def test_settings_defaults_and_environment() -> None:
-    default = XSettings.from_env({})
+    default = settings_from_env("x", {})
     assert default == XSettings()
     assert default.api_root == "https://api.x.com/2"
-    assert default.private_metric_fields == ("non_public_metrics", "organic_metrics")
-    custom = XSettings.from_env(
+    assert default.private_metrics == ("non_public_metrics", "organic_metrics")
+    custom = settings_from_env(
+        "x",
         {
             "ANALYTICS_X_BASE_URL": "http://127.0.0.1:9000/",
             "ANALYTICS_X_API_VERSION": "2",
             "ANALYTICS_X_PRIVATE_METRICS": "non_public_metrics",
             "ANALYTICS_HTTP_MAX_ATTEMPTS": "2",
-        }
+        },
     )
     assert custom.api_root == "http://127.0.0.1:9000/2"
-    assert custom.private_metric_fields == ("non_public_metrics",)
+    assert custom.private_metrics == ("non_public_metrics",)
     assert custom.retry.max_attempts == 2
-    assert XSettings.from_env({"ANALYTICS_X_PRIVATE_METRICS": "none"}).private_metric_fields == ()
+    assert settings_from_env("x", {"ANALYTICS_X_PRIVATE_METRICS": "none"}).private_metrics == ()
 
 
 @pytest.mark.parametrize(
@@ -662,7 +656,7 @@ def test_settings_defaults_and_environment() -> None:
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(SettingsError, match=variable):
-        XSettings.from_env(env)
+        settings_from_env("x", env)
 
 
 def test_client_implements_the_platform_interface() -> None:

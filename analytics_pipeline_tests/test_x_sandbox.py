@@ -10,17 +10,12 @@ from typing import Any
 import pytest
 import requests
 
-from analytics_pipeline.platforms.base import (
-    Account,
-    ContentFormat,
-    ErrorClass,
-    PlatformError,
-    Secret,
-)
+from analytics_pipeline.platforms.base import Account, PlatformError, Secret
 from analytics_pipeline.platforms.http import RetryConfig
 from analytics_pipeline.platforms.x import ReferenceType, XClient, XSettings, create_session
-from analytics_pipeline.sandbox import FixedClock, SandboxConfig, SandboxServer, x_data
-from analytics_pipeline.sandbox.x_data import Attachment, SyntheticTweet, TweetKind
+from analytics_pipeline.records import ContentFormat, ErrorClass
+from analytics_sandbox import FixedClock, SandboxConfig, SandboxServer, x_data
+from analytics_sandbox.x_data import Attachment, SyntheticTweet, TweetKind
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 USER = "3000001"

@@ -38,7 +38,7 @@ from typing import Any
 import dagster as dg
 import requests
 
-from analytics_pipeline.partitions import INTEGRATIONS_PARTITIONS_NAME, SETTINGS
+from analytics_pipeline.defs.partitions import INTEGRATIONS_PARTITIONS_NAME, SETTINGS
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -320,7 +320,7 @@ def scenario_dates(days: int) -> tuple[dt.date, dt.date]:
     """The last `days` complete UTC days."""
     end = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     start = end - dt.timedelta(days=days - 1)
-    if start < dt.date.fromisoformat(SETTINGS.partitions_start_date):
+    if start < SETTINGS.partitions_start_date:
         raise BenchError(f"{start} is before the first date partition; use fewer --days.")
     return start, end
 

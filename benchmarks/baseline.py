@@ -27,7 +27,6 @@ import sqlalchemy as sa
 
 from analytics_pipeline import warehouse as wh
 from analytics_pipeline.ingest import day_bounds, snapshot_is_recordable
-from analytics_pipeline.platforms.base import METRIC_FIELDS, ContentItem, ContentMetrics
 from analytics_pipeline.platforms.facebook import (
     POST_FIELDS,
     FacebookSettings,
@@ -40,6 +39,7 @@ from analytics_pipeline.platforms.facebook import (
     reel_video_id,
 )
 from analytics_pipeline.platforms.graph import day_start, unix
+from analytics_pipeline.records import METRIC_FIELDS, ContentItem, ContentMetrics
 from analytics_pipeline.warehouse._sql import dialect_insert
 from analytics_pipeline.warehouse.tables import (
     ACCOUNT_METRICS_KEY,

@@ -42,21 +42,22 @@ import dagster as dg
 import sqlalchemy as sa
 
 from analytics_pipeline import warehouse as wh
-from analytics_pipeline.assets.ingestion import social_ingestion
+from analytics_pipeline.defs.assets import social_ingestion
+from analytics_pipeline.defs.partitions import (
+    INTEGRATIONS_PARTITIONS_NAME,
+    SETTINGS,
+    range_run_tags,
+)
+from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResource
 from analytics_pipeline.ingest import (
-    METRICS_ASSET,
     IngestOptions,
     IntegrationRequest,
     ingest_integration,
     snapshot_is_recordable,
 )
-from analytics_pipeline.partitions import INTEGRATIONS_PARTITIONS_NAME, SETTINGS, range_run_tags
-from analytics_pipeline.platforms.base import ContentFormat, ContentItem
 from analytics_pipeline.platforms.facebook import FacebookSettings
 from analytics_pipeline.platforms.graph import GRAPH_BATCH_LIMIT
-from analytics_pipeline.resources import PlatformsResource, WarehouseResource
-from analytics_pipeline.sandbox import data as sandbox_data
-from analytics_pipeline.sandbox.data import SandboxConfig
+from analytics_pipeline.records import AssetName, ContentFormat, ContentItem, ContentPartition
 from analytics_pipeline.warehouse.migrations import migrate
 from analytics_pipeline.warehouse.tables import (
     account_metrics_daily,
@@ -64,6 +65,8 @@ from analytics_pipeline.warehouse.tables import (
     content_metrics_daily,
     partition_loads,
 )
+from analytics_sandbox import data as sandbox_data
+from analytics_sandbox.data import SandboxConfig
 from benchmarks import warehouse_bulk
 from benchmarks.baseline import Baseline, BaselineIntegration, iter_days
 from benchmarks.remote_sandbox import RemoteSandbox
@@ -146,7 +149,7 @@ class Shape:
 
     @property
     def partitions_start(self) -> dt.date:
-        return dt.date.fromisoformat(SETTINGS.partitions_start_date)
+        return SETTINGS.partitions_start_date
 
     @property
     def recordable_days(self) -> list[dt.date]:
@@ -234,9 +237,9 @@ def metrics_calls_by_partition(url: str) -> dict[str, int]:
                 partition_loads.c.integration_id,
                 partition_loads.c.partition_date,
                 partition_loads.c.details,
-            ).where(partition_loads.c.asset == METRICS_ASSET)
+            ).where(partition_loads.c.asset == AssetName.CONTENT_DAILY_METRICS)
             return {
-                f"{row.partition_date.isoformat()}|{row.integration_id}": int(
+                ContentPartition(row.partition_date, row.integration_id).key: int(
                     row.details.get("api_calls", 0)
                 )
                 for row in conn.execute(query)
@@ -304,7 +307,10 @@ def progress(what: str, sandbox: RemoteSandbox, every_s: float = 20.0) -> Iterat
 
 
 def platforms_resource(sandbox: RemoteSandbox) -> PlatformsResource:
-    return PlatformsResource(env_overrides={"ANALYTICS_FACEBOOK_BASE_URL": sandbox.base_url})
+    """Configured by the environment (as a deployment is), with Facebook at the sandbox."""
+    return PlatformsResource.from_env(
+        {**os.environ, "ANALYTICS_FACEBOOK_BASE_URL": sandbox.base_url}
+    )
 
 
 def run_dagster(shape: Shape, sandbox: RemoteSandbox, url: str) -> dict[str, Any]:
@@ -354,7 +360,7 @@ def run_direct(shape: Shape, sandbox: RemoteSandbox, url: str) -> float:
     ]
     try:
         started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=SETTINGS.max_concurrency) as pool:
+        with ThreadPoolExecutor(max_workers=platforms.max_concurrency) as pool:
             outcomes = [
                 outcome
                 for batch in pool.map(
@@ -455,7 +461,7 @@ def api_scenario(shape: Shape, baseline_max: int, overhead: bool) -> dict[str, A
             per_partition_ms = (dagster0_s - direct_s) * 1000 / (shape.integrations * shape.days)
 
     latency_s = shape.latency_ms / 1000
-    concurrency = SETTINGS.max_concurrency
+    concurrency = PlatformsResource.from_env().max_concurrency
     base_requests = round(base["requests"] * scale)
     base_wall = base["wall_s"] * scale
     base_rows_scaled = round(base_rows * scale)

@@ -36,7 +36,7 @@ def _status_mb(field: str) -> float:
 
 def child(mode: str, integrations: int, days: int) -> dict[str, Any]:
     """Runs in the child process: imports, then one run; returns the memory figures."""
-    from analytics_pipeline.sandbox.data import SandboxConfig
+    from analytics_sandbox.data import SandboxConfig
     from benchmarks import harness
     from benchmarks.remote_sandbox import RemoteSandbox
 

@@ -80,8 +80,8 @@ class RemoteSandbox:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from analytics_pipeline.sandbox.data import SandboxConfig
-    from analytics_pipeline.sandbox.server import SandboxServer
+    from analytics_sandbox.data import SandboxConfig
+    from analytics_sandbox.server import SandboxServer
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--posts-per-day", type=int, default=3)

@@ -33,7 +33,7 @@ import psycopg
 import sqlalchemy as sa
 
 from analytics_pipeline import warehouse as wh
-from analytics_pipeline.platforms.base import METRIC_FIELDS, ContentMetrics, ValueKind
+from analytics_pipeline.records import METRIC_FIELDS, ContentMetrics, ValueKind
 from analytics_pipeline.warehouse.migrations import migrate
 
 PG_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres"

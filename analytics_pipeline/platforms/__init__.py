@@ -1,18 +1,19 @@
 """Platform clients, created by name.
 
-Adding a platform = one module implementing `PlatformClient` (with a frozen settings dataclass
-whose defaults work) + one line in `_REGISTRY`. Modules are imported lazily, so importing this
+Adding a platform = a member of `records.Platform`, one module implementing `PlatformClient`
+(with a frozen settings dataclass whose defaults work), one line in `_REGISTRY` and its
+configuration section in `defs/resources.py`. Modules are imported lazily, so importing this
 package (or `platforms.base`) does not pull in every client's dependencies.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
 from analytics_pipeline.platforms.base import PlatformClient
+from analytics_pipeline.records import PLATFORMS
 
 __all__ = ["SUPPORTED_PLATFORMS", "create_client", "settings_type"]
 
@@ -37,7 +38,9 @@ _REGISTRY: dict[str, _Registration] = {
     "x": _Registration("analytics_pipeline.platforms.x", "XClient", "XSettings"),
 }
 
-SUPPORTED_PLATFORMS: tuple[str, ...] = tuple(sorted(_REGISTRY))
+SUPPORTED_PLATFORMS: tuple[str, ...] = PLATFORMS
+if set(_REGISTRY) != set(PLATFORMS):  # records.Platform is the one list of platforms
+    raise ImportError(f"platform registry {sorted(_REGISTRY)} != records.PLATFORMS {PLATFORMS}")
 
 
 def _registration(platform: str) -> _Registration:
@@ -62,19 +65,12 @@ def client_class(platform: str) -> type[PlatformClient]:
     return cast(type[PlatformClient], cls)
 
 
-def settings_from_env(platform: str, env: Mapping[str, str]) -> Any:
-    """The platform's settings from `ANALYTICS_<PLATFORM>_*` variables (defaults when unset).
-
-    Raises SettingsError naming the variable when a value is malformed."""
-    return settings_type(platform).from_env(env)
-
-
-def create_client(platform: str, env: Mapping[str, str]) -> PlatformClient:
-    """A new client for `platform`, configured from `env` (its own HTTP session and counters).
-    Unknown platform -> ValueError listing the supported ones."""
+def create_client(platform: str, settings: Any) -> PlatformClient:
+    """A new client for `platform` with `settings` (its settings dataclass), with its own HTTP
+    session and counters. Unknown platform -> ValueError listing the supported ones."""
     entry = _registration(platform)
     module = importlib.import_module(entry.module)
-    client = getattr(module, entry.client_class)(settings_from_env(platform, env))
+    client = getattr(module, entry.client_class)(settings)
     if not isinstance(client, PlatformClient):
         raise TypeError(f"{entry.client_class} is not a PlatformClient")
     return client

@@ -1,8 +1,8 @@
-"""The common interface every platform client implements, and the records it returns.
+"""The common interface every platform client implements, its errors and the token wrapper.
 
-Replies are parsed at the boundary into the small frozen dataclasses below; nothing past a
-platform module ever sees raw JSON. Assets talk only to `PlatformClient`, never to a concrete
-platform, so adding a platform means adding one module (plus its sandbox part).
+Replies are parsed at the boundary into the frozen records of `analytics_pipeline.records`;
+nothing past a platform module ever sees raw JSON. Assets talk only to `PlatformClient`, never
+to a concrete platform, so adding a platform means adding one module (plus its sandbox part).
 """
 
 from __future__ import annotations
@@ -12,51 +12,13 @@ import datetime as dt
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-
-class ContentFormat(StrEnum):
-    """A small closed set of content formats shared by every platform."""
-
-    POST = "POST"  # an image/photo post or a plain feed post with an image
-    REEL = "REEL"
-    VIDEO = "VIDEO"
-    CAROUSEL = "CAROUSEL"
-    STORY = "STORY"
-    LINK = "LINK"
-    TEXT = "TEXT"
-
-
-class ErrorClass(StrEnum):
-    TRANSIENT = "transient"
-    PERMANENT_CREDENTIAL = "permanent_credential"
-    PERMANENT_OBJECT = "permanent_object"
-    # Our configuration is wrong for every account of the platform (e.g. a sunset API version):
-    # stop, say which setting to change, do not mark the integration needs_reauth.
-    PERMANENT_CONFIG = "permanent_config"
-    INVALID_RESPONSE = "invalid_response"
-
-
-class ValueKind(StrEnum):
-    """What a metrics row's numbers mean."""
-
-    LIFETIME_SNAPSHOT = "lifetime_snapshot"  # cumulative total observed on metric_date
-    DAILY = "daily"  # the platform's own value for that day
-
-
-METRIC_FIELDS: tuple[str, ...] = (
-    "impressions",
-    "reach",
-    "views",
-    "reactions",
-    "likes",
-    "comments",
-    "shares",
-    "clicks",
-    "saves",
-    "video_views",
+from analytics_pipeline.records import (
+    AccountMetrics,
+    ContentItem,
+    ErrorClass,
+    MetricsBatch,
 )
-
 
 _KNOWN_SECRETS: set[str] = set()
 _KNOWN_SECRETS_LOCK = threading.Lock()
@@ -102,93 +64,6 @@ class Account:
     platform: str
     external_account_id: str
     token: Secret = field(repr=False)
-
-
-@dataclass(frozen=True)
-class ContentItem:
-    external_content_id: str
-    format: ContentFormat
-    published_at: dt.datetime  # timezone-aware UTC
-    caption: str | None = None
-    hashtags: tuple[str, ...] = ()
-    permalink: str | None = None
-    # What the item answers or re-shares, when it is not an original: "quote", "reply",
-    # "reshare". None for original content.
-    reference_type: str | None = None
-
-
-@dataclass(frozen=True)
-class ContentMetrics:
-    """Metrics of one content item. None = the platform did not say; 0 = it said zero."""
-
-    external_content_id: str
-    value_kind: ValueKind
-    impressions: int | None = None
-    reach: int | None = None
-    views: int | None = None
-    reactions: int | None = None
-    likes: int | None = None
-    comments: int | None = None
-    shares: int | None = None
-    clicks: int | None = None
-    saves: int | None = None
-    video_views: int | None = None
-
-    def null_count(self) -> int:
-        return sum(getattr(self, name) is None for name in METRIC_FIELDS)
-
-
-ACCOUNT_METRIC_FIELDS: tuple[str, ...] = (
-    "followers_total",
-    "new_followers",
-    "profile_views",
-    "reach",
-    "impressions",
-    "views",
-    "website_clicks",
-)
-
-
-@dataclass(frozen=True)
-class AccountMetrics:
-    """Account-level numbers for one UTC day. None = the platform did not say (or cannot for
-    that day); 0 = it said zero.
-
-    `followers_total` is a SNAPSHOT of the current total (platforms cannot tell it for a past
-    day): clients fill it only when asked with `include_snapshot=True`. Every other field is the
-    platform's own value FOR that day (e.g. Facebook page insights `period=day`, LinkedIn
-    follower gains with `timeIntervals`), which can be backfilled as far as the platform allows.
-    """
-
-    followers_total: int | None = None
-    new_followers: int | None = None
-    profile_views: int | None = None
-    reach: int | None = None
-    impressions: int | None = None
-    views: int | None = None
-    website_clicks: int | None = None
-    # Metric names the platform rejected as invalid/deprecated (the rest still landed).
-    rejected_metrics: tuple[str, ...] = ()
-
-    def null_count(self) -> int:
-        return sum(getattr(self, name) is None for name in ACCOUNT_METRIC_FIELDS)
-
-
-@dataclass(frozen=True)
-class SkippedObject:
-    """A content item the platform refused for a reason that concerns only that item."""
-
-    external_content_id: str
-    code: str
-    message: str
-
-
-@dataclass(frozen=True)
-class MetricsBatch:
-    metrics: tuple[ContentMetrics, ...]
-    skipped: tuple[SkippedObject, ...] = ()
-    # Metric names the platform rejected as invalid/deprecated: the rest was still fetched.
-    rejected_metrics: tuple[str, ...] = ()
 
 
 class PlatformError(Exception):

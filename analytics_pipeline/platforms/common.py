@@ -19,9 +19,10 @@ from typing import Any, Literal
 
 import requests
 
-from analytics_pipeline.platforms.base import ErrorClass, PlatformClient, PlatformError
+from analytics_pipeline.platforms.base import PlatformClient, PlatformError
 from analytics_pipeline.platforms.http import ApiSession
 from analytics_pipeline.platforms.redact import redact
+from analytics_pipeline.records import ErrorClass
 
 __all__ = [
     "EXCERPT_CHARS",

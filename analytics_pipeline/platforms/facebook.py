@@ -73,18 +73,7 @@ from urllib.parse import quote, urlencode
 import requests
 
 from analytics_pipeline.platforms import graph
-from analytics_pipeline.platforms.base import (
-    METRIC_FIELDS,
-    Account,
-    AccountMetrics,
-    ContentFormat,
-    ContentItem,
-    ContentMetrics,
-    MetricsBatch,
-    PlatformError,
-    SkippedObject,
-    ValueKind,
-)
+from analytics_pipeline.platforms.base import Account, PlatformError
 from analytics_pipeline.platforms.common import SessionClient
 from analytics_pipeline.platforms.graph import (
     DEFAULT_GRAPH_API_VERSION,
@@ -101,6 +90,16 @@ from analytics_pipeline.platforms.graph import (
 from analytics_pipeline.platforms.http import ApiSession, RetryConfig
 from analytics_pipeline.platforms.redact import redacting_logger
 from analytics_pipeline.platforms.text import extract_hashtags
+from analytics_pipeline.records import (
+    METRIC_FIELDS,
+    AccountMetrics,
+    ContentFormat,
+    ContentItem,
+    ContentMetrics,
+    MetricsBatch,
+    SkippedObject,
+    ValueKind,
+)
 
 __all__ = [
     "METRIC_COLUMNS",
@@ -207,12 +206,6 @@ class FacebookSettings(GraphSettings):
     usage_max_pause_s: float = 60.0
     retry: RetryConfig = field(default_factory=RetryConfig)
     # Validation and `api_root` come from GraphSettings.
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> FacebookSettings:
-        """ANALYTICS_FACEBOOK_* variables over the current defaults."""
-        metric_lists = ("post_metrics", "reel_metrics", "page_metrics")
-        return cls(**cls.env_overrides(env, GRAPH_PLATFORM, metric_lists))
 
 
 # --------------------------------------------------------------------------- errors, session

@@ -31,7 +31,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from analytics_pipeline.platforms import common
-from analytics_pipeline.platforms.base import Account, ErrorClass, PlatformError
+from analytics_pipeline.platforms.base import Account, PlatformError
 from analytics_pipeline.platforms.common import (
     capped_pages,
     day_start,
@@ -43,7 +43,7 @@ from analytics_pipeline.platforms.common import (
 )
 from analytics_pipeline.platforms.http import ApiSession, RetryConfig, safe_url
 from analytics_pipeline.platforms.redact import redact, redacting_logger, strip_access_token
-from analytics_pipeline.settings import SettingsError, env_float, env_list, env_str, env_url
+from analytics_pipeline.records import ErrorClass
 
 __all__ = [
     "DEFAULT_GRAPH_API_VERSION",
@@ -61,7 +61,6 @@ __all__ = [
     "create_graph_session",
     "daily_value",
     "day_start",
-    "env_graph_version",
     "excerpt",
     "insights_by_name",
     "invalid_response",
@@ -129,14 +128,6 @@ class NotEnoughViewersError(PlatformError):
     that clients turn into NULL metrics, never a credential problem."""
 
 
-def env_graph_version(env: Mapping[str, str], name: str, default: str) -> str:
-    """A `vNN.N` Graph API version from `env[name]`; SettingsError naming `name` otherwise."""
-    version = env_str(env, name, default)
-    if not _VERSION_RE.fullmatch(version):
-        raise SettingsError(f"{name}={version!r} is not a Graph API version such as 'v25.0'.")
-    return version
-
-
 def check_graph_version(version: str) -> None:
     if not _VERSION_RE.fullmatch(version):
         raise ValueError(f"api_version must look like v25.0, got {version!r}")
@@ -167,28 +158,6 @@ class GraphSettings:
     @property
     def api_root(self) -> str:
         return f"{self.base_url.rstrip('/')}/{self.api_version}"
-
-    @classmethod
-    def env_overrides(
-        cls, env: Mapping[str, str], platform: GraphPlatform, metric_lists: Sequence[str]
-    ) -> dict[str, Any]:
-        """Constructor arguments from `{platform.env_prefix}_*` variables over the defaults:
-        BASE_URL, API_VERSION, one list per field of `metric_lists` (`post_metrics` is read
-        from `..._POST_METRICS`), USAGE_MAX_PAUSE_S, and the shared ANALYTICS_HTTP_* retry."""
-        d = cls()
-        prefix = platform.env_prefix
-        return {
-            "base_url": env_url(env, f"{prefix}_BASE_URL", d.base_url),
-            "api_version": env_graph_version(env, platform.version_setting, d.api_version),
-            **{
-                name: env_list(env, f"{prefix}_{name.upper()}", getattr(d, name))
-                for name in metric_lists
-            },
-            "usage_max_pause_s": env_float(
-                env, f"{prefix}_USAGE_MAX_PAUSE_S", d.usage_max_pause_s, 0, 3600
-            ),
-            "retry": RetryConfig.from_env(env),
-        }
 
 
 # --------------------------------------------------------------------------- small helpers

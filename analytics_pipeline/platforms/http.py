@@ -26,9 +26,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
-from analytics_pipeline.platforms.base import ErrorClass, PlatformError, Secret
+from analytics_pipeline.platforms.base import PlatformError, Secret
 from analytics_pipeline.platforms.redact import redact, redacting_logger
-from analytics_pipeline.settings import env_float, env_int
+from analytics_pipeline.records import ErrorClass
 
 __all__ = [
     "ApiSession",
@@ -71,25 +71,6 @@ class RetryConfig:
             raise ValueError("backoff and wait bounds must be >= 0")
         if self.connect_timeout_s <= 0 or self.read_timeout_s <= 0:
             raise ValueError("timeouts must be > 0")
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> RetryConfig:
-        """ANALYTICS_HTTP_* variables, shared by every platform."""
-        d = cls()
-        return cls(
-            max_attempts=env_int(env, "ANALYTICS_HTTP_MAX_ATTEMPTS", d.max_attempts, 1, 20),
-            backoff_base_s=env_float(
-                env, "ANALYTICS_HTTP_BACKOFF_BASE_S", d.backoff_base_s, 0, 600
-            ),
-            backoff_max_s=env_float(env, "ANALYTICS_HTTP_BACKOFF_MAX_S", d.backoff_max_s, 0, 3600),
-            max_wait_s=env_float(env, "ANALYTICS_HTTP_MAX_WAIT_S", d.max_wait_s, 0, 86_400),
-            connect_timeout_s=env_float(
-                env, "ANALYTICS_HTTP_CONNECT_TIMEOUT_S", d.connect_timeout_s, 0.01, 600
-            ),
-            read_timeout_s=env_float(
-                env, "ANALYTICS_HTTP_READ_TIMEOUT_S", d.read_timeout_s, 0.01, 3600
-            ),
-        )
 
 
 def backoff_delay(retry: RetryConfig, retry_number: int, rng: random.Random | None = None) -> float:

@@ -70,17 +70,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from analytics_pipeline.platforms import graph
-from analytics_pipeline.platforms.base import (
-    Account,
-    AccountMetrics,
-    ContentFormat,
-    ContentItem,
-    ContentMetrics,
-    MetricsBatch,
-    PlatformError,
-    SkippedObject,
-    ValueKind,
-)
+from analytics_pipeline.platforms.base import Account, PlatformError
 from analytics_pipeline.platforms.common import SessionClient, utc_now
 from analytics_pipeline.platforms.graph import (
     DEFAULT_GRAPH_API_VERSION,
@@ -97,6 +87,15 @@ from analytics_pipeline.platforms.graph import (
 from analytics_pipeline.platforms.http import ApiSession, RetryConfig
 from analytics_pipeline.platforms.redact import redacting_logger
 from analytics_pipeline.platforms.text import extract_hashtags
+from analytics_pipeline.records import (
+    AccountMetrics,
+    ContentFormat,
+    ContentItem,
+    ContentMetrics,
+    MetricsBatch,
+    SkippedObject,
+    ValueKind,
+)
 
 __all__ = [
     "ACCOUNT_METRIC_COLUMNS",
@@ -190,12 +189,6 @@ class InstagramSettings(GraphSettings):
             MediaFamily.REEL: self.reel_metrics,
             MediaFamily.STORY: self.story_metrics,
         }[family]
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> InstagramSettings:
-        """ANALYTICS_INSTAGRAM_* variables over the current defaults."""
-        metric_lists = ("feed_metrics", "reel_metrics", "story_metrics", "account_metrics")
-        return cls(**cls.env_overrides(env, GRAPH_PLATFORM, metric_lists))
 
 
 def classify_response(response: Any) -> PlatformError | None:

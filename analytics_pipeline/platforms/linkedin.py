@@ -76,18 +76,7 @@ from urllib.parse import quote
 
 import requests
 
-from analytics_pipeline.platforms.base import (
-    Account,
-    AccountMetrics,
-    ContentFormat,
-    ContentItem,
-    ContentMetrics,
-    ErrorClass,
-    MetricsBatch,
-    PlatformError,
-    SkippedObject,
-    ValueKind,
-)
+from analytics_pipeline.platforms.base import Account, PlatformError
 from analytics_pipeline.platforms.common import (
     SessionClient,
     as_int,
@@ -103,7 +92,16 @@ from analytics_pipeline.platforms.common import (
 from analytics_pipeline.platforms.http import ApiSession, RetryConfig, safe_url
 from analytics_pipeline.platforms.redact import redact, redacting_logger
 from analytics_pipeline.platforms.text import extract_hashtags
-from analytics_pipeline.settings import SettingsError, env_int, env_list, env_str, env_url
+from analytics_pipeline.records import (
+    AccountMetrics,
+    ContentFormat,
+    ContentItem,
+    ContentMetrics,
+    ErrorClass,
+    MetricsBatch,
+    SkippedObject,
+    ValueKind,
+)
 
 __all__ = [
     "ACCOUNT_METRIC_SOURCES",
@@ -211,52 +209,10 @@ class LinkedInSettings:
     def api_root(self) -> str:
         return f"{self.base_url.rstrip('/')}/rest"
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> LinkedInSettings:
-        """ANALYTICS_LINKEDIN_* variables over the current defaults."""
-        d = cls()
-        version = env_str(env, VERSION_SETTING, d.api_version)
-        if not _valid_version(version):
-            raise SettingsError(
-                f"{VERSION_SETTING}={version!r} is not a LinkedIn API version: use a supported "
-                "month in YYYYMM form such as '202609'."
-            )
-        post_metrics = _known_list(
-            env, "ANALYTICS_LINKEDIN_POST_METRICS", d.post_metrics, POST_METRIC_COLUMNS
-        )
-        account_metrics = _known_list(
-            env, "ANALYTICS_LINKEDIN_ACCOUNT_METRICS", d.account_metrics, ACCOUNT_METRIC_SOURCES
-        )
-        return cls(
-            base_url=env_url(env, "ANALYTICS_LINKEDIN_BASE_URL", d.base_url),
-            api_version=version,
-            post_metrics=post_metrics,
-            account_metrics=account_metrics,
-            page_size=env_int(env, "ANALYTICS_LINKEDIN_PAGE_SIZE", d.page_size, 1, MAX_PAGE_SIZE),
-            max_pages=env_int(env, "ANALYTICS_LINKEDIN_MAX_PAGES", d.max_pages, 1, 100_000),
-            stats_chunk_size=env_int(
-                env, "ANALYTICS_LINKEDIN_STATS_CHUNK_SIZE", d.stats_chunk_size, 1, MAX_STATS_CHUNK
-            ),
-            created_slack_days=env_int(
-                env, "ANALYTICS_LINKEDIN_CREATED_SLACK_DAYS", d.created_slack_days, 0, 120
-            ),
-            retry=RetryConfig.from_env(env),
-        )
-
 
 def _valid_version(version: str) -> bool:
     match = _VERSION_RE.fullmatch(version)
     return match is not None and 1 <= int(match["month"]) <= 12
-
-
-def _known_list(
-    env: Mapping[str, str], name: str, default: tuple[str, ...], known: Mapping[str, str]
-) -> tuple[str, ...]:
-    values = env_list(env, name, default)
-    unknown = [v for v in values if v not in known]
-    if unknown:
-        raise SettingsError(f"{name} names unknown metrics {unknown}; known: {', '.join(known)}.")
-    return values
 
 
 # --------------------------------------------------------------------------- time helpers

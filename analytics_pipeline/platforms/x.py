@@ -97,18 +97,7 @@ from urllib.parse import quote
 import requests
 
 from analytics_pipeline.platforms import common
-from analytics_pipeline.platforms.base import (
-    Account,
-    AccountMetrics,
-    ContentFormat,
-    ContentItem,
-    ContentMetrics,
-    ErrorClass,
-    MetricsBatch,
-    PlatformError,
-    SkippedObject,
-    ValueKind,
-)
+from analytics_pipeline.platforms.base import Account, PlatformError
 from analytics_pipeline.platforms.common import (
     SessionClient,
     capped_pages,
@@ -122,7 +111,16 @@ from analytics_pipeline.platforms.common import (
 from analytics_pipeline.platforms.http import ApiSession, RetryConfig, safe_url
 from analytics_pipeline.platforms.redact import redact, redacting_logger
 from analytics_pipeline.platforms.text import extract_hashtags
-from analytics_pipeline.settings import SettingsError, env_list, env_str, env_url
+from analytics_pipeline.records import (
+    AccountMetrics,
+    ContentFormat,
+    ContentItem,
+    ContentMetrics,
+    ErrorClass,
+    MetricsBatch,
+    SkippedObject,
+    ValueKind,
+)
 
 __all__ = [
     "COMMON_REFERENCE_TYPES",
@@ -182,8 +180,9 @@ _EXCERPT_CHARS = 300
 class XSettings:
     base_url: str = "https://api.x.com"
     api_version: str = "2"
-    # Tweet field groups that need a user-context token (empty: public metrics only).
-    private_metric_fields: tuple[str, ...] = ("non_public_metrics", "organic_metrics")
+    # Tweet field groups that need a user-context token; empty or ("none",): public metrics
+    # only (an app-only token).
+    private_metrics: tuple[str, ...] = ("non_public_metrics", "organic_metrics")
     page_size: int = 100  # max_results of the timeline, 5..100
     lookup_batch_size: int = LOOKUP_LIMIT
     # Pagination cap per listing (X serves at most 3200 timeline posts = 32 full pages):
@@ -192,6 +191,8 @@ class XSettings:
     retry: RetryConfig = field(default_factory=RetryConfig)
 
     def __post_init__(self) -> None:
+        if [group.lower() for group in self.private_metrics] == ["none"]:
+            object.__setattr__(self, "private_metrics", ())
         if not 5 <= self.page_size <= 100:
             raise ValueError("page_size must be 5..100 (X's max_results)")
         if not 1 <= self.lookup_batch_size <= LOOKUP_LIMIT:
@@ -200,42 +201,16 @@ class XSettings:
             raise ValueError("max_pages must be >= 1")
         if not _VERSION_RE.fullmatch(self.api_version):
             raise ValueError(f"api_version must look like '2', got {self.api_version!r}")
-        unknown = set(self.private_metric_fields) - PRIVATE_METRIC_GROUPS
+        unknown = set(self.private_metrics) - PRIVATE_METRIC_GROUPS
         if unknown:
-            raise ValueError(f"unknown private metric fields: {sorted(unknown)}")
+            raise ValueError(
+                f"unknown private metric groups {sorted(unknown)}; allowed: "
+                f"{', '.join(sorted(PRIVATE_METRIC_GROUPS))}, or 'none'"
+            )
 
     @property
     def api_root(self) -> str:
         return f"{self.base_url.rstrip('/')}/{self.api_version}"
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> XSettings:
-        """ANALYTICS_X_* variables over the current defaults.
-
-        ANALYTICS_X_PRIVATE_METRICS lists the user-context field groups to ask for
-        (non_public_metrics, organic_metrics), or `none` for public metrics only.
-        """
-        d = cls()
-        version = env_str(env, "ANALYTICS_X_API_VERSION", d.api_version)
-        if not _VERSION_RE.fullmatch(version):
-            raise SettingsError(
-                f"ANALYTICS_X_API_VERSION={version!r} is not an X API version such as '2'."
-            )
-        private = env_list(env, "ANALYTICS_X_PRIVATE_METRICS", d.private_metric_fields)
-        if [p.lower() for p in private] == ["none"]:
-            private = ()
-        unknown = sorted(set(private) - PRIVATE_METRIC_GROUPS)
-        if unknown:
-            raise SettingsError(
-                f"ANALYTICS_X_PRIVATE_METRICS names {', '.join(unknown)}; allowed: "
-                f"{', '.join(sorted(PRIVATE_METRIC_GROUPS))}, or 'none'."
-            )
-        return cls(
-            base_url=env_url(env, "ANALYTICS_X_BASE_URL", d.base_url),
-            api_version=version,
-            private_metric_fields=private,
-            retry=RetryConfig.from_env(env),
-        )
 
 
 # --------------------------------------------------------------------------- records
@@ -835,7 +810,7 @@ class XClient(SessionClient):
         )
 
     def _wants_private(self, account: Account, tweet_id: str) -> bool:
-        if not self.settings.private_metric_fields or account.integration_id in self._public_only:
+        if not self.settings.private_metrics or account.integration_id in self._public_only:
             return False
         created = snowflake_time(tweet_id)
         if created is None:
@@ -856,7 +831,7 @@ class XClient(SessionClient):
         fields = [
             "attachments",
             "public_metrics",
-            *(self.settings.private_metric_fields if private else ()),
+            *(self.settings.private_metrics if private else ()),
         ]
         params = {
             "ids": ",".join(ids),

@@ -25,7 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from analytics_pipeline.platforms.base import ACCOUNT_METRIC_FIELDS, AccountMetrics
+from analytics_pipeline.records import ACCOUNT_METRIC_FIELDS, AccountMetrics
 from analytics_pipeline.warehouse._sql import batches, dialect_insert, require_aware, require_date
 from analytics_pipeline.warehouse.content import UpsertCounts
 from analytics_pipeline.warehouse.tables import ACCOUNT_METRICS_KEY, account_metrics_daily

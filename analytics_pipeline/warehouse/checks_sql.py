@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from analytics_pipeline.platforms.base import ACCOUNT_METRIC_FIELDS, METRIC_FIELDS
+from analytics_pipeline.records import ACCOUNT_METRIC_FIELDS, METRIC_FIELDS
 from analytics_pipeline.warehouse.tables import (
     ACCOUNT_METRICS_KEY,
     CONTENT_KEY,

@@ -29,7 +29,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from analytics_pipeline.platforms.base import (
+from analytics_pipeline.records import (
     METRIC_FIELDS,
     ContentFormat,
     ContentItem,

@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from analytics_pipeline.platforms.base import ErrorClass
+from analytics_pipeline.records import ErrorClass
 from analytics_pipeline.warehouse._sql import dialect_insert, require_aware, require_date
 from analytics_pipeline.warehouse.tables import ingestion_failures, partition_loads
 

@@ -25,21 +25,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
-from analytics_pipeline.platforms.base import (
+from analytics_pipeline.records import (
     ACCOUNT_METRIC_FIELDS,
+    INTEGRATION_STATUSES,
     METRIC_FIELDS,
+    PLATFORMS,
+    REFERENCE_TYPES,
     ContentFormat,
     ErrorClass,
     ValueKind,
 )
 
-PLATFORMS: tuple[str, ...] = ("facebook", "instagram", "linkedin", "x")
-INTEGRATION_STATUSES: tuple[str, ...] = ("active", "paused", "needs_reauth")
 CONTENT_FORMATS: tuple[str, ...] = tuple(f.value for f in ContentFormat)
 VALUE_KINDS: tuple[str, ...] = tuple(k.value for k in ValueKind)
 ERROR_CLASSES: tuple[str, ...] = tuple(e.value for e in ErrorClass)
-# What a content item answers or re-shares (`ContentItem.reference_type`); NULL = original content.
-REFERENCE_TYPES: tuple[str, ...] = ("quote", "reply", "reshare")
 # `content_metrics_daily_change.change_source`, by the value_kind of the row it comes from.
 CHANGE_SOURCES: tuple[str, ...] = ("platform_daily", "snapshot_difference")
 

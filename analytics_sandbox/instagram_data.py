@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-from analytics_pipeline.sandbox.data import (
+from analytics_sandbox.data import (
     DEFAULT_CONFIG,
     IG_USER_PREFIX,
     SandboxConfig,
@@ -31,7 +31,7 @@ from analytics_pipeline.sandbox.data import (
     pacific_day_end,
     synthetic_caption,
 )
-from analytics_pipeline.sandbox.seeds import (
+from analytics_sandbox.seeds import (
     day_count,
     growth_fraction,
     hash_int,

@@ -62,12 +62,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from analytics_pipeline.sandbox import data, instagram
-from analytics_pipeline.sandbox.app import SandboxState, get_state
-from analytics_pipeline.sandbox.common import CallStart, Outcome, bearer_token, sandbox_call
-from analytics_pipeline.sandbox.data import is_ig_user_id
-from analytics_pipeline.sandbox.faults import TransientKind
-from analytics_pipeline.sandbox.graph import (
+from analytics_sandbox import data, instagram
+from analytics_sandbox.common import CallStart, Outcome, bearer_token, sandbox_call
+from analytics_sandbox.data import is_ig_user_id
+from analytics_sandbox.faults import TransientKind
+from analytics_sandbox.graph import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     CallContext,
@@ -95,7 +94,8 @@ from analytics_pipeline.sandbox.graph import (
     unknown_path,
     version_expired,
 )
-from analytics_pipeline.sandbox.seeds import hash_int
+from analytics_sandbox.seeds import hash_int
+from analytics_sandbox.state import SandboxState, get_state
 
 __all__ = [
     "DEFAULT_LIMIT",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from analytics_pipeline.sandbox.app import RequestRecord, SandboxState, get_state, redact_query
+from analytics_sandbox.state import RequestRecord, SandboxState, get_state, redact_query
 
 
 @dataclass(frozen=True)

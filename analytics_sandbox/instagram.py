@@ -32,10 +32,9 @@ from collections.abc import Sequence
 from itertools import islice
 from typing import Any
 
-from analytics_pipeline.sandbox import instagram_data as igd
-from analytics_pipeline.sandbox.app import SandboxState
-from analytics_pipeline.sandbox.data import is_ig_user_id
-from analytics_pipeline.sandbox.graph import (
+from analytics_sandbox import instagram_data as igd
+from analytics_sandbox.data import is_ig_user_id
+from analytics_sandbox.graph import (
     CallContext,
     FieldSpec,
     GraphError,
@@ -53,6 +52,7 @@ from analytics_pipeline.sandbox.graph import (
     unknown_object,
     unknown_path,
 )
+from analytics_sandbox.state import SandboxState
 
 DEFAULT_MEDIA_FIELDS = "id"
 DEFAULT_USER_FIELDS = "id"

@@ -1,4 +1,7 @@
-"""The one step that materializes every ingestion asset (content and account families).
+"""The ingestion assets: their specs, and the one step that materializes them all.
+
+Three assets, each partitioned by UTC day x tracked integration (`partitions.py`):
+`content_metadata` -> `content_daily_metrics` (lookback mapping), and `account_daily_metrics`.
 
 All specs live in ONE subsettable multi-asset step (any subset can be materialized alone) for
 two reasons measured on Dagster 1.13:
@@ -21,14 +24,14 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 
-from analytics_pipeline.assets.account import ACCOUNT_DAILY_METRICS, account_daily_metrics_spec
-from analytics_pipeline.assets.content import (
-    CONTENT_DAILY_METRICS,
-    CONTENT_METADATA,
-    content_daily_metrics_spec,
-    content_metadata_spec,
+from analytics_pipeline.defs.checks import CHECK_SPECS, run_checks
+from analytics_pipeline.defs.partitions import (
+    SETTINGS,
+    build_lookback_mapping,
+    content_partitions,
+    group_by_integration,
 )
-from analytics_pipeline.checks import CHECK_SPECS, run_checks
+from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResource
 from analytics_pipeline.ingest import (
     IngestOptions,
     IntegrationRequest,
@@ -37,9 +40,67 @@ from analytics_pipeline.ingest import (
     ingest_integration,
     unexpected_failure,
 )
-from analytics_pipeline.partitions import SETTINGS, group_by_integration
 from analytics_pipeline.platforms.redact import redact
-from analytics_pipeline.resources import PlatformsResource, WarehouseResource
+from analytics_pipeline.records import AssetName
+
+CONTENT_METADATA = dg.AssetKey(AssetName.CONTENT_METADATA.value)
+CONTENT_DAILY_METRICS = dg.AssetKey(AssetName.CONTENT_DAILY_METRICS.value)
+ACCOUNT_DAILY_METRICS = dg.AssetKey(AssetName.ACCOUNT_DAILY_METRICS.value)
+CONTENT_GROUP = "social_content"
+ACCOUNT_GROUP = "social_accounts"
+
+content_metadata_spec = dg.AssetSpec(
+    CONTENT_METADATA,
+    description=(
+        "Content each tracked integration published on the partition's UTC day: one row per "
+        "content item in `content_items` (format, caption, normalized hashtags, permalink, "
+        "published_at), upserted on (organization_id, integration_id, external_content_id)."
+    ),
+    partitions_def=content_partitions,
+    group_name=CONTENT_GROUP,
+    kinds={"python", "sql"},
+    skippable=True,
+    metadata={"table": "content_items"},
+)
+
+content_daily_metrics_spec = dg.AssetSpec(
+    CONTENT_DAILY_METRICS,
+    description=(
+        "Metrics of every content item published in the lookback window ending on the "
+        f"partition's day ({SETTINGS.lookback_days} days): one row per content item per day in "
+        "`content_metrics_daily`. `value_kind` says what the numbers are: `lifetime_snapshot` "
+        "(cumulative total observed that day; only recordable while the day is within "
+        "ANALYTICS_SNAPSHOT_WINDOW_DAYS of now) or `daily` (the platform's value for that day). "
+        "NULL = the platform did not say; 0 = it said zero."
+    ),
+    partitions_def=content_partitions,
+    group_name=CONTENT_GROUP,
+    kinds={"python", "sql"},
+    skippable=True,
+    deps=[
+        dg.AssetDep(
+            CONTENT_METADATA, partition_mapping=build_lookback_mapping(SETTINGS.lookback_days)
+        )
+    ],
+    metadata={"table": "content_metrics_daily"},
+)
+
+account_daily_metrics_spec = dg.AssetSpec(
+    ACCOUNT_DAILY_METRICS,
+    description=(
+        "Account-level metrics of each tracked integration: one row per integration per day in "
+        "`account_metrics_daily`. `followers_total` is a snapshot of the current total, recorded "
+        "only while the day is within ANALYTICS_SNAPSHOT_WINDOW_DAYS of now (a later backfill "
+        "never erases it); new_followers, profile_views, reach, impressions, views and "
+        "website_clicks are the platform's own values for that day where it provides them "
+        "(backfillable as far as the platform allows). NULL = not reported, 0 = reported zero."
+    ),
+    partitions_def=content_partitions,
+    group_name=ACCOUNT_GROUP,
+    kinds={"python", "sql"},
+    skippable=True,
+    metadata={"table": "account_metrics_daily"},
+)
 
 
 @dg.multi_asset(
@@ -68,7 +129,7 @@ def social_ingestion(
         options = IngestOptions(
             lookback_days=SETTINGS.lookback_days,
             snapshot_window_days=SETTINGS.snapshot_window_days,
-            partitions_start=dt.date.fromisoformat(SETTINGS.partitions_start_date),
+            partitions_start=SETTINGS.partitions_start_date,
             run_id=context.run.run_id,
         )
         for outcome in _run_integrations(context, engine, platforms, options):
@@ -105,13 +166,13 @@ def _run_integrations(
     ]
     context.log.info(
         f"Ingesting {len(requests)} integration(s) x {len(context.partition_keys)} partition "
-        f"key(s) with up to {SETTINGS.max_concurrency} at a time."
+        f"key(s) with up to {platforms.max_concurrency} at a time."
     )
     results: queue.SimpleQueue[PartitionOutcome | _WorkerDone] = queue.SimpleQueue()
     stopping = threading.Event()
 
     def work(request: IntegrationRequest) -> None:
-        reported: set[tuple[str, dt.date]] = set()
+        reported: set[tuple[AssetName, dt.date]] = set()
         error: Exception | None = None
         try:
             for outcome in ingest_integration(engine, platforms.create_client, request, options):
@@ -123,7 +184,7 @@ def _run_integrations(
             error = exc
         results.put(_WorkerDone(request, reported, error))
 
-    pool = ThreadPoolExecutor(max_workers=SETTINGS.max_concurrency)
+    pool = ThreadPoolExecutor(max_workers=platforms.max_concurrency)
     try:
         for request in requests:
             pool.submit(work, request)
@@ -152,7 +213,7 @@ class _WorkerDone:
     """A worker finished one integration; `error` if it stopped on an unexpected exception."""
 
     request: IntegrationRequest
-    reported: set[tuple[str, dt.date]]
+    reported: set[tuple[AssetName, dt.date]]
     error: Exception | None
 
 
@@ -160,8 +221,8 @@ def _event_for(outcome: PartitionOutcome) -> dg.AssetMaterialization | None:
     if outcome.status is not Status.MATERIALIZED:
         return None
     return dg.AssetMaterialization(
-        asset_key=dg.AssetKey(outcome.asset),
-        partition=outcome.partition_key,
+        asset_key=dg.AssetKey(outcome.asset.value),
+        partition=outcome.partition.key,
         metadata=_plottable(outcome.metadata),
     )
 
@@ -192,7 +253,7 @@ def _failure_for(failures: list[PartitionOutcome]) -> dg.Failure:
         ),
         metadata={
             "failed_partitions": dg.MetadataValue.json(
-                sorted(f"{o.asset}:{o.partition_key}" for o in failures)
+                sorted(f"{o.asset}:{o.partition.key}" for o in failures)
             ),
             "retryable": retryable,
         },

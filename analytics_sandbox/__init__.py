@@ -9,10 +9,11 @@ Production code never imports this package: clients only see a base URL. Typical
 
 from __future__ import annotations
 
-from analytics_pipeline.sandbox.app import RequestRecord, create_app
-from analytics_pipeline.sandbox.data import Clock, FixedClock, SandboxConfig
-from analytics_pipeline.sandbox.faults import FaultState, TransientKind
-from analytics_pipeline.sandbox.server import SandboxServer, serve
+from analytics_sandbox.app import create_app
+from analytics_sandbox.data import Clock, FixedClock, SandboxConfig
+from analytics_sandbox.faults import FaultState, TransientKind
+from analytics_sandbox.server import SandboxServer, serve
+from analytics_sandbox.state import RequestRecord
 
 __all__ = [
     "Clock",

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from analytics_pipeline.sandbox.seeds import (
+from analytics_sandbox.seeds import (
     day_count,
     growth_fraction,
     hash_int,

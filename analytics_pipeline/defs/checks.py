@@ -12,55 +12,55 @@ from dataclasses import dataclass
 import dagster as dg
 import sqlalchemy as sa
 
-from analytics_pipeline.ingest import ACCOUNT_ASSET, METADATA_ASSET, METRICS_ASSET
+from analytics_pipeline.records import AssetName
 from analytics_pipeline.warehouse import checks_sql
 
 
 @dataclass(frozen=True)
 class _Check:
-    asset: str
+    asset: AssetName
     name: str
     description: str
     count_violations: Callable[[sa.Connection], int]
 
     @property
     def key(self) -> dg.AssetCheckKey:
-        return dg.AssetCheckKey(dg.AssetKey(self.asset), self.name)
+        return dg.AssetCheckKey(dg.AssetKey(self.asset.value), self.name)
 
 
 CHECKS: tuple[_Check, ...] = (
     _Check(
-        METADATA_ASSET,
+        AssetName.CONTENT_METADATA,
         "no_duplicate_content_keys",
         "At most one content_items row per (organization_id, integration_id, external_content_id).",
         checks_sql.duplicate_content_keys,
     ),
     _Check(
-        METRICS_ASSET,
+        AssetName.CONTENT_DAILY_METRICS,
         "no_duplicate_metric_keys",
         "At most one content_metrics_daily row per (organization, integration, content, day).",
         checks_sql.duplicate_metric_keys,
     ),
     _Check(
-        METRICS_ASSET,
+        AssetName.CONTENT_DAILY_METRICS,
         "metrics_have_content_item",
         "Every content_metrics_daily row has a matching content_items row.",
         checks_sql.orphan_metric_rows,
     ),
     _Check(
-        METRICS_ASSET,
+        AssetName.CONTENT_DAILY_METRICS,
         "no_negative_counts",
         "No metric value in content_metrics_daily is negative.",
         checks_sql.negative_metric_values,
     ),
     _Check(
-        ACCOUNT_ASSET,
+        AssetName.ACCOUNT_DAILY_METRICS,
         "no_duplicate_account_keys",
         "At most one account_metrics_daily row per (organization, integration, day).",
         checks_sql.account_duplicate_keys,
     ),
     _Check(
-        ACCOUNT_ASSET,
+        AssetName.ACCOUNT_DAILY_METRICS,
         "no_negative_account_values",
         "No value in account_metrics_daily is negative.",
         checks_sql.negative_account_values,
@@ -68,7 +68,7 @@ CHECKS: tuple[_Check, ...] = (
 )
 
 CHECK_SPECS = [
-    dg.AssetCheckSpec(check.name, asset=check.asset, description=check.description)
+    dg.AssetCheckSpec(check.name, asset=check.asset.value, description=check.description)
     for check in CHECKS
 ]
 
@@ -83,7 +83,7 @@ def run_checks(
                 continue
             violations = check.count_violations(conn)
             yield dg.AssetCheckResult(
-                asset_key=check.asset,
+                asset_key=check.asset.value,
                 check_name=check.name,
                 passed=violations == 0,
                 severity=dg.AssetCheckSeverity.ERROR,

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
-from analytics_pipeline.sandbox.data import DEFAULT_CONFIG, SandboxConfig
-from analytics_pipeline.sandbox.seeds import (
+from analytics_sandbox.data import DEFAULT_CONFIG, SandboxConfig
+from analytics_sandbox.seeds import (
     day_count,
     growth_fraction,
     hash_int,

@@ -1,32 +1,41 @@
-"""Partitions: UTC day x tracked integration.
+"""Partitions: UTC day x tracked integration, and how a run covers a range of them.
 
-Multi-partition keys read "<date>|<integration_id>" (Dagster sorts dimensions by name). The
-integration dimension is dynamic: `sensors.tracked_integrations_sensor` keeps it in step with the
-`tracked_integrations` table.
+Multi-partition keys read "<date>|<integration_id>" (`records.ContentPartition.key`). The
+integration dimension is dynamic: `automation.tracked_integrations_sensor` keeps it in step with
+the `tracked_integrations` table.
+
+`SETTINGS` is read here, once, when the definitions are imported: the start date, the lookback
+window and the retry policy shape the definitions themselves (see `settings.py`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 
 import dagster as dg
 
-from analytics_pipeline.settings import PipelineSettings, load_pipeline_settings
+from analytics_pipeline.records import ContentPartition
+from analytics_pipeline.settings import DefinitionSettings, load_definition_settings
 
 INTEGRATIONS_PARTITIONS_NAME = "tracked_integrations"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+SETTINGS = load_definition_settings()
 
 integration_partitions = dg.DynamicPartitionsDefinition(name=INTEGRATIONS_PARTITIONS_NAME)
 
 
-def build_content_partitions(settings: PipelineSettings) -> dg.MultiPartitionsDefinition:
+def build_content_partitions(settings: DefinitionSettings) -> dg.MultiPartitionsDefinition:
     return dg.MultiPartitionsDefinition(
         {
             # end_offset=1: today's (still incomplete) day is a partition too, so content that
             # expires within a day can be captured the same day (intraday schedule).
             "date": dg.DailyPartitionsDefinition(
-                start_date=settings.partitions_start_date, timezone="UTC", end_offset=1
+                start_date=settings.partitions_start_date.isoformat(),
+                timezone="UTC",
+                end_offset=1,
             ),
             "integration": integration_partitions,
         }
@@ -51,52 +60,16 @@ def build_lookback_mapping(lookback_days: int) -> dg.MultiPartitionMapping:
     )
 
 
-SETTINGS = load_pipeline_settings()
 content_partitions = build_content_partitions(SETTINGS)
-
-
-class PartitionKeyError(ValueError):
-    """A partition key that is not "<YYYY-MM-DD>|<integration_id>"."""
-
-
-@dataclass(frozen=True, order=True)
-class ContentPartition:
-    day: dt.date
-    integration_id: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.day.isoformat()}|{self.integration_id}"
-
-
-def parse_partition_key(key: str) -> ContentPartition:
-    day_text, sep, integration_id = key.partition("|")
-    if not sep or not integration_id or "|" in integration_id:
-        raise PartitionKeyError(
-            f"Partition key {key!r} is not of the form 'YYYY-MM-DD|<integration_id>'."
-        )
-    try:
-        day = dt.date.fromisoformat(day_text)
-    except ValueError:
-        raise PartitionKeyError(f"Partition key {key!r} does not start with a date.") from None
-    return ContentPartition(day, integration_id)
 
 
 def group_by_integration(keys: Iterable[str]) -> dict[str, list[dt.date]]:
     """Partition keys grouped per integration, dates ascending (the order lookback needs)."""
     grouped: dict[str, set[dt.date]] = {}
     for key in keys:
-        partition = parse_partition_key(key)
+        partition = ContentPartition.parse(key)
         grouped.setdefault(partition.integration_id, set()).add(partition.day)
     return {integration: sorted(days) for integration, days in grouped.items()}
-
-
-def date_range(start: dt.date, end: dt.date) -> Iterator[dt.date]:
-    """Days from start to end, both inclusive."""
-    day = start
-    while day <= end:
-        yield day
-        day += dt.timedelta(days=1)
 
 
 def contiguous_segments(ordered: Sequence[str], chosen: Iterable[str]) -> list[list[str]]:
@@ -122,6 +95,6 @@ def range_run_tags(start: dt.date, end: dt.date, integration_ids: Sequence[str])
     if not integration_ids:
         raise ValueError("A range run needs at least one integration.")
     return {
-        "dagster/asset_partition_range_start": f"{start.isoformat()}|{integration_ids[0]}",
-        "dagster/asset_partition_range_end": f"{end.isoformat()}|{integration_ids[-1]}",
+        RANGE_START_TAG: ContentPartition(start, integration_ids[0]).key,
+        RANGE_END_TAG: ContentPartition(end, integration_ids[-1]).key,
     }

@@ -1,5 +1,11 @@
-"""Sensors.
+"""Automation: the ingestion job, the schedules that drive the daily runs, and the sensors.
 
+- `ingestion_job`: the three ingestion assets for a range of days x integrations.
+- Schedules ask for as few runs as possible (one per contiguous block of integrations in
+  partition order, usually exactly one): a Dagster run costs seconds of process start-up while the
+  step fans integrations out on threads and isolates their failures itself.
+  `daily_ingestion_schedule` runs yesterday at 01:30 UTC; `intraday_ephemeral_schedule` runs today
+  at 23:15 UTC for platforms whose content expires within a day (Instagram stories).
 - `tracked_integrations_sensor` keeps the `tracked_integrations` dynamic partitions in step with
   the warehouse table: new integrations get a partition and a run over their lookback window (so
   the first daily metrics have their content); removed integrations lose their partition.
@@ -10,29 +16,115 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 
 import dagster as dg
 
 from analytics_pipeline import warehouse as wh
-from analytics_pipeline.ingest import METADATA_ASSET, METRICS_ASSET
-from analytics_pipeline.jobs import ingestion_job, range_run_request
-from analytics_pipeline.partitions import (
+from analytics_pipeline.defs.assets import (
+    ACCOUNT_DAILY_METRICS,
+    CONTENT_DAILY_METRICS,
+    CONTENT_METADATA,
+)
+from analytics_pipeline.defs.partitions import (
     INTEGRATIONS_PARTITIONS_NAME,
     SETTINGS,
-    date_range,
+    contiguous_segments,
     range_run_tags,
 )
-from analytics_pipeline.resources import WarehouseResource
+from analytics_pipeline.defs.resources import WarehouseResource
+from analytics_pipeline.platforms import client_class
+from analytics_pipeline.records import AssetName, IntegrationStatus, date_range
 from analytics_pipeline.warehouse import TrackedIntegration, list_integrations
+
+ingestion_job = dg.define_asset_job(
+    "ingestion_job",
+    selection=dg.AssetSelection.assets(
+        CONTENT_METADATA, CONTENT_DAILY_METRICS, ACCOUNT_DAILY_METRICS
+    ),
+    description="Content metadata, then content and account metrics, for a range of days x "
+    "integrations.",
+)
+
+
+def range_run_request(
+    run_key: str, start: dt.date, end: dt.date, integration_ids: Sequence[str], reason: str
+) -> dg.RunRequest:
+    """One run covering days start..end for integrations listed in partition (added) order."""
+    return dg.RunRequest(
+        run_key=run_key,
+        tags={**range_run_tags(start, end, integration_ids), "analytics/reason": reason},
+    )
+
+
+# --- schedules -------------------------------------------------------------------------------
+
+
+def _requests_for_day(
+    context: dg.ScheduleEvaluationContext,
+    warehouse: WarehouseResource,
+    day: dt.date,
+    reason: str,
+    include: Callable[[TrackedIntegration], bool],
+) -> list[dg.RunRequest] | dg.SkipReason:
+    with warehouse.get_engine().connect() as conn:
+        chosen = {
+            i.integration_id
+            for i in list_integrations(conn, statuses=[IntegrationStatus.ACTIVE])
+            if include(i)
+        }
+    # Partition order (the order integrations were added) is what a range run expands over.
+    ordered = list(context.instance.get_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME))
+    segments = contiguous_segments(ordered, chosen)
+    if not segments:
+        return dg.SkipReason(f"No active integration to run for {day.isoformat()} ({reason}).")
+    return [
+        range_run_request(f"{reason}-{day.isoformat()}-{segment[0]}", day, day, segment, reason)
+        for segment in segments
+    ]
+
+
+@dg.schedule(
+    cron_schedule="30 1 * * *",
+    execution_timezone="UTC",
+    target=ingestion_job,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="At 01:30 UTC: yesterday's content, metrics and account metrics for every "
+    "active integration (lifetime totals observed now are yesterday's end-of-day snapshot).",
+)
+def daily_ingestion_schedule(
+    context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource
+) -> list[dg.RunRequest] | dg.SkipReason:
+    yesterday = context.scheduled_execution_time.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+    return _requests_for_day(context, warehouse, yesterday, "daily", lambda _: True)
+
+
+def _has_ephemeral_content(integration: TrackedIntegration) -> bool:
+    return client_class(integration.platform).has_ephemeral_content
+
+
+@dg.schedule(
+    cron_schedule="15 23 * * *",
+    execution_timezone="UTC",
+    target=ingestion_job,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="At 23:15 UTC: today's partition for integrations whose platform has content "
+    "that expires within a day (Instagram stories), captured while it is still live.",
+)
+def intraday_ephemeral_schedule(
+    context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource
+) -> list[dg.RunRequest] | dg.SkipReason:
+    today = context.scheduled_execution_time.astimezone(dt.UTC).date()
+    return _requests_for_day(context, warehouse, today, "intraday", _has_ephemeral_content)
+
+
+# --- sensors ---------------------------------------------------------------------------------
 
 
 def initial_window(today: dt.date) -> tuple[dt.date, dt.date]:
     """The lookback window ending yesterday, clamped to the partitions' start date."""
     end = today - dt.timedelta(days=1)
-    start = max(
-        end - dt.timedelta(days=SETTINGS.lookback_days - 1),
-        dt.date.fromisoformat(SETTINGS.partitions_start_date),
-    )
+    start = max(end - dt.timedelta(days=SETTINGS.lookback_days - 1), SETTINGS.partitions_start_date)
     return start, end
 
 
@@ -57,7 +149,7 @@ def plan_partition_sync(
             )
         )
     start, end = initial_window(today)
-    active = {i.integration_id for i in integrations if i.status == "active"}
+    active = {i.integration_id for i in integrations if i.status == IntegrationStatus.ACTIVE}
     runs = [
         range_run_request(f"initial-{key}-{end.isoformat()}", start, end, [key], "new_integration")
         for key in to_add
@@ -106,7 +198,7 @@ def plan_lookback_reruns(
             load.partition_date - dt.timedelta(days=lookback_days - 1), load.partition_date
         )
         days_landed = landed.get(load.integration_id, {})
-        start = dt.date.fromisoformat(SETTINGS.partitions_start_date)
+        start = SETTINGS.partitions_start_date
         needed = [day for day in window if day >= start]
         if all(day in days_landed for day in needed) and any(
             days_landed[day] > load.loaded_at for day in needed
@@ -130,9 +222,13 @@ def lookback_completion_sensor(
     today = dt.datetime.now(dt.UTC).date()
     since = today - dt.timedelta(days=SETTINGS.snapshot_window_days + 1)
     with warehouse.get_engine().connect() as conn:
-        metrics_loads = wh.recent_partition_loads(conn, asset=METRICS_ASSET, since=since)
+        metrics_loads = wh.recent_partition_loads(
+            conn, asset=AssetName.CONTENT_DAILY_METRICS, since=since
+        )
         metadata_loads = wh.recent_partition_loads(
-            conn, asset=METADATA_ASSET, since=since - dt.timedelta(days=SETTINGS.lookback_days)
+            conn,
+            asset=AssetName.CONTENT_METADATA,
+            since=since - dt.timedelta(days=SETTINGS.lookback_days),
         )
     reruns = plan_lookback_reruns(metrics_loads, metadata_loads, SETTINGS.lookback_days)
     if not reruns:
@@ -141,7 +237,7 @@ def lookback_completion_sensor(
         run_requests=[
             dg.RunRequest(
                 run_key=key,
-                asset_selection=[dg.AssetKey(METRICS_ASSET)],
+                asset_selection=[CONTENT_DAILY_METRICS],
                 tags={**range_run_tags(day, day, [integration_id]), "analytics/reason": "lookback"},
             )
             for integration_id, day, key in reruns

@@ -12,9 +12,10 @@ from typing import Any
 
 import uvicorn
 
-from analytics_pipeline.sandbox.app import RequestRecord, SandboxState, create_app, get_state
-from analytics_pipeline.sandbox.data import Clock, SandboxConfig
-from analytics_pipeline.sandbox.faults import FaultState
+from analytics_sandbox.app import create_app
+from analytics_sandbox.data import Clock, SandboxConfig
+from analytics_sandbox.faults import FaultState
+from analytics_sandbox.state import RequestRecord, SandboxState, get_state
 
 _START_TIMEOUT_S = 10.0
 _STOP_TIMEOUT_S = 5.0

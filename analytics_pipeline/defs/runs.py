@@ -15,10 +15,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from analytics_pipeline.partitions import INTEGRATIONS_PARTITIONS_NAME, range_run_tags
-from analytics_pipeline.resources import PlatformsResource, WarehouseResource
+from analytics_pipeline.defs.partitions import INTEGRATIONS_PARTITIONS_NAME, range_run_tags
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def ensure_dagster_home() -> Path:
@@ -66,7 +65,8 @@ def run_content_range(
     """
     from analytics_pipeline.definitions import defs
 
-    job = defs.resolve_job_def("ingestion_job")
+    definitions = defs()  # resources read the environment now (the demo points it at a sandbox)
+    job = definitions.resolve_job_def("ingestion_job")
     started = dt.datetime.now(dt.UTC)
     result = job.execute_in_process(
         # The run's events are in $DAGSTER_HOME (see them in the UI); keep the terminal quiet.
@@ -74,10 +74,6 @@ def run_content_range(
         instance=instance,
         tags=range_run_tags(start, end, integration_ids),
         raise_on_error=False,
-        resources={
-            "warehouse": WarehouseResource.from_env(),
-            "platforms": PlatformsResource(),
-        },
     )
     seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
     materialized, api_calls = 0, 0

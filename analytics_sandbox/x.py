@@ -53,10 +53,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from analytics_pipeline.sandbox import x_data
-from analytics_pipeline.sandbox.app import SandboxState, get_state
-from analytics_pipeline.sandbox.common import CallStart, Outcome, bearer_token, sandbox_call
-from analytics_pipeline.sandbox.faults import TransientKind
+from analytics_sandbox import x_data
+from analytics_sandbox.common import CallStart, Outcome, bearer_token, sandbox_call
+from analytics_sandbox.faults import TransientKind
+from analytics_sandbox.state import SandboxState, get_state
 
 CURRENT_VERSION = "2"
 RETIRED_VERSIONS = frozenset({"1.1"})

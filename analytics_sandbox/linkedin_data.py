@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from analytics_pipeline.sandbox.data import DEFAULT_CONFIG, SandboxConfig
-from analytics_pipeline.sandbox.seeds import (
+from analytics_sandbox.data import DEFAULT_CONFIG, SandboxConfig
+from analytics_sandbox.seeds import (
     day_count,
     hash_int,
     pick,

@@ -1,4 +1,4 @@
-"""The README's first command: the whole pipeline on this machine, then a summary.
+"""The README's first command (`analytics-sandbox demo`): the whole pipeline on this machine.
 
 Starts the sandbox (all four platform APIs) on a free local port, tracks N Facebook pages and one
 Instagram, LinkedIn and X account (idempotently), runs a single-run backfill of the last D
@@ -15,13 +15,13 @@ import time
 import dagster as dg
 import sqlalchemy as sa
 
-from analytics_pipeline import runner
 from analytics_pipeline import warehouse as wh
-from analytics_pipeline.partitions import contiguous_segments
-from analytics_pipeline.platforms import SUPPORTED_PLATFORMS
-from analytics_pipeline.sandbox.server import SandboxServer
+from analytics_pipeline.defs import runs as runner
+from analytics_pipeline.defs.partitions import contiguous_segments
+from analytics_pipeline.records import PLATFORMS
 from analytics_pipeline.warehouse import tables
 from analytics_pipeline.warehouse.migrations import migrate
+from analytics_sandbox.server import SandboxServer
 
 DEMO_ORG = "demo-org"
 DEMO_TOKEN_ENV = "ANALYTICS_DEMO_TOKEN"  # noqa: S105 (a variable name, not a token)
@@ -70,7 +70,7 @@ def run_demo(days: int, pages: int) -> int:
     start = end - dt.timedelta(days=days - 1)
     with SandboxServer() as sandbox:
         # Only this process sees these: the demo never changes the caller's environment.
-        for platform in SUPPORTED_PLATFORMS:
+        for platform in PLATFORMS:
             os.environ[f"ANALYTICS_{platform.upper()}_BASE_URL"] = sandbox.base_url
         os.environ.setdefault(DEMO_TOKEN_ENV, "demo-sandbox-token")
         ids = _track_demo_accounts(engine, pages)

@@ -56,10 +56,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from analytics_pipeline.sandbox import linkedin_data as li
-from analytics_pipeline.sandbox.app import SandboxState
-from analytics_pipeline.sandbox.common import CallStart, Outcome, bearer_token, sandbox_call
-from analytics_pipeline.sandbox.faults import TransientKind
+from analytics_sandbox import linkedin_data as li
+from analytics_sandbox.common import CallStart, Outcome, bearer_token, sandbox_call
+from analytics_sandbox.faults import TransientKind
+from analytics_sandbox.state import SandboxState
 
 MAX_COUNT = 100
 DEFAULT_COUNT = 10

@@ -1,0 +1,223 @@
+"""Records and names shared by the platform clients, the warehouse and the Dagster wiring.
+
+This module is the one list of platforms, integration statuses, asset names, content formats,
+error classes and metric columns, and it holds the frozen records that clients parse replies
+into and the warehouse stores. It imports nothing of the project, so `platforms/` and
+`warehouse/` can both depend on it without depending on each other.
+
+Partitions are `ContentPartition` objects everywhere in the code; their Dagster key text
+("<YYYY-MM-DD>|<integration_id>", dimensions sorted by name) is made and read only here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Platform(StrEnum):
+    """The platforms a tracked integration can be on."""
+
+    FACEBOOK = "facebook"
+    INSTAGRAM = "instagram"
+    LINKEDIN = "linkedin"
+    X = "x"
+
+
+PLATFORMS: tuple[str, ...] = tuple(p.value for p in Platform)
+
+
+class IntegrationStatus(StrEnum):
+    """`tracked_integrations.status`."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    NEEDS_REAUTH = "needs_reauth"
+
+
+INTEGRATION_STATUSES: tuple[str, ...] = tuple(s.value for s in IntegrationStatus)
+
+
+class AssetName(StrEnum):
+    """The ingestion assets (their Dagster asset keys and the `asset` column of the ledger)."""
+
+    CONTENT_METADATA = "content_metadata"
+    CONTENT_DAILY_METRICS = "content_daily_metrics"
+    ACCOUNT_DAILY_METRICS = "account_daily_metrics"
+
+
+class ContentFormat(StrEnum):
+    """A small closed set of content formats shared by every platform."""
+
+    POST = "POST"  # an image/photo post or a plain feed post with an image
+    REEL = "REEL"
+    VIDEO = "VIDEO"
+    CAROUSEL = "CAROUSEL"
+    STORY = "STORY"
+    LINK = "LINK"
+    TEXT = "TEXT"
+
+
+class ErrorClass(StrEnum):
+    TRANSIENT = "transient"
+    PERMANENT_CREDENTIAL = "permanent_credential"
+    PERMANENT_OBJECT = "permanent_object"
+    # Our configuration is wrong for every account of the platform (e.g. a sunset API version):
+    # stop, say which setting to change, do not mark the integration needs_reauth.
+    PERMANENT_CONFIG = "permanent_config"
+    INVALID_RESPONSE = "invalid_response"
+
+
+class ValueKind(StrEnum):
+    """What a metrics row's numbers mean."""
+
+    LIFETIME_SNAPSHOT = "lifetime_snapshot"  # cumulative total observed on metric_date
+    DAILY = "daily"  # the platform's own value for that day
+
+
+METRIC_FIELDS: tuple[str, ...] = (
+    "impressions",
+    "reach",
+    "views",
+    "reactions",
+    "likes",
+    "comments",
+    "shares",
+    "clicks",
+    "saves",
+    "video_views",
+)
+
+
+# What a content item answers or re-shares (`ContentItem.reference_type`); None = original content.
+REFERENCE_TYPES: tuple[str, ...] = ("quote", "reply", "reshare")
+
+
+@dataclass(frozen=True)
+class ContentItem:
+    external_content_id: str
+    format: ContentFormat
+    published_at: dt.datetime  # timezone-aware UTC
+    caption: str | None = None
+    hashtags: tuple[str, ...] = ()
+    permalink: str | None = None
+    # What the item answers or re-shares, when it is not an original: "quote", "reply",
+    # "reshare". None for original content.
+    reference_type: str | None = None
+
+
+@dataclass(frozen=True)
+class ContentMetrics:
+    """Metrics of one content item. None = the platform did not say; 0 = it said zero."""
+
+    external_content_id: str
+    value_kind: ValueKind
+    impressions: int | None = None
+    reach: int | None = None
+    views: int | None = None
+    reactions: int | None = None
+    likes: int | None = None
+    comments: int | None = None
+    shares: int | None = None
+    clicks: int | None = None
+    saves: int | None = None
+    video_views: int | None = None
+
+    def null_count(self) -> int:
+        return sum(getattr(self, name) is None for name in METRIC_FIELDS)
+
+
+ACCOUNT_METRIC_FIELDS: tuple[str, ...] = (
+    "followers_total",
+    "new_followers",
+    "profile_views",
+    "reach",
+    "impressions",
+    "views",
+    "website_clicks",
+)
+
+
+@dataclass(frozen=True)
+class AccountMetrics:
+    """Account-level numbers for one UTC day. None = the platform did not say (or cannot for
+    that day); 0 = it said zero.
+
+    `followers_total` is a SNAPSHOT of the current total (platforms cannot tell it for a past
+    day): clients fill it only when asked with `include_snapshot=True`. Every other field is the
+    platform's own value FOR that day (e.g. Facebook page insights `period=day`, LinkedIn
+    follower gains with `timeIntervals`), which can be backfilled as far as the platform allows.
+    """
+
+    followers_total: int | None = None
+    new_followers: int | None = None
+    profile_views: int | None = None
+    reach: int | None = None
+    impressions: int | None = None
+    views: int | None = None
+    website_clicks: int | None = None
+    # Metric names the platform rejected as invalid/deprecated (the rest still landed).
+    rejected_metrics: tuple[str, ...] = ()
+
+    def null_count(self) -> int:
+        return sum(getattr(self, name) is None for name in ACCOUNT_METRIC_FIELDS)
+
+
+@dataclass(frozen=True)
+class SkippedObject:
+    """A content item the platform refused for a reason that concerns only that item."""
+
+    external_content_id: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class MetricsBatch:
+    metrics: tuple[ContentMetrics, ...]
+    skipped: tuple[SkippedObject, ...] = ()
+    # Metric names the platform rejected as invalid/deprecated: the rest was still fetched.
+    rejected_metrics: tuple[str, ...] = ()
+
+
+# --- partitions -------------------------------------------------------------------------------
+
+
+class PartitionKeyError(ValueError):
+    """A partition key that is not "<YYYY-MM-DD>|<integration_id>"."""
+
+
+@dataclass(frozen=True, order=True)
+class ContentPartition:
+    """One (UTC day, tracked integration) partition of the ingestion assets."""
+
+    day: dt.date
+    integration_id: str
+
+    @property
+    def key(self) -> str:
+        """The Dagster multi-partition key ("date" and "integration" sorted by name)."""
+        return f"{self.day.isoformat()}|{self.integration_id}"
+
+    @classmethod
+    def parse(cls, key: str) -> ContentPartition:
+        day_text, sep, integration_id = key.partition("|")
+        if not sep or not integration_id or "|" in integration_id:
+            raise PartitionKeyError(
+                f"Partition key {key!r} is not of the form 'YYYY-MM-DD|<integration_id>'."
+            )
+        try:
+            day = dt.date.fromisoformat(day_text)
+        except ValueError:
+            raise PartitionKeyError(f"Partition key {key!r} does not start with a date.") from None
+        return cls(day, integration_id)
+
+
+def date_range(start: dt.date, end: dt.date) -> Iterator[dt.date]:
+    """Days from start to end, both inclusive."""
+    day = start
+    while day <= end:
+        yield day
+        day += dt.timedelta(days=1)
