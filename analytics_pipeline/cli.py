@@ -115,18 +115,15 @@ def _parse_date(text: str) -> dt.date:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    import dagster as dg
-
     from analytics_pipeline import warehouse as wh
-    from analytics_pipeline.defs import runs as runner
-    from analytics_pipeline.defs.partitions import contiguous_segments
+    from analytics_pipeline.defs import runs
 
     if args.end < args.start:
         raise UsageError(f"--end {args.end} is before --start {args.start}.")
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     if args.end > yesterday:
         raise UsageError(f"--end {args.end} is not a complete UTC day yet (latest: {yesterday}).")
-    runner.ensure_dagster_home()
+    runs.ensure_dagster_home()
     with _engine().connect() as conn:
         known = [i.integration_id for i in wh.list_integrations(conn)]
     chosen = args.integration or known
@@ -135,12 +132,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         raise UsageError(
             f"Unknown integration(s): {', '.join(unknown)}. Known: {', '.join(known)}."
         )
-    with dg.DagsterInstance.get() as instance:
-        ordered = runner.ensure_integration_partitions(instance, known)
-        summaries = [
-            runner.run_content_range(instance, args.start, args.end, segment)
-            for segment in contiguous_segments(ordered, chosen)
-        ]
+    summaries = runs.run_backfill(args.start, args.end, known, chosen)
     for summary in summaries:
         state = "ok" if summary.success else f"{len(summary.partitions_failed)} FAILED"
         print(

@@ -1,6 +1,6 @@
 """Ingestion of one tracked integration over a set of days (plain Python, no Dagster context).
 
-The Dagster asset (assets/content.py) hands each integration of a run to `ingest_integration` on a
+The Dagster step (defs/assets.py) hands each integration of a run to `ingest_integration` on a
 worker thread and turns the returned `PartitionOutcome`s into per-partition events. Order inside
 one integration is what the asset graph promises: every metadata day of the run first (ascending),
 then the metrics days (ascending), so metrics(D) reads the content that metadata(D-k) just wrote.

@@ -18,6 +18,20 @@ from analytics_pipeline.settings import SettingsError
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _validate(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess[str]:
+    """`dg check defs` in the project, as scripts/test runs it."""
+    dg_cli = Path(sys.executable).with_name("dg")
+    return subprocess.run(
+        [str(dg_cli), "check", "defs"],
+        cwd=ROOT,
+        env={**os.environ, "DAGSTER_HOME": str(tmp_path), **variables},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
 def test_assets_are_partitioned_by_date_and_integration_with_lookback_dependency():
     graph = load_defs().resolve_asset_graph()
     metadata, metrics = graph.get(CONTENT_METADATA), graph.get(CONTENT_DAILY_METRICS)
@@ -38,7 +52,7 @@ def test_schedule_and_sensor_are_running_by_default():
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
 
-def test_dagster_definitions_validate_passes(tmp_path):
+def test_dg_check_defs_passes(tmp_path):
     proc = _validate(tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -56,19 +70,6 @@ def test_a_bad_setting_fails_loading_with_the_variable_named(tmp_path):
     )
     assert proc.returncode != 0
     assert "ANALYTICS_LOOKBACK_DAYS='many': Input should be a valid integer" in proc.stderr
-
-
-def _validate(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess[str]:
-    dagster = Path(sys.executable).with_name("dagster")
-    return subprocess.run(
-        [str(dagster), "definitions", "validate", "-m", "analytics_pipeline.definitions"],
-        cwd=ROOT,
-        env={**os.environ, "DAGSTER_HOME": str(tmp_path), **variables},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def test_a_bad_resource_setting_fails_validation_with_the_variable_named(tmp_path):

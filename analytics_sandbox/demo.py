@@ -12,12 +12,10 @@ import datetime as dt
 import os
 import time
 
-import dagster as dg
 import sqlalchemy as sa
 
 from analytics_pipeline import warehouse as wh
-from analytics_pipeline.defs import runs as runner
-from analytics_pipeline.defs.partitions import contiguous_segments
+from analytics_pipeline.defs import runs
 from analytics_pipeline.records import PLATFORMS
 from analytics_pipeline.warehouse import tables
 from analytics_pipeline.warehouse.migrations import migrate
@@ -63,7 +61,7 @@ def _track_demo_accounts(engine: sa.Engine, pages: int) -> list[str]:
 
 def run_demo(days: int, pages: int) -> int:
     started = time.perf_counter()
-    home = runner.ensure_dagster_home()
+    home = runs.ensure_dagster_home()
     engine = wh.make_engine(wh.default_warehouse_url())
     migrate(engine)
     end = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
@@ -74,18 +72,13 @@ def run_demo(days: int, pages: int) -> int:
             os.environ[f"ANALYTICS_{platform.upper()}_BASE_URL"] = sandbox.base_url
         os.environ.setdefault(DEMO_TOKEN_ENV, "demo-sandbox-token")
         ids = _track_demo_accounts(engine, pages)
-        with dg.DagsterInstance.get() as instance:
-            ordered = runner.ensure_integration_partitions(instance, ids)
-            summaries = [
-                runner.run_content_range(instance, start, end, segment)
-                for segment in contiguous_segments(ordered, ids)
-            ]
+        summaries = runs.run_backfill(start, end, ids, ids)
         sandbox_requests = sandbox.request_count()
     print_summary(engine, ids, start, end, summaries, sandbox_requests)
     print(
         f"\nDone in {time.perf_counter() - started:.1f}s. Warehouse: "
         f"{engine.url.render_as_string(hide_password=True)}; Dagster home: {home}.\n"
-        "Open the UI with `dagster dev` (see README) to browse the runs and partitions."
+        "Open the UI with `dg dev` (see README) to browse the runs and partitions."
     )
     return 0 if all(summary.success for summary in summaries) else 1
 
@@ -140,7 +133,7 @@ def print_summary(
     ids: list[str],
     start: dt.date,
     end: dt.date,
-    summaries: list[runner.RunSummary],
+    summaries: list[runs.RunSummary],
     sandbox_requests: int,
 ) -> None:
     print(f"\nanalytics_pipeline demo: {len(ids)} tracked account(s) x {start} .. {end}")

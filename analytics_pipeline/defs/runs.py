@@ -1,7 +1,7 @@
 """Running the content job in this process against the persistent Dagster instance.
 
-Used by the CLI's `backfill` and `demo`: the runs land in $DAGSTER_HOME, so `dagster dev` shows
-them afterwards exactly like runs launched from the UI.
+Used by the CLI's `backfill` and the sandbox's `demo`: the runs land in $DAGSTER_HOME, so the UI
+(`dg dev`) shows them afterwards exactly like runs launched from there.
 """
 
 from __future__ import annotations
@@ -15,7 +15,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from analytics_pipeline.defs.partitions import INTEGRATIONS_PARTITIONS_NAME, range_run_tags
+from analytics_pipeline.defs.partitions import (
+    INTEGRATIONS_PARTITIONS_NAME,
+    contiguous_segments,
+    range_run_tags,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,6 +44,19 @@ def ensure_integration_partitions(
     if missing:
         instance.add_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME, missing)
     return list(instance.get_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME))
+
+
+def run_backfill(
+    start: dt.date, end: dt.date, tracked: Sequence[str], chosen: Sequence[str]
+) -> list[RunSummary]:
+    """Days start..end x the `chosen` integrations (of all `tracked` ones), in as few runs as a
+    range run allows: one per contiguous block of chosen integrations in partition order."""
+    with dg.DagsterInstance.get() as instance:
+        ordered = ensure_integration_partitions(instance, tracked)
+        return [
+            run_content_range(instance, start, end, segment)
+            for segment in contiguous_segments(ordered, chosen)
+        ]
 
 
 @dataclass(frozen=True)
