@@ -23,6 +23,7 @@ from analytics_pipeline.defs.partitions import (
 from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResource
 from analytics_pipeline.ingest import snapshot_is_recordable
 from analytics_pipeline.platforms import SUPPORTED_PLATFORMS, client_class
+from analytics_pipeline.records import ContentPartition
 from analytics_pipeline.warehouse import tables
 from analytics_pipeline.warehouse.migrations import migrate
 from analytics_sandbox.server import SandboxServer
@@ -100,7 +101,7 @@ def test_every_platform_is_registered():
 
 def test_every_partition_of_every_platform_lands_in_one_run(landed):
     assert landed["result"].success
-    expected = {f"{day.isoformat()}|{i}" for day in DAYS for i in ACCOUNTS}
+    expected = {ContentPartition(day, i).key for day in DAYS for i in ACCOUNTS}
     for key, partitions in landed["materialized"].items():
         assert partitions == expected, key
 

@@ -22,6 +22,7 @@ from analytics_pipeline.defs.partitions import (
     range_run_tags,
 )
 from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResource
+from analytics_pipeline.records import ContentPartition
 from analytics_pipeline.warehouse import tables
 from analytics_pipeline.warehouse.migrations import migrate
 from analytics_sandbox import data as sandbox_data
@@ -108,7 +109,7 @@ def _recordable_days() -> list[dt.date]:
 
 
 def _keys(integration_id: str) -> list[str]:
-    return [f"{day.isoformat()}|{integration_id}" for day in DAYS]
+    return [ContentPartition(day, integration_id).key for day in DAYS]
 
 
 def _statuses(instance, asset_key, keys):

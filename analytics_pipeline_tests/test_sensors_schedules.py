@@ -17,6 +17,7 @@ from analytics_pipeline.defs.automation import (
 )
 from analytics_pipeline.defs.partitions import INTEGRATIONS_PARTITIONS_NAME, SETTINGS
 from analytics_pipeline.defs.resources import WarehouseResource
+from analytics_pipeline.records import ContentPartition
 from analytics_pipeline.warehouse.migrations import migrate
 
 RANGE_START = "dagster/asset_partition_range_start"
@@ -65,8 +66,8 @@ def test_sensor_adds_new_integrations_and_requests_their_lookback_window(warehou
         (run,) = result.run_requests
         yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
         first = yesterday - dt.timedelta(days=SETTINGS.lookback_days - 1)
-        assert run.tags[RANGE_START] == f"{first.isoformat()}|fb-a"
-        assert run.tags[RANGE_END] == f"{yesterday.isoformat()}|fb-a"
+        assert run.tags[RANGE_START] == ContentPartition(first, "fb-a").key
+        assert run.tags[RANGE_END] == ContentPartition(yesterday, "fb-a").key
 
 
 def test_sensor_removes_partitions_of_deleted_integrations_and_then_rests(warehouse):
@@ -215,4 +216,4 @@ def test_lookback_sensor_requests_a_metrics_only_run(warehouse):
         result = lookback_completion_sensor(context)
     (run,) = result.run_requests
     assert run.asset_selection == [dg.AssetKey("content_daily_metrics")]
-    assert run.tags[RANGE_START] == run.tags[RANGE_END] == f"{day.isoformat()}|fb-a"
+    assert run.tags[RANGE_START] == run.tags[RANGE_END] == ContentPartition(day, "fb-a").key

@@ -39,6 +39,7 @@ import dagster as dg
 import requests
 
 from analytics_pipeline.defs.partitions import INTEGRATIONS_PARTITIONS_NAME, SETTINGS
+from analytics_pipeline.records import ContentPartition
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -372,8 +373,8 @@ def run_scenario(args: argparse.Namespace, tmp: Path, procs: Processes) -> dict[
     backfill_id = launch_backfill(
         gql,
         asset_keys,
-        f"{start.isoformat()}|{integrations[0]}",
-        f"{end.isoformat()}|{integrations[-1]}",
+        ContentPartition(start, integrations[0]).key,
+        ContentPartition(end, integrations[-1]).key,
         f"bench {args.days}d x {args.integrations}",
     )
     deadline = t0 + args.timeout_min * 60

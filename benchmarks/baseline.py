@@ -39,7 +39,7 @@ from analytics_pipeline.platforms.facebook import (
     reel_video_id,
 )
 from analytics_pipeline.platforms.graph import day_start, unix
-from analytics_pipeline.records import METRIC_FIELDS, ContentItem, ContentMetrics
+from analytics_pipeline.records import METRIC_FIELDS, ContentItem, ContentMetrics, ContentPartition
 from analytics_pipeline.warehouse._sql import dialect_insert
 from analytics_pipeline.warehouse.tables import (
     ACCOUNT_METRICS_KEY,
@@ -155,7 +155,7 @@ class Baseline:
         before = self.stats.metrics_requests
         for post_id in ids:
             self._write_metrics(integration, day, self._post_metrics(post_id))
-        key = f"{day.isoformat()}|{integration.integration_id}"
+        key = ContentPartition(day, integration.integration_id).key
         self.stats.metrics_requests_by_day[key] = self.stats.metrics_requests - before
 
     def _post_metrics(self, post_id: str) -> ContentMetrics:

@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from analytics_pipeline.records import IntegrationStatus
 from analytics_pipeline.warehouse._sql import dialect_insert, require_aware
 from analytics_pipeline.warehouse.tables import (
     INTEGRATION_STATUSES,
@@ -52,7 +53,7 @@ class TrackedIntegration:
     external_account_id: str
     display_name: str
     credential_env: str
-    status: str
+    status: IntegrationStatus
     status_reason: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -138,7 +139,7 @@ def _new_row(
         ),
         "display_name": _validate_text("display_name", display_name, _TEXT_MAX),
         "credential_env": validate_credential_env(credential_env),
-        "status": "active",
+        "status": IntegrationStatus.ACTIVE.value,
         "status_reason": None,
         "created_at": now,
         "updated_at": now,
@@ -150,7 +151,9 @@ _COLUMNS = tuple(_table.c[field.name] for field in fields(TrackedIntegration))
 
 
 def _from_row(row: sa.Row[Any]) -> TrackedIntegration:
-    return TrackedIntegration(**row._mapping)
+    values = dict(row._mapping)
+    values["status"] = IntegrationStatus(values["status"])
+    return TrackedIntegration(**values)
 
 
 def _insert_if_absent(conn: sa.Connection, row: dict[str, Any]) -> bool:
