@@ -39,7 +39,8 @@ def cmd_init_db(args: argparse.Namespace) -> int:
     engine = make_engine(url)
     applied = migrate(engine)
     where = engine.url.render_as_string(hide_password=True)
-    print(f"Warehouse {where}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
+    done = f"applied revisions {', '.join(applied)}" if applied else "up to date"
+    print(f"Warehouse {where}: {done}")
     return 0
 
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from analytics_pipeline.cli import main
 from analytics_pipeline.warehouse import make_engine, tables
+from analytics_pipeline.warehouse.migrations import known_versions
 from analytics_sandbox.__main__ import main as sandbox_main
 
 
@@ -44,7 +45,7 @@ def _add(*extra: str) -> int:
 
 def test_init_db_is_idempotent(cli_env, capsys):
     assert main(["init-db"]) == 0
-    assert "applied" in capsys.readouterr().out
+    assert f"applied revisions {', '.join(known_versions())}" in capsys.readouterr().out
     assert main(["init-db"]) == 0
     assert "up to date" in capsys.readouterr().out
 

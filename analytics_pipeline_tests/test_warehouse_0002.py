@@ -1,4 +1,4 @@
-"""Migration 0002: error class 'permanent_config', content reference_type, account metrics and
+"""Revision 0002: error class 'permanent_config', content reference_type, account metrics and
 the content_metrics_daily_change view. Every test runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def test_unknown_target_version_is_refused(warehouse_url: str) -> None:
     engine = make_engine(warehouse_url)
     try:
         with pytest.raises(ValueError, match="Unknown migration version"):
-            migrate(engine, target="0099_nope")
+            migrate(engine, target="0099")
         assert pending_migrations(engine) == known_versions()
     finally:
         engine.dispose()
@@ -111,8 +111,8 @@ def test_unknown_target_version_is_refused(warehouse_url: str) -> None:
 def test_0001_database_migrates_to_0002_keeping_rows(warehouse_url: str) -> None:
     engine = make_engine(warehouse_url)
     try:
-        assert migrate(engine, target="0001_initial") == ["0001_initial"]
-        assert pending_migrations(engine) == ["0002_accounts_and_semantics"]
+        assert migrate(engine, target="0001") == ["0001"]
+        assert pending_migrations(engine) == ["0002", "0003"]
         _fill_a_0001_database(engine)
         # The 0001 CHECK refuses the new class: the widening below is real.
         with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
@@ -125,7 +125,7 @@ def test_0001_database_migrates_to_0002_keeping_rows(warehouse_url: str) -> None
                 sa.select(t.content_items.c.external_content_id, t.content_items.c.caption)
             ).all()
 
-        assert migrate(engine) == ["0002_accounts_and_semantics"]
+        assert migrate(engine) == ["0002", "0003"]
         assert pending_migrations(engine) == []
         assert_schema_matches_tables(engine)
 

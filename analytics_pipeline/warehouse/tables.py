@@ -1,8 +1,10 @@
 """The warehouse tables as the code reads and writes them today.
 
 Table and column names are a contract with the dashboards: rename nothing. The schema in a
-database is created and changed only by `migrations.py`; a test checks that a freshly migrated
-database matches the definitions here, so a change here needs a new migration step too.
+database is created and changed only by the Alembic revisions in `migrations/versions/`; tests
+check that a freshly migrated database matches the definitions here (Alembic's autogenerate
+comparison, plus CHECK constraint names and views, which it does not compare), so a change here
+needs a new revision too. `metadata` is also the autogenerate target for drafting one.
 
 Conventions:
 - No nullable column is part of a unique key (NULLs never conflict, so duplicates would slip in).
@@ -14,7 +16,8 @@ Conventions:
 
 Besides the tables, the migrations create one view, `content_metrics_daily_change` (described at
 its definition below); it lives in its own `views_metadata` so that `metadata.create_all` and
-the table-shape checks never mistake it for a table.
+the table-shape checks never mistake it for a table. Alembic's own bookkeeping table,
+`alembic_version`, is not described here either.
 """
 
 from __future__ import annotations
@@ -202,19 +205,12 @@ account_metrics_daily = sa.Table(
     sa.UniqueConstraint("organization_id", "integration_id", "metric_date", name="key"),
 )
 
-schema_migrations = sa.Table(
-    "schema_migrations",
-    metadata,
-    sa.Column("version", sa.String(64), primary_key=True),
-    sa.Column("applied_at", UTCDateTime(), nullable=False),
-)
-
 CONTENT_KEY: tuple[str, ...] = ("organization_id", "integration_id", "external_content_id")
 METRICS_KEY: tuple[str, ...] = (*CONTENT_KEY, "metric_date")
 ACCOUNT_METRICS_KEY: tuple[str, ...] = ("organization_id", "integration_id", "metric_date")
 
 # --- views ------------------------------------------------------------------------------------
-# Read-only: created by the migrations (the SQL body is frozen in migrations.py), described here
+# Read-only: created by the migrations (the SQL body is frozen in revision 0002), described here
 # so that code can query them with typed columns. Never passed to create_all.
 views_metadata = sa.MetaData()
 

@@ -1,51 +1,23 @@
-"""Versioned schema migrations: an ordered list of (version, step) applied once each.
+"""The pre-Alembic migration framework, frozen, to build warehouses as released code left them.
 
-Rules for changing the schema:
-- NEVER edit a step that has been released: databases out there already ran it, and a fresh
-  database must replay exactly the same history. Append a new step instead (e.g.
-  ``("0002_add_x", _v0002_add_x)``) and update `tables.py` to match the result.
-- A step receives the open connection of the transaction that also records its version in
-  `schema_migrations`, so a step and its record commit or roll back together. Steps must be
-  plain DDL/DML that works on both SQLite and PostgreSQL (SQLite cannot ALTER/DROP constraints:
-  rebuild the table there, as 0002 does). A table that a view reads (content_metrics_daily,
-  read by content_metrics_daily_change) cannot be dropped on PostgreSQL and leaves a broken view
-  on SQLite: drop the view first and re-create it in the same step.
-- Every step defines the tables, columns, constraints and views it creates here, frozen, rather
-  than reusing `tables.py`: `tables.py` is the current shape and will move on; a step must keep
-  producing exactly what it produced when it was released.
-
-Steps so far:
-- 0001_initial: the integrations registry, content items, daily content metrics, the ingestion
-  ledger (failures, partition loads).
-- 0002_accounts_and_semantics: `ingestion_failures.error_class` also allows 'permanent_config'
-  (PostgreSQL: the named CHECK is dropped and re-added; SQLite: the table is rebuilt with its
-  rows, ids and index); `content_items.reference_type` ('quote' | 'reply' | 'reshare' | NULL);
-  the `account_metrics_daily` table; the `content_metrics_daily_change` view (per-day values of
-  every content item, from daily rows as they are and from day-over-day differences of lifetime
-  snapshots; see `tables.content_metrics_daily_change`).
-
-Concurrency: on PostgreSQL each step's transaction first takes a transaction-scoped advisory
-lock, so two processes migrating at once apply every step exactly once (the second waits, then
-finds the step recorded). On SQLite the transaction starts with BEGIN IMMEDIATE (see engine.py),
-which serializes writers the same way.
+Tests of adopting such a warehouse (test_warehouse_migrations.py) need a database exactly as the
+old `analytics_pipeline/warehouse/migrations.py` (last in commit eee66ba) built it: its tables,
+constraints, indexes and view, and its bookkeeping table `schema_migrations` with one row per
+applied step. The steps below are copied from it unchanged; of the framework only what records
+the steps is kept (one transaction per step, as it did; no lock, the tests run one at a time).
+Never edit the steps: they stand for databases that exist.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.schema import AddConstraint, CreateView, DropConstraint
 
 from analytics_pipeline.warehouse.tables import NAMING_CONVENTION, UTCDateTime, in_check, json_type
-
-logger = logging.getLogger(__name__)
-
-# "analytic" in ASCII: any constant works, it only has to be the same for every process.
-_PG_ADVISORY_LOCK_KEY = 0x616E616C79746963
 
 MigrationStep = Callable[[sa.Connection], None]
 
@@ -60,7 +32,7 @@ def _schema_migrations_table(metadata: sa.MetaData) -> sa.Table:
 
 
 _bookkeeping_metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
-_schema_migrations = _schema_migrations_table(_bookkeeping_metadata)
+schema_migrations = _schema_migrations_table(_bookkeeping_metadata)
 
 
 def _v0001_initial(conn: sa.Connection) -> None:
@@ -379,64 +351,16 @@ STEPS: tuple[tuple[str, MigrationStep], ...] = (
 )
 
 
-def _lock(conn: sa.Connection) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_ADVISORY_LOCK_KEY)))
-
-
-def _applied_versions(conn: sa.Connection) -> set[str]:
-    _schema_migrations.create(conn, checkfirst=True)
-    return set(conn.scalars(sa.select(_schema_migrations.c.version)))
-
-
-def _apply_next(engine: sa.Engine, steps: Sequence[tuple[str, MigrationStep]]) -> str | None:
-    """Apply the first pending step in its own transaction; None when nothing is pending."""
-    with engine.begin() as conn:
-        _lock(conn)
-        applied = _applied_versions(conn)
-        pending = [(version, step) for version, step in steps if version not in applied]
-        if not pending:
-            return None
-        version, step = pending[0]
-        logger.info("Applying warehouse migration %s", version)
-        step(conn)
-        conn.execute(
-            sa.insert(_schema_migrations).values(
-                version=version, applied_at=dt.datetime.now(dt.UTC)
+def build_legacy_warehouse(engine: sa.Engine, *, through: str) -> None:
+    """Apply the legacy steps up to and including `through` to an empty database, each with its
+    `schema_migrations` row in one transaction, as the old `migrate(engine, target=through)` did."""
+    versions = [version for version, _ in STEPS]
+    for version, step in STEPS[: versions.index(through) + 1]:
+        with engine.begin() as conn:
+            schema_migrations.create(conn, checkfirst=True)
+            step(conn)
+            conn.execute(
+                sa.insert(schema_migrations).values(
+                    version=version, applied_at=dt.datetime.now(dt.UTC)
+                )
             )
-        )
-        return version
-
-
-def migrate(engine: sa.Engine, *, target: str | None = None) -> list[str]:
-    """Bring the warehouse schema up to date; returns the versions applied by this call.
-
-    Idempotent ([] when already up to date) and safe to run from several processes at once.
-    Versions recorded in the database but unknown to this code (a newer release migrated it)
-    are left alone. `target` stops after that version (e.g. to build an old schema in a test);
-    it never undoes a step already applied.
-    """
-    steps = STEPS
-    if target is not None:
-        versions = known_versions()
-        if target not in versions:
-            raise ValueError(f"Unknown migration version {target!r}; known: {versions}")
-        steps = STEPS[: versions.index(target) + 1]
-    applied_now: list[str] = []
-    while (version := _apply_next(engine, steps)) is not None:
-        applied_now.append(version)
-    return applied_now
-
-
-def known_versions() -> list[str]:
-    """Every version this code knows, in application order."""
-    return [version for version, _ in STEPS]
-
-
-def pending_migrations(engine: sa.Engine) -> list[str]:
-    """Versions this code knows that the database has not applied yet (read-only check)."""
-    with engine.connect() as conn:
-        if not sa.inspect(conn).has_table(_schema_migrations.name):
-            return known_versions()
-        applied = set(conn.scalars(sa.select(_schema_migrations.c.version)))
-    return [version for version in known_versions() if version not in applied]
