@@ -118,14 +118,16 @@ def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
 
 def ingest_integration(
     engine: sa.Engine,
-    client_factory: Callable[[str], PlatformClient],
+    client_factory: Callable[[Account], PlatformClient],
     request: IntegrationRequest,
     options: IngestOptions,
 ) -> Iterator[PartitionOutcome]:
     """Every requested partition of one integration, each written in its own transaction.
 
-    A generator: each outcome is yielded as soon as its partition is committed, so the caller
-    can report it while the next partition is being fetched."""
+    The integration's `Account` (its token read from the variable it names) is built once,
+    before its first partition, and `client_factory(account)` creates the one client that
+    serves every partition. A generator: each outcome is yielded as soon as its partition is
+    committed, so the caller can report it while the next partition is being fetched."""
     with engine.connect() as conn:
         integration = wh.get_integration(conn, request.integration_id)
     preflight = _preflight(integration, request)
@@ -133,8 +135,7 @@ def ingest_integration(
         yield from preflight
         return
     assert integration is not None
-    client = client_factory(integration.platform)
-    yield from _IntegrationWorker(engine, client, integration, options).run(request)
+    yield from _IntegrationWorker(engine, client_factory, integration, options).run(request)
 
 
 def unexpected_failure(
@@ -206,15 +207,15 @@ class _IntegrationWorker:
     def __init__(
         self,
         engine: sa.Engine,
-        client: PlatformClient,
+        client_factory: Callable[[Account], PlatformClient],
         integration: wh.TrackedIntegration,
         options: IngestOptions,
     ) -> None:
         self.engine = engine
-        self.client = client
+        self.client_factory = client_factory
         self.integration = integration
         self.options = options
-        self._handlers: dict[str, Callable[[Account, dt.date], PartitionOutcome]] = {
+        self._handlers: dict[str, Callable[[PlatformClient, dt.date], PartitionOutcome]] = {
             AssetName.CONTENT_METADATA: self._metadata_day,
             AssetName.CONTENT_DAILY_METRICS: self._metrics_day,
             AssetName.ACCOUNT_DAILY_METRICS: self._account_day,
@@ -224,15 +225,15 @@ class _IntegrationWorker:
 
     def run(self, request: IntegrationRequest) -> Iterator[PartitionOutcome]:
         stop: PlatformError | None = None
-        account: Account | None = None
+        client: PlatformClient | None = None
         for asset, day in _all_partitions(request):
             if stop is not None:
                 yield self._not_attempted(asset, day, stop)
                 continue
             try:
-                if account is None:
-                    account = self._account()
-                yield self._handlers[asset](account, day)
+                if client is None:
+                    client = self.client_factory(self._account())
+                yield self._handlers[asset](client, day)
             except _StopIntegration as exc:
                 stop = exc.error
                 yield self._failed(asset, day, exc.error)
@@ -268,10 +269,11 @@ class _IntegrationWorker:
 
     # -- the two assets --------------------------------------------------------------------
 
-    def _metadata_day(self, account: Account, day: dt.date) -> PartitionOutcome:
-        calls_before = self.client.api_calls
+    def _metadata_day(self, client: PlatformClient, day: dt.date) -> PartitionOutcome:
+        account = client.account
+        calls_before = client.api_calls
         try:
-            items = self._call(lambda: list(self.client.list_content(account, day)))
+            items = self._call(lambda: list(client.list_content(day)))
         except PlatformError as error:  # invalid response / object errors: this day only
             return self._failed(AssetName.CONTENT_METADATA, day, error)
         now = self.options.now()
@@ -287,7 +289,7 @@ class _IntegrationWorker:
             details = {
                 "items_seen": len(items),
                 **_count_details(counts),
-                "api_calls": self.client.api_calls - calls_before,
+                "api_calls": client.api_calls - calls_before,
                 "formats": _format_counts(items),
             }
             self._mark_loaded(conn, AssetName.CONTENT_METADATA, day, now, len(items), details)
@@ -298,10 +300,11 @@ class _IntegrationWorker:
             details,
         )
 
-    def _metrics_day(self, account: Account, day: dt.date) -> PartitionOutcome:
+    def _metrics_day(self, client: PlatformClient, day: dt.date) -> PartitionOutcome:
+        account = client.account
         options = self.options
         now = options.now()
-        if self.client.content_metrics_are_lifetime and not snapshot_is_recordable(
+        if client.content_metrics_are_lifetime and not snapshot_is_recordable(
             day, options.today(), options.snapshot_window_days
         ):
             return self._not_recordable(day, now)
@@ -325,12 +328,10 @@ class _IntegrationWorker:
             )
         content_ids = list(permalinks)
         missing_days = [d for d in date_range(window_start, day) if d not in loaded]
-        calls_before = self.client.api_calls
+        calls_before = client.api_calls
         try:
             batch = self._call(
-                lambda: self.client.fetch_content_metrics(
-                    account, content_ids, day, permalinks=permalinks
-                )
+                lambda: client.fetch_content_metrics(content_ids, day, permalinks=permalinks)
             )
         except PlatformError as error:
             return self._failed(AssetName.CONTENT_DAILY_METRICS, day, error)
@@ -349,7 +350,7 @@ class _IntegrationWorker:
                 "items_in_window": len(content_ids),
                 "rows_written": len(batch.metrics),
                 **_count_details(counts),
-                "api_calls": self.client.api_calls - calls_before,
+                "api_calls": client.api_calls - calls_before,
                 "metric_values_null": sum(m.null_count() for m in batch.metrics),
                 "items_skipped": len(batch.skipped),
                 "rejected_metrics": sorted(batch.rejected_metrics),
@@ -367,17 +368,16 @@ class _IntegrationWorker:
             details,
         )
 
-    def _account_day(self, account: Account, day: dt.date) -> PartitionOutcome:
+    def _account_day(self, client: PlatformClient, day: dt.date) -> PartitionOutcome:
+        account = client.account
         now = self.options.now()
         include_snapshot = snapshot_is_recordable(
             day, self.options.today(), self.options.snapshot_window_days
         )
-        calls_before = self.client.api_calls
+        calls_before = client.api_calls
         try:
             metrics = self._call(
-                lambda: self.client.fetch_account_metrics(
-                    account, day, include_snapshot=include_snapshot
-                )
+                lambda: client.fetch_account_metrics(day, include_snapshot=include_snapshot)
             )
         except PlatformError as error:
             return self._failed(AssetName.ACCOUNT_DAILY_METRICS, day, error)
@@ -394,7 +394,7 @@ class _IntegrationWorker:
                 "followers_snapshot_recorded": include_snapshot
                 and metrics.followers_total is not None,
                 **_count_details(counts),
-                "api_calls": self.client.api_calls - calls_before,
+                "api_calls": client.api_calls - calls_before,
                 "metric_values_null": metrics.null_count(),
                 "rejected_metrics": sorted(metrics.rejected_metrics),
             }

@@ -1,16 +1,18 @@
-"""Scripted HTTP fakes and recorded-payload helpers shared by the platform tests.
+"""Scripted HTTP fakes, a fake platform client and recorded-payload helpers shared by the tests.
 
 `Reply`, `ScriptedAdapter` and `scripted_session` make a `requests` transport adapter that
-answers from a script and records every request, so no socket is opened. `Payloads` reads the
-recorded API responses under `payloads/<platform>/`.
+answers from a script and records every request, so no socket is opened. `FakeClient` is a
+`PlatformClient` that answers with nothing and records its calls. `Payloads` reads the recorded
+API responses under `payloads/<platform>/`.
 """
 
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import json
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -18,6 +20,9 @@ from urllib.parse import parse_qs
 import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
+
+from analytics_pipeline.platforms.base import Account, PlatformClient
+from analytics_pipeline.records import AccountMetrics, ContentItem, MetricsBatch
 
 PAYLOAD_ROOT = pathlib.Path(__file__).parent / "payloads"
 
@@ -110,6 +115,41 @@ def sent_text(request: requests.PreparedRequest) -> str:
     body_text = body.decode() if isinstance(body, bytes) else str(body)
     headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
     return f"{request.url}\n{headers}\n{body_text}"
+
+
+# --------------------------------------------------------------------------- fake client
+
+
+class FakeClient(PlatformClient):
+    """A client of `account`'s platform that finds nothing, sends nothing and records each call
+    as `(method name, day)`."""
+
+    def __init__(self, account: Account) -> None:
+        self.platform = account.platform
+        super().__init__(account)
+        self.calls: list[tuple[str, dt.date]] = []
+
+    def list_content(self, day: dt.date) -> Iterator[ContentItem]:
+        self.calls.append(("list_content", day))
+        return iter(())
+
+    def fetch_content_metrics(
+        self,
+        content_ids: Sequence[str],
+        day: dt.date,
+        *,
+        permalinks: Mapping[str, str | None] | None = None,
+    ) -> MetricsBatch:
+        self.calls.append(("fetch_content_metrics", day))
+        return MetricsBatch(metrics=())
+
+    def fetch_account_metrics(self, day: dt.date, *, include_snapshot: bool) -> AccountMetrics:
+        self.calls.append(("fetch_account_metrics", day))
+        return AccountMetrics()
+
+    @property
+    def api_calls(self) -> int:
+        return 0
 
 
 # --------------------------------------------------------------------------- recorded payloads

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from analytics_pipeline.defs.resources import PlatformsResource
-from analytics_pipeline.platforms.base import PlatformClient
+from analytics_pipeline.platforms.base import Account, PlatformClient
 from analytics_pipeline.warehouse import tables as t
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -78,6 +78,6 @@ def settings_from_env(platform: str, environ: Mapping[str, str]) -> Any:
     return PlatformsResource.from_env(environ).settings_for(platform)
 
 
-def client_from_env(platform: str, environ: Mapping[str, str]) -> PlatformClient:
-    """A `platform` client as a deployment with `environ` creates it."""
-    return PlatformsResource.from_env(environ).create_client(platform)
+def client_from_env(account: Account, environ: Mapping[str, str]) -> PlatformClient:
+    """A client for `account` as a deployment with `environ` creates it."""
+    return PlatformsResource.from_env(environ).create_client(account)

@@ -79,7 +79,7 @@ def make_client(
     waits: list[float] = []
     http, adapter = scripted_session(*steps)
     session = create_session(settings, sleep=waits.append, http=http)
-    return FacebookClient(settings, session=session), adapter, waits
+    return FacebookClient(settings, ACCOUNT, session=session), adapter, waits
 
 
 def assert_no_token_sent(adapter: ScriptedAdapter) -> None:
@@ -158,7 +158,7 @@ def test_list_content_follows_next_until_it_is_absent() -> None:
         PAYLOADS.reply("posts_page1.json"),
         PAYLOADS.reply("posts_page2_last.json"),  # cursors but no next: stop
     )
-    items = list(client.list_content(ACCOUNT, DAY))
+    items = list(client.list_content(DAY))
     assert [i.external_content_id for i in items] == [post_id(n) for n in range(1, 8)]
     assert client.api_calls == 2  # the adapter would fail on a third request
     first, second = (urlsplit(r.url or "") for r in adapter.requests)
@@ -179,7 +179,7 @@ def test_posts_outside_the_day_and_repeats_are_dropped() -> None:
     page = load("posts_page2_last.json")
     page["body"]["data"].append(page["body"]["data"][0])  # a repeat at a page boundary
     client, _, _ = make_client(Reply.from_recording(page))
-    ids = [i.external_content_id for i in client.list_content(ACCOUNT, DAY)]
+    ids = [i.external_content_id for i in client.list_content(DAY)]
     assert ids == [post_id(5), post_id(6), post_id(7)]  # post 8 was published on the 19th
 
 
@@ -192,7 +192,7 @@ def test_pagination_cap_raises_instead_of_looping_forever() -> None:
     settings = FacebookSettings(max_pages=3)
     client, adapter, _ = make_client(*[_endless_page] * 4, settings=settings)
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, DAY))
+        list(client.list_content(DAY))
     assert raised.value.error_class is ErrorClass.INVALID_RESPONSE
     assert "max_pages=3" in raised.value.message
     assert len(adapter.requests) == 3
@@ -203,7 +203,7 @@ def test_next_pointing_to_another_host_is_not_followed() -> None:
     page["body"]["paging"]["next"] = "https://evil.example.com/v25.0/1/posts?access_token=X"
     client, adapter, _ = make_client(Reply.from_recording(page))
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, DAY))
+        list(client.list_content(DAY))
     assert raised.value.error_class is ErrorClass.INVALID_RESPONSE
     assert "evil.example.com" in raised.value.message and "access_token=X" not in str(raised.value)
     assert len(adapter.requests) == 1
@@ -212,7 +212,7 @@ def test_next_pointing_to_another_host_is_not_followed() -> None:
 def test_a_posts_reply_without_data_is_an_invalid_response() -> None:
     client, _, _ = make_client(Reply(200, {"paging": {}}))
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, DAY))
+        list(client.list_content(DAY))
     assert raised.value.error_class is ErrorClass.INVALID_RESPONSE
 
 
@@ -311,7 +311,7 @@ def test_mixed_batch_skips_missing_objects_and_retries_null_items_only() -> None
         PAYLOADS.reply("batch_retry_null_item.json"),
     )
     ids = [post_id(n) for n in range(1, 8)]
-    batch = client.fetch_content_metrics(ACCOUNT, ids, DAY)
+    batch = client.fetch_content_metrics(ids, DAY)
     assert [m.external_content_id for m in batch.metrics] == [
         post_id(n) for n in (1, 3, 4, 5, 6, 7)
     ]
@@ -338,7 +338,7 @@ def test_batching_uses_ceil_n_over_batch_size_calls() -> None:
         *[fake_graph_batch(lambda item: _ok_item(_requested_id(item)))] * calls
     )
     ids = [post_id(n) for n in range(120)]
-    batch = client.fetch_content_metrics(ACCOUNT, ids + ids[:5], DAY)  # repeats asked once
+    batch = client.fetch_content_metrics(ids + ids[:5], DAY)  # repeats asked once
     assert [m.external_content_id for m in batch.metrics] == ids
     assert [len(_batch_items(r)) for r in adapter.requests] == [50, 50, 20]
     assert client.api_calls == calls == 3
@@ -346,7 +346,7 @@ def test_batching_uses_ceil_n_over_batch_size_calls() -> None:
 
 def test_no_content_ids_means_no_call() -> None:
     client, adapter, _ = make_client()
-    assert client.fetch_content_metrics(ACCOUNT, [], DAY).metrics == ()
+    assert client.fetch_content_metrics([], DAY).metrics == ()
     assert adapter.requests == []
 
 
@@ -356,7 +356,7 @@ def test_item_credential_error_stops_at_once() -> None:
         Reply(200, [_ok_item(post_id(1)), {"code": 400, "body": json.dumps(expired)}])
     )
     with pytest.raises(PlatformError) as raised:
-        client.fetch_content_metrics(ACCOUNT, [post_id(1), post_id(2)], DAY)
+        client.fetch_content_metrics([post_id(1), post_id(2)], DAY)
     assert raised.value.error_class is ErrorClass.PERMANENT_CREDENTIAL
     assert raised.value.code == "190/463"
     assert len(adapter.requests) == 1 and waits == []
@@ -372,7 +372,7 @@ def test_transient_items_are_retried_a_bounded_number_of_times() -> None:
         settings=settings,
     )
     with pytest.raises(PlatformError) as raised:
-        client.fetch_content_metrics(ACCOUNT, [post_id(1), post_id(2)], DAY)
+        client.fetch_content_metrics([post_id(1), post_id(2)], DAY)
     assert raised.value.error_class is ErrorClass.TRANSIENT and raised.value.code == "613"
     assert len(adapter.requests) == 3 and len(waits) == 2
 
@@ -380,7 +380,7 @@ def test_transient_items_are_retried_a_bounded_number_of_times() -> None:
 def test_a_batch_reply_of_the_wrong_length_is_invalid() -> None:
     client, _, _ = make_client(Reply(200, [_ok_item(post_id(1))]))
     with pytest.raises(PlatformError) as raised:
-        client.fetch_content_metrics(ACCOUNT, [post_id(1), post_id(2)], DAY)
+        client.fetch_content_metrics([post_id(1), post_id(2)], DAY)
     assert raised.value.error_class is ErrorClass.INVALID_RESPONSE
 
 
@@ -403,7 +403,7 @@ def test_invalid_metric_is_found_dropped_and_the_rest_still_fetched() -> None:
     graph = fake_graph_batch(_graph_without({"post_impressions"}))
     client, adapter, _ = make_client(graph, graph, graph, graph, settings=settings)
     ids = [post_id(1), post_id(2)]
-    batch = client.fetch_content_metrics(ACCOUNT, ids, DAY)
+    batch = client.fetch_content_metrics(ids, DAY)
     assert batch.rejected_metrics == ("post_impressions",)
     assert [(m.external_content_id, m.views) for m in batch.metrics] == [(i, 11) for i in ids]
     # 1: the failing batch, 2: one probe call (one item per metric, one post), 3: the rerun
@@ -412,7 +412,7 @@ def test_invalid_metric_is_found_dropped_and_the_rest_still_fetched() -> None:
     assert [_requested_metrics(i) for i in probe] == [[m] for m in settings.post_metrics]
     assert client.api_calls == 3
     # Later calls of the same client no longer ask for the rejected metric.
-    again = client.fetch_content_metrics(ACCOUNT, ids, DAY)
+    again = client.fetch_content_metrics(ids, DAY)
     assert again.rejected_metrics == ("post_impressions",) and client.api_calls == 4
     assert all(
         "post_impressions" not in _requested_metrics(i) for i in _batch_items(adapter.requests[3])
@@ -427,7 +427,7 @@ def test_recorded_invalid_metric_batch_reply_is_recognised() -> None:
         fake_graph_batch(_graph_without({"post_impressions"})),
         settings=settings,
     )
-    batch = client.fetch_content_metrics(ACCOUNT, [post_id(1), post_id(2)], DAY)
+    batch = client.fetch_content_metrics([post_id(1), post_id(2)], DAY)
     assert batch.rejected_metrics == ("post_impressions",) and len(batch.metrics) == 2
 
 
@@ -436,7 +436,7 @@ def test_null_items_next_to_an_invalid_metric_are_asked_again_too() -> None:
     settings = FacebookSettings(post_metrics=("post_impressions", "post_media_view"))
     graph = fake_graph_batch(_graph_without({"post_impressions"}))
     client, adapter, _ = make_client(Reply(200, [invalid, None]), graph, graph, settings=settings)
-    batch = client.fetch_content_metrics(ACCOUNT, [post_id(1), post_id(2)], DAY)
+    batch = client.fetch_content_metrics([post_id(1), post_id(2)], DAY)
     assert [m.external_content_id for m in batch.metrics] == [post_id(1), post_id(2)]
     assert [_requested_id(i) for i in _batch_items(adapter.requests[2])] == [
         post_id(1),
@@ -456,7 +456,7 @@ def test_invalid_metric_probe_moves_on_when_the_probed_post_is_gone() -> None:
         fake_graph_batch(lambda item: gone if post_id(1) in item["relative_url"] else graph(item)),
         settings=settings,
     )
-    batch = client.fetch_content_metrics(ACCOUNT, [post_id(1), post_id(2)], DAY)
+    batch = client.fetch_content_metrics([post_id(1), post_id(2)], DAY)
     assert batch.rejected_metrics == ("post_impressions",)
     assert {_requested_id(i) for i in _batch_items(adapter.requests[2])} == {post_id(2)}
     assert [m.external_content_id for m in batch.metrics] == [post_id(2)]
@@ -470,7 +470,7 @@ def test_invalid_metric_that_cannot_be_pinned_down_raises() -> None:
         fake_graph_batch(lambda item: _ok_item(_requested_id(item))),  # every metric alone works
     )
     with pytest.raises(InvalidMetricError):
-        client.fetch_content_metrics(ACCOUNT, [post_id(1)], DAY)
+        client.fetch_content_metrics([post_id(1)], DAY)
     assert len(adapter.requests) == 2
 
 
@@ -562,7 +562,7 @@ def test_a_long_buc_regain_time_raises_without_sleeping() -> None:
     recording["headers"]["X-Business-Use-Case-Usage"] = json.dumps(buc)
     client, adapter, waits = make_client(Reply.from_recording(recording))
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, DAY))
+        list(client.list_content(DAY))
     assert raised.value.error_class is ErrorClass.TRANSIENT
     assert raised.value.retry_after == 3600
     assert len(adapter.requests) == 1 and waits == []
@@ -573,14 +573,14 @@ def test_rate_limited_listing_retries_then_succeeds() -> None:
         PAYLOADS.reply("error_4.json"),
         PAYLOADS.reply("posts_page2_last.json"),
     )
-    assert len(list(client.list_content(ACCOUNT, DAY))) == 3
+    assert len(list(client.list_content(DAY))) == 3
     assert len(adapter.requests) == 2 and len(waits) == 1
 
 
 def test_permission_error_on_listing_is_not_retried() -> None:
     client, adapter, waits = make_client(PAYLOADS.reply("error_10.json"))
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, DAY))
+        list(client.list_content(DAY))
     assert raised.value.error_class is ErrorClass.PERMANENT_CREDENTIAL
     assert len(adapter.requests) == 1 and waits == []
 
@@ -629,7 +629,7 @@ def test_high_usage_slows_the_next_request_down() -> None:
     client, _, waits = make_client(
         Reply.from_recording(page1), PAYLOADS.reply("posts_page2_last.json")
     )
-    list(client.list_content(ACCOUNT, DAY))
+    list(client.list_content(DAY))
     assert waits == [pytest.approx(45.0)]
     assert client.session.waited_s == pytest.approx(45.0)
 
@@ -668,14 +668,14 @@ def test_a_facebook_client_is_configured_from_the_environment() -> None:
         "ANALYTICS_FACEBOOK_POST_METRICS": "post_media_view, post_clicks",
         "ANALYTICS_HTTP_MAX_ATTEMPTS": "2",
     }
-    client = client_from_env("facebook", env)
+    client = client_from_env(ACCOUNT, env)
     assert isinstance(client, FacebookClient)
     assert client.settings.api_version == "v26.0"
     assert client.settings.base_url == "http://127.0.0.1:9"
     assert client.settings.post_metrics == ("post_media_view", "post_clicks")
     assert client.settings.retry.max_attempts == 2
     assert client.api_calls == 0 and client.content_metrics_are_lifetime
-    default = client_from_env("facebook", {})
+    default = client_from_env(ACCOUNT, {})
     assert isinstance(default, FacebookClient) and default.settings == FacebookSettings()
     assert settings_type("facebook") is FacebookSettings
     assert "facebook" in SUPPORTED_PLATFORMS
@@ -692,12 +692,12 @@ def test_a_facebook_client_is_configured_from_the_environment() -> None:
 )
 def test_bad_settings_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
-        client_from_env("facebook", {name: value})
+        client_from_env(ACCOUNT, {name: value})
 
 
 def test_registry_rejects_unknown_platforms() -> None:
     with pytest.raises(ValueError, match="supported: facebook"):
-        create_client("myspace", None)
+        create_client(Account("org-1", "int-9", "myspace", "9", Secret(TOKEN)), None)
 
 
 def test_settings_validation() -> None:
@@ -709,5 +709,5 @@ def test_settings_validation() -> None:
 
 def test_client_session_reports_calls() -> None:
     session = ApiSession("facebook", classify_response, sleep=lambda _s: None)
-    client = FacebookClient(FacebookSettings(), session=session)
+    client = FacebookClient(FacebookSettings(), ACCOUNT, session=session)
     assert client.api_calls == 0 and client.session is session

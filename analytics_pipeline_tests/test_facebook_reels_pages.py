@@ -51,7 +51,7 @@ def make_client(
     settings = settings or FacebookSettings()
     http, adapter = scripted_session(*steps)
     session = create_session(settings, sleep=lambda _s: None, http=http)
-    return FacebookClient(settings, session=session), adapter
+    return FacebookClient(settings, ACCOUNT, session=session), adapter
 
 
 def batch_urls(request: requests.PreparedRequest) -> list[str]:
@@ -101,7 +101,7 @@ def test_account_metrics_in_one_batch_call() -> None:
             [ok(load("page_snapshot.json")["body"]), ok(load("page_insights_nov.json")["body"])],
         )
     )
-    metrics = client.fetch_account_metrics(ACCOUNT, DAY, include_snapshot=True)
+    metrics = client.fetch_account_metrics(DAY, include_snapshot=True)
     assert metrics.followers_total == 27864  # followers_count, not fan_count
     assert (metrics.views, metrics.reach, metrics.new_followers) == (1720, 1010, 0)
     assert metrics.profile_views == 41
@@ -136,7 +136,7 @@ def test_account_metrics_without_snapshot_and_with_a_deprecated_page_metric() ->
         )
 
     client, adapter = make_client(graph, graph, graph, settings=settings)
-    metrics = client.fetch_account_metrics(ACCOUNT, DAY, include_snapshot=False)
+    metrics = client.fetch_account_metrics(DAY, include_snapshot=False)
     assert metrics.rejected_metrics == ("page_impressions",)
     assert metrics.views == 1720 and metrics.followers_total is None
     assert [len(batch_urls(r)) for r in adapter.requests] == [1, 2, 1]
@@ -192,9 +192,9 @@ def test_reels_known_from_the_listing_ride_in_the_same_batch() -> None:
             ],
         ),
     )
-    items = list(client.list_content(ACCOUNT, DAY))
+    items = list(client.list_content(DAY))
     assert [i.format for i in items] == [ContentFormat.REEL, ContentFormat.TEXT]
-    batch = client.fetch_content_metrics(ACCOUNT, [REEL_POST, f"{PAGE}_2"], DAY)
+    batch = client.fetch_content_metrics([REEL_POST, f"{PAGE}_2"], DAY)
     assert client.api_calls == 2  # the listing and ONE batch
     urls = batch_urls(adapter.requests[1])
     assert urls[0].startswith(f"{REEL_POST}?fields=")
@@ -218,12 +218,12 @@ def test_a_reel_first_seen_in_a_metrics_reply_costs_one_more_batch_once() -> Non
         Reply(200, [reel_post, reel_insights]),
     )
     ids = [REEL_POST, f"{PAGE}_2"]
-    first = client.fetch_content_metrics(ACCOUNT, ids, DAY)
+    first = client.fetch_content_metrics(ids, DAY)
     assert first.metrics[0].views == 8120 and client.api_calls == 2
     assert batch_urls(adapter.requests[1]) == [
         f"{VIDEO}/video_insights?metric=" + ",".join(FacebookSettings().reel_metrics)
     ]
-    again = client.fetch_content_metrics(ACCOUNT, ids[:1], DAY)  # now known: one call
+    again = client.fetch_content_metrics(ids[:1], DAY)  # now known: one call
     assert again.metrics[0].views == 8120 and client.api_calls == 3
 
 
@@ -233,9 +233,7 @@ def test_a_stored_reel_permalink_puts_its_insights_in_the_first_batch() -> None:
     reel_post, reel_insights = load("batch_reel_post.json")["body"]
     client, adapter = make_client(Reply(200, [reel_post, reel_insights, plain_post(f"{PAGE}_2")]))
     permalinks = {REEL_POST: f"https://www.facebook.com/reel/{VIDEO}/", f"{PAGE}_2": None}
-    batch = client.fetch_content_metrics(
-        ACCOUNT, [REEL_POST, f"{PAGE}_2"], DAY, permalinks=permalinks
-    )
+    batch = client.fetch_content_metrics([REEL_POST, f"{PAGE}_2"], DAY, permalinks=permalinks)
     assert client.api_calls == 1
     urls = batch_urls(adapter.requests[0])
     assert urls[1] == f"{VIDEO}/video_insights?metric=" + ",".join(FacebookSettings().reel_metrics)
@@ -245,7 +243,7 @@ def test_a_stored_reel_permalink_puts_its_insights_in_the_first_batch() -> None:
 def test_a_non_reel_permalink_adds_nothing_to_the_batch() -> None:
     client, adapter = make_client(Reply(200, [plain_post(f"{PAGE}_2")]))
     permalinks = {f"{PAGE}_2": f"https://www.facebook.com/{PAGE}/posts/2"}
-    client.fetch_content_metrics(ACCOUNT, [f"{PAGE}_2"], DAY, permalinks=permalinks)
+    client.fetch_content_metrics([f"{PAGE}_2"], DAY, permalinks=permalinks)
     assert len(batch_urls(adapter.requests[0])) == 1 and client.api_calls == 1
 
 
@@ -253,7 +251,7 @@ def test_a_gone_reel_video_leaves_the_post_metrics() -> None:
     reel_post = load("batch_reel_post.json")["body"][0]
     gone = {"code": 400, "body": json.dumps(load("error_100_33.json")["body"])}
     client, _ = make_client(Reply(200, [reel_post]), Reply(200, [gone]))
-    batch = client.fetch_content_metrics(ACCOUNT, [REEL_POST], DAY)
+    batch = client.fetch_content_metrics([REEL_POST], DAY)
     assert batch.skipped == ()
     assert (batch.metrics[0].views, batch.metrics[0].comments) == (7000, 16)
 
@@ -268,7 +266,7 @@ def test_a_sunset_version_names_the_facebook_setting() -> None:
     assert "ANALYTICS_FACEBOOK_API_VERSION" in error.message and error.code == "2635"
     client, adapter = make_client(reply)
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, DAY))
+        list(client.list_content(DAY))
     assert raised.value.error_class is ErrorClass.PERMANENT_CONFIG
     assert len(adapter.requests) == 1
 

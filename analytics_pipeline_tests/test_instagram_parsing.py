@@ -65,7 +65,7 @@ def make_client(
     waits: list[float] = []
     http, adapter = scripted_session(*steps)
     session = create_session(settings, sleep=waits.append, http=http)
-    return InstagramClient(settings, session=session, clock=lambda: now), adapter, waits
+    return InstagramClient(settings, ACCOUNT, session=session, clock=lambda: now), adapter, waits
 
 
 def assert_token_only_in_header(adapter: ScriptedAdapter) -> None:
@@ -167,7 +167,7 @@ def test_list_content_pages_media_then_stories_and_keeps_the_day_only() -> None:
     client, adapter, _ = make_client(
         recorded("media_page1.json"), recorded("media_page2_last.json"), recorded("stories.json")
     )
-    items = list(client.list_content(ACCOUNT, DAY))
+    items = list(client.list_content(DAY))
     assert [i.external_content_id for i in items] == [mid(n) for n in (1, 2, 3, 4, 5, 8)]
     first, second, stories = adapter.requests
     assert urlsplit(first.url or "").path == f"/v25.0/{IG}/media"
@@ -192,14 +192,14 @@ def test_paging_stops_once_a_page_ends_before_the_day() -> None:
         f"{BASE}/v25.0/{IG}/media?access_token=x&after=a2",  # never followed
     )
     client, adapter, _ = make_client(page1, page2, listing([]))
-    assert [i.external_content_id for i in client.list_content(ACCOUNT, DAY)] == [mid(2), mid(3)]
+    assert [i.external_content_id for i in client.list_content(DAY)] == [mid(2), mid(3)]
     assert len(adapter.requests) == 3  # media p1, media p2, stories
     assert urlsplit(adapter.requests[2].url or "").path.endswith("/stories")
 
 
 def test_an_empty_media_page_ends_the_listing() -> None:
     client, adapter, _ = make_client(listing([]), listing([]))
-    assert list(client.list_content(ACCOUNT, DAY)) == []
+    assert list(client.list_content(DAY)) == []
     assert len(adapter.requests) == 2
 
 
@@ -214,7 +214,7 @@ def test_media_pagination_cap_raises_instead_of_looping_forever() -> None:
 
     client, adapter, _ = make_client(*[endless] * 3, settings=settings)
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, DAY))
+        list(client.list_content(DAY))
     assert raised.value.error_class is ErrorClass.INVALID_RESPONSE
     assert "max_pages=3" in raised.value.message and len(adapter.requests) == 3
 
@@ -223,7 +223,7 @@ def test_next_pointing_to_another_host_is_not_followed() -> None:
     page = listing([media(1, "2026-11-20T10:00:00+0000")], "https://evil.example/steal?after=x")
     client, adapter, _ = make_client(page)
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, DAY))
+        list(client.list_content(DAY))
     assert raised.value.error_class is ErrorClass.INVALID_RESPONSE
     assert len(adapter.requests) == 1
 
@@ -231,7 +231,7 @@ def test_next_pointing_to_another_host_is_not_followed() -> None:
 def test_a_reply_without_data_is_an_invalid_response() -> None:
     client, _, _ = make_client(Reply(200, {"paging": {}}))
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, DAY))
+        list(client.list_content(DAY))
     assert raised.value.error_class is ErrorClass.INVALID_RESPONSE
 
 
@@ -247,7 +247,7 @@ def _listed_client(*steps: Any, **kwargs: Any) -> tuple[InstagramClient, Scripte
         *steps,
         **kwargs,
     )
-    list(client.list_content(ACCOUNT, DAY))
+    list(client.list_content(DAY))
     return client, adapter
 
 
@@ -255,7 +255,7 @@ def test_each_media_type_gets_its_own_metric_list_in_one_batch() -> None:
     settings = InstagramSettings()
     client, adapter = _listed_client(fake_batch(lambda item: ok(insights_body({"views": 1}))))
     ids = [mid(n) for n in (1, 2, 3, 4, 8)]
-    batch = client.fetch_content_metrics(ACCOUNT, ids, DAY)
+    batch = client.fetch_content_metrics(ids, DAY)
     assert [m.external_content_id for m in batch.metrics] == ids
     items = batch_items(adapter.requests[-1])
     assert [item_id(i) for i in items] == ids
@@ -281,7 +281,7 @@ def test_recorded_batch_null_versus_zero_and_per_item_errors() -> None:
         recorded("batch_insights_retry.json"),
         now=dt.datetime(2026, 11, 20, 20, 0, tzinfo=dt.UTC),  # story 9 (21:00 the day before) lives
     )
-    batch = client.fetch_content_metrics(ACCOUNT, ids, DAY)
+    batch = client.fetch_content_metrics(ids, DAY)
     by_id = {m.external_content_id: m for m in batch.metrics}
     reel = by_id[mid(1)]
     assert reel == ContentMetrics(
@@ -327,7 +327,7 @@ def test_unknown_media_types_are_read_first_then_insights_batched() -> None:
 
     lookups = math.ceil(n / 50)
     client, adapter, _ = make_client(*[fake_batch(info)] * lookups, *[fake_batch(insights)] * 3)
-    batch = client.fetch_content_metrics(ACCOUNT, ids + ids[:3], DAY)  # repeats asked once
+    batch = client.fetch_content_metrics(ids + ids[:3], DAY)  # repeats asked once
     assert [m.external_content_id for m in batch.metrics] == ids
     assert client.api_calls == lookups + 3 == 6
     first = batch_items(adapter.requests[0])
@@ -338,7 +338,7 @@ def test_unknown_media_types_are_read_first_then_insights_batched() -> None:
     # A second call of the same client needs no type reads any more.
     client2_calls = client.api_calls
     with pytest.raises(AssertionError, match="unexpected extra request"):
-        client.fetch_content_metrics(ACCOUNT, ids[:1], DAY)
+        client.fetch_content_metrics(ids[:1], DAY)
     assert client.api_calls == client2_calls + 1  # straight to insights
 
 
@@ -357,7 +357,7 @@ def test_expired_stories_are_not_asked_and_gone_media_is_skipped() -> None:
     client, adapter, _ = make_client(
         fake_batch(info), fake_batch(lambda item: ok(insights_body({"views": 5})))
     )
-    batch = client.fetch_content_metrics(ACCOUNT, [mid(1), mid(2), mid(3), mid(4)], DAY)
+    batch = client.fetch_content_metrics([mid(1), mid(2), mid(3), mid(4)], DAY)
     assert [m.external_content_id for m in batch.metrics] == [mid(2), mid(4)]
     assert [(s.external_content_id, s.code) for s in batch.skipped] == [(mid(3), "100/33")]
     assert [item_id(i) for i in batch_items(adapter.requests[1])] == [mid(2), mid(4)]
@@ -365,7 +365,7 @@ def test_expired_stories_are_not_asked_and_gone_media_is_skipped() -> None:
 
 def test_no_content_ids_means_no_call() -> None:
     client, adapter, _ = make_client()
-    assert client.fetch_content_metrics(ACCOUNT, [], DAY).metrics == ()
+    assert client.fetch_content_metrics([], DAY).metrics == ()
     assert adapter.requests == []
 
 
@@ -385,13 +385,13 @@ def test_an_unsupported_story_metric_is_dropped_for_stories_only() -> None:
         fake_batch(graph),  # a later call
         settings=settings,
     )
-    batch = client.fetch_content_metrics(ACCOUNT, [mid(2), mid(8)], DAY)
+    batch = client.fetch_content_metrics([mid(2), mid(8)], DAY)
     assert batch.rejected_metrics == ("saved",)
     assert [m.external_content_id for m in batch.metrics] == [mid(2), mid(8)]
     probe = batch_items(adapter.requests[4])
     assert [item_metrics(i) for i in probe] == [["views"], ["reach"], ["saved"]]
     assert [item_metrics(i) for i in batch_items(adapter.requests[5])] == [["views", "reach"]]
-    client.fetch_content_metrics(ACCOUNT, [mid(2), mid(8)], DAY)
+    client.fetch_content_metrics([mid(2), mid(8)], DAY)
     feed_item, story_item = batch_items(adapter.requests[6])
     assert "saved" in item_metrics(feed_item)  # still asked for feed posts
     assert item_metrics(story_item) == ["views", "reach"]
@@ -401,7 +401,7 @@ def test_item_credential_error_stops_at_once() -> None:
     expired = {"code": 400, "body": json.dumps(load("error_190_460.json")["body"])}
     client, adapter = _listed_client(Reply(200, [ok(insights_body({"views": 1})), expired]))
     with pytest.raises(PlatformError) as raised:
-        client.fetch_content_metrics(ACCOUNT, [mid(1), mid(2)], DAY)
+        client.fetch_content_metrics([mid(1), mid(2)], DAY)
     assert raised.value.error_class is ErrorClass.PERMANENT_CREDENTIAL
     assert raised.value.code == "190/460" and len(adapter.requests) == 4
 
@@ -414,7 +414,7 @@ def test_transient_items_are_retried_a_bounded_number_of_times() -> None:
         settings=InstagramSettings(retry=RetryConfig(max_attempts=2)),
     )
     with pytest.raises(PlatformError) as raised:
-        client.fetch_content_metrics(ACCOUNT, [mid(1)], DAY)
+        client.fetch_content_metrics([mid(1)], DAY)
     assert raised.value.error_class is ErrorClass.TRANSIENT
     assert len(adapter.requests) == 5
 
@@ -443,7 +443,7 @@ def test_account_metrics_in_one_batch_call_with_pacific_days() -> None:
             load("account_totals.json")["body"],
         )
     )
-    metrics = client.fetch_account_metrics(ACCOUNT, DAY, include_snapshot=True)
+    metrics = client.fetch_account_metrics(DAY, include_snapshot=True)
     assert (metrics.followers_total, metrics.reach, metrics.new_followers) == (12001, 523, 0)
     assert (metrics.profile_views, metrics.website_clicks, metrics.views) == (57, 0, 4410)
     assert metrics.impressions is None and metrics.rejected_metrics == ()
@@ -472,7 +472,7 @@ def test_follower_count_is_not_asked_beyond_30_days_and_no_snapshot_when_not_wan
     client, adapter, _ = make_client(
         _account_reply({"data": []}, load("account_totals.json")["body"])
     )
-    metrics = client.fetch_account_metrics(ACCOUNT, old_day, include_snapshot=False)
+    metrics = client.fetch_account_metrics(old_day, include_snapshot=False)
     assert metrics.new_followers is None and metrics.followers_total is None
     assert metrics.reach is None  # the series said nothing for that day
     series, _totals = (i["relative_url"] for i in batch_items(adapter.requests[0]))
@@ -502,7 +502,7 @@ def test_an_invalid_account_metric_is_dropped_and_the_rest_still_fetched() -> No
         return ok(load("account_series_nov.json")["body"])
 
     client, _, _ = make_client(*[fake_batch(graph)] * 3, settings=settings)
-    metrics = client.fetch_account_metrics(ACCOUNT, DAY, include_snapshot=False)
+    metrics = client.fetch_account_metrics(DAY, include_snapshot=False)
     assert metrics.rejected_metrics == ("impressions",)
     assert (metrics.reach, metrics.views, metrics.impressions) == (523, 4410, None)
     assert client.api_calls == 3  # the failing batch, one probe, the rerun
@@ -512,7 +512,7 @@ def test_a_missing_account_fails_the_day() -> None:
     gone = {"code": 400, "body": json.dumps(load("error_100_33.json")["body"])}
     client, _, _ = make_client(Reply(200, [gone, gone]))
     with pytest.raises(PlatformError) as raised:
-        client.fetch_account_metrics(ACCOUNT, DAY, include_snapshot=False)
+        client.fetch_account_metrics(DAY, include_snapshot=False)
     assert raised.value.error_class is ErrorClass.PERMANENT_OBJECT
 
 
@@ -557,7 +557,7 @@ def test_recorded_errors_are_classified_by_code(name: str, error_class: str, cod
 def test_a_sunset_version_names_the_setting_to_change() -> None:
     client, adapter, waits = make_client(recorded("error_2635.json"))
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, DAY))
+        list(client.list_content(DAY))
     assert raised.value.error_class is ErrorClass.PERMANENT_CONFIG
     assert "ANALYTICS_INSTAGRAM_API_VERSION" in raised.value.message
     assert len(adapter.requests) == 1 and waits == []
@@ -566,7 +566,7 @@ def test_a_sunset_version_names_the_setting_to_change() -> None:
 def test_a_used_up_quota_raises_at_once_with_the_regain_time() -> None:
     client, adapter, waits = make_client(recorded("error_80002_quota.json"))
     with pytest.raises(PlatformError) as raised:
-        client.fetch_account_metrics(ACCOUNT, DAY, include_snapshot=True)
+        client.fetch_account_metrics(DAY, include_snapshot=True)
     assert raised.value.error_class is ErrorClass.TRANSIENT
     assert raised.value.retry_after == 6 * 3600
     assert len(adapter.requests) == 1 and waits == []
@@ -574,7 +574,7 @@ def test_a_used_up_quota_raises_at_once_with_the_regain_time() -> None:
 
 def test_a_short_throttle_is_waited_out_then_retried() -> None:
     client, adapter, waits = make_client(recorded("error_80002.json"), listing([]), listing([]))
-    assert list(client.list_content(ACCOUNT, DAY)) == []
+    assert list(client.list_content(DAY)) == []
     assert waits == [180.0] and len(adapter.requests) == 3
 
 
@@ -582,7 +582,7 @@ def test_error_messages_never_carry_the_token() -> None:
     leaked = {"error": {"message": f"bad ?access_token={TOKEN} Bearer {TOKEN}", "code": 190}}
     client, _, _ = make_client(Reply(400, leaked))
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, DAY))
+        list(client.list_content(DAY))
     assert TOKEN not in str(raised.value) and TOKEN not in repr(raised.value.args)
 
 
@@ -630,6 +630,6 @@ def test_settings_validation_and_client_flags() -> None:
         InstagramSettings(batch_size=51)
     with pytest.raises(ValueError, match="api_version"):
         InstagramSettings(api_version="latest")
-    client = InstagramClient(InstagramSettings())
+    client = InstagramClient(InstagramSettings(), ACCOUNT)
     assert client.platform == "instagram" and client.api_calls == 0
     assert client.content_metrics_are_lifetime and client.has_ephemeral_content

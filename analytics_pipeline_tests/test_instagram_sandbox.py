@@ -38,11 +38,16 @@ _SHAPES = {
 
 
 def client_for(
-    sandbox: SandboxServer, clock: FixedClock, waits: list[float] | None = None, **settings: object
+    sandbox: SandboxServer,
+    clock: FixedClock,
+    waits: list[float] | None = None,
+    *,
+    account: Account = ACCOUNT,
+    **settings: object,
 ) -> InstagramClient:
     config = InstagramSettings(base_url=sandbox.base_url, retry=FAST, **settings)  # type: ignore[arg-type]
     sleep = waits.append if waits is not None else (lambda _s: None)
-    return InstagramClient(config, sleep=sleep, clock=clock)
+    return InstagramClient(config, account, sleep=sleep, clock=clock)
 
 
 def expected_day(day: dt.date, now: dt.datetime, user: str = IG) -> list[igd.IgMedia]:
@@ -78,7 +83,7 @@ def test_listing_matches_the_synthetic_world_with_live_stories(
     formats: set[ContentFormat] = set()
     for offset in range(0, 6):
         day = NOW.date() - dt.timedelta(days=offset)
-        items = list(client.list_content(ACCOUNT, day))
+        items = list(client.list_content(day))
         expected = expected_day(day, NOW)
         assert [i.external_content_id for i in items] == [m.id for m in expected]
         assert [i.format for i in items] == [_SHAPES[m.shape] for m in expected]
@@ -100,11 +105,11 @@ def test_metrics_match_the_world_in_one_batch_call(
     listed = [
         item
         for offset in range(0, 5)
-        for item in client.list_content(ACCOUNT, NOW.date() - dt.timedelta(days=offset))
+        for item in client.list_content(NOW.date() - dt.timedelta(days=offset))
     ]
     ids = [item.external_content_id for item in listed]
     calls = client.api_calls
-    batch = client.fetch_content_metrics(ACCOUNT, ids, NOW.date())
+    batch = client.fetch_content_metrics(ids, NOW.date())
     assert client.api_calls - calls == 1
     assert [m.external_content_id for m in batch.metrics] == ids and batch.skipped == ()
     worlds = {m.id: m for m in (igd.decode_media_id(i, CONFIG) for i in ids) if m is not None}
@@ -119,7 +124,7 @@ def test_metrics_match_the_world_in_one_batch_call(
     assert saw_zero and saw_null, "the data set lacks a 0 or a NULL case: widen the days"
 
     fresh = client_for(sandbox, clock)  # listed by another run: types read first
-    again = fresh.fetch_content_metrics(ACCOUNT, ids, NOW.date())
+    again = fresh.fetch_content_metrics(ids, NOW.date())
     assert again.metrics == batch.metrics and fresh.api_calls == 2
 
 
@@ -137,20 +142,20 @@ def test_a_story_with_too_few_viewers_is_a_null_row_not_a_permission_error(
     story = _find_story(lambda s: igd.too_few_viewers(s, CONFIG))
     clock.set(story.timestamp + dt.timedelta(hours=3))
     client = client_for(sandbox, clock)
-    listed = [i.external_content_id for i in client.list_content(ACCOUNT, story.day)]
+    listed = [i.external_content_id for i in client.list_content(story.day)]
     assert story.id in listed
-    batch = client.fetch_content_metrics(ACCOUNT, [story.id], story.day)
+    batch = client.fetch_content_metrics([story.id], story.day)
     assert batch.skipped == () and batch.metrics[0].null_count() == 10
 
 
 def test_an_expired_story_is_not_asked(sandbox: SandboxServer, clock: FixedClock) -> None:
     story = _find_story(lambda s: not igd.too_few_viewers(s, CONFIG))
     clock.set(story.timestamp + dt.timedelta(hours=2))
-    live = client_for(sandbox, clock).fetch_content_metrics(ACCOUNT, [story.id], story.day)
+    live = client_for(sandbox, clock).fetch_content_metrics([story.id], story.day)
     assert live.metrics[0].views == igd.media_insights(story, clock(), CONFIG)["views"]
     clock.set(story.timestamp + dt.timedelta(hours=25))
     client = client_for(sandbox, clock)
-    expired = client.fetch_content_metrics(ACCOUNT, [story.id], story.day)
+    expired = client.fetch_content_metrics([story.id], story.day)
     assert expired.metrics == () and expired.skipped == ()
     assert client.api_calls == 1  # the type read only: no insights call
 
@@ -163,9 +168,9 @@ def test_deleted_media_is_skipped_and_the_rest_lands(
     assert len(media) >= 2
     sandbox.faults.delete_post(media[0].id)
     client = client_for(sandbox, clock)
-    listed = [i.external_content_id for i in client.list_content(ACCOUNT, day)]
+    listed = [i.external_content_id for i in client.list_content(day)]
     assert media[0].id in listed  # still listed, like Graph after a delete
-    batch = client.fetch_content_metrics(ACCOUNT, listed, day)
+    batch = client.fetch_content_metrics(listed, day)
     assert [(s.external_content_id, s.code) for s in batch.skipped] == [(media[0].id, "100/33")]
     assert {m.external_content_id for m in batch.metrics} == set(listed) - {media[0].id}
 
@@ -176,8 +181,8 @@ def test_an_invalid_metric_is_dropped_and_the_rest_still_fetched(
     day = NOW.date() - dt.timedelta(days=3)
     sandbox.faults.invalid_metrics = {"saved"}
     client = client_for(sandbox, clock)
-    ids = [i.external_content_id for i in client.list_content(ACCOUNT, day)]
-    batch = client.fetch_content_metrics(ACCOUNT, ids, day)
+    ids = [i.external_content_id for i in client.list_content(day)]
+    batch = client.fetch_content_metrics(ids, day)
     assert batch.rejected_metrics == ("saved",)
     assert len(batch.metrics) == len(ids)
     assert all(m.saves is None and m.views is not None for m in batch.metrics)
@@ -186,10 +191,10 @@ def test_an_invalid_metric_is_dropped_and_the_rest_still_fetched(
 def test_null_batch_items_are_asked_again(sandbox: SandboxServer, clock: FixedClock) -> None:
     day = NOW.date() - dt.timedelta(days=1)
     client = client_for(sandbox, clock)
-    ids = [i.external_content_id for i in client.list_content(ACCOUNT, day)]
+    ids = [i.external_content_id for i in client.list_content(day)]
     sandbox.faults.null_batch_items = 2
     calls = client.api_calls
-    batch = client.fetch_content_metrics(ACCOUNT, ids, day)
+    batch = client.fetch_content_metrics(ids, day)
     assert len(batch.metrics) == len(ids) and client.api_calls - calls == 2
 
 
@@ -208,7 +213,7 @@ def test_account_metrics_match_the_world_for_the_pacific_day(
 ) -> None:
     clock.set(now)
     client = client_for(sandbox, clock)
-    metrics = client.fetch_account_metrics(ACCOUNT, day, include_snapshot=True)
+    metrics = client.fetch_account_metrics(day, include_snapshot=True)
     world = igd.account_day(IG, day, CONFIG)
     assert metrics.followers_total == igd.followers(IG, now.date(), CONFIG)
     assert (metrics.reach, metrics.new_followers) == (world.reach, world.follower_count)
@@ -224,7 +229,7 @@ def test_follower_count_older_than_30_days_is_null_without_an_error(
     sandbox: SandboxServer, clock: FixedClock
 ) -> None:
     day = NOW.date() - dt.timedelta(days=45)
-    metrics = client_for(sandbox, clock).fetch_account_metrics(ACCOUNT, day, include_snapshot=False)
+    metrics = client_for(sandbox, clock).fetch_account_metrics(day, include_snapshot=False)
     world = igd.account_day(IG, day, CONFIG)
     assert metrics.new_followers is None and metrics.followers_total is None
     assert metrics.reach == world.reach and metrics.views == world.views
@@ -239,11 +244,13 @@ def test_an_expired_token_stops_after_one_request(
     sandbox.faults.expire_token(IG)
     client = client_for(sandbox, clock)
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, NOW.date()))
+        list(client.list_content(NOW.date()))
     assert raised.value.error_class is ErrorClass.PERMANENT_CREDENTIAL
     assert raised.value.code == "190/463" and sandbox.request_count(IG) == 1
     other = Account("org-1", "int-ig2", "instagram", OTHER_IG, Secret(TOKEN))
-    assert isinstance(list(client.list_content(other, NOW.date())), list)
+    assert isinstance(
+        list(client_for(sandbox, clock, account=other).list_content(NOW.date())), list
+    )
 
 
 def test_a_missing_permission_is_a_credential_error(
@@ -251,7 +258,7 @@ def test_a_missing_permission_is_a_credential_error(
 ) -> None:
     sandbox.faults.update(permission_denied_accounts=[IG])
     with pytest.raises(PlatformError) as raised:
-        client_for(sandbox, clock).fetch_account_metrics(ACCOUNT, NOW.date(), include_snapshot=True)
+        client_for(sandbox, clock).fetch_account_metrics(NOW.date(), include_snapshot=True)
     assert raised.value.error_class is ErrorClass.PERMANENT_CREDENTIAL
     assert (raised.value.code, raised.value.http_status) == ("10", 403)
     assert sandbox.request_count(IG) == 1
@@ -262,7 +269,7 @@ def test_transient_failures_are_retried_then_succeed(
 ) -> None:
     sandbox.faults.fail_next(IG, 3)
     client = client_for(sandbox, clock)
-    items = list(client.list_content(ACCOUNT, NOW.date() - dt.timedelta(days=1)))
+    items = list(client.list_content(NOW.date() - dt.timedelta(days=1)))
     assert [i.external_content_id for i in items] == [
         m.id for m in expected_day(NOW.date() - dt.timedelta(days=1), NOW)
     ]
@@ -281,7 +288,7 @@ def test_a_used_up_quota_defers_without_sleeping(sandbox: SandboxServer, clock: 
     waits: list[float] = []
     client = client_for(sandbox, clock, waits)
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, NOW.date()))
+        list(client.list_content(NOW.date()))
     assert raised.value.error_class is ErrorClass.TRANSIENT and raised.value.code == "80002"
     assert raised.value.retry_after == 6 * 3600
     assert waits == [] and sandbox.request_count(IG) == 1
@@ -293,13 +300,11 @@ def test_a_sunset_version_is_a_config_error_naming_the_setting(
     sandbox.faults.update(sunset_api_versions=["v25.0"])
     client = client_for(sandbox, clock)
     with pytest.raises(PlatformError) as raised:
-        client.fetch_account_metrics(ACCOUNT, NOW.date(), include_snapshot=False)
+        client.fetch_account_metrics(NOW.date(), include_snapshot=False)
     assert raised.value.error_class is ErrorClass.PERMANENT_CONFIG
     assert "ANALYTICS_INSTAGRAM_API_VERSION" in raised.value.message
     newer = client_for(sandbox, clock, api_version="v26.0")
-    assert newer.fetch_account_metrics(
-        ACCOUNT, NOW.date() - dt.timedelta(1), include_snapshot=False
-    )
+    assert newer.fetch_account_metrics(NOW.date() - dt.timedelta(1), include_snapshot=False)
 
 
 def test_two_servers_answer_identically() -> None:
@@ -309,9 +314,7 @@ def test_two_servers_answer_identically() -> None:
         with SandboxServer(clock=clock, config=CONFIG) as server:
             client = client_for(server, clock)
             day = NOW.date() - dt.timedelta(days=1)
-            items = list(client.list_content(ACCOUNT, day))
-            batch = client.fetch_content_metrics(
-                ACCOUNT, [i.external_content_id for i in items], day
-            )
+            items = list(client.list_content(day))
+            batch = client.fetch_content_metrics([i.external_content_id for i in items], day)
             bodies.append((items, batch))
     assert bodies[0] == bodies[1] and bodies[0][0]

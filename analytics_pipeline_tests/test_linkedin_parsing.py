@@ -68,6 +68,7 @@ def make_client(
     *steps: Any,
     settings: LinkedInSettings | None = None,
     now: dt.datetime = NOW,
+    account: Account = ACCOUNT,
 ) -> tuple[LinkedInClient, ScriptedAdapter, list[float]]:
     settings = settings or LinkedInSettings()
     waits: list[float] = []
@@ -77,7 +78,7 @@ def make_client(
         return now
 
     session = create_session(settings, sleep=waits.append, http=http, clock=clock)
-    return LinkedInClient(settings, session=session, clock=clock), adapter, waits
+    return LinkedInClient(settings, account, session=session, clock=clock), adapter, waits
 
 
 def raw_params(request: requests.PreparedRequest) -> dict[str, str]:
@@ -183,7 +184,7 @@ def test_list_content_pages_until_posts_are_older_than_the_day() -> None:
         recorded("posts_page2_last.json"),
         settings=LinkedInSettings(page_size=3),
     )
-    items = list(client.list_content(ACCOUNT, DAY))
+    items = list(client.list_content(DAY))
     assert [i.external_content_id for i in items] == [
         "urn:li:share:7396500000000000003",
         "urn:li:ugcPost:7396500000000000002",
@@ -213,7 +214,7 @@ def test_without_created_slack_a_scheduled_post_is_missed() -> None:
         recorded("posts_page2_last.json"),
         settings=LinkedInSettings(page_size=3, created_slack_days=0),
     )
-    ids = [i.external_content_id for i in client.list_content(ACCOUNT, DAY)]
+    ids = [i.external_content_id for i in client.list_content(DAY)]
     assert "urn:li:share:7396400000000000009" not in ids
     assert len(ids) == 3
 
@@ -224,7 +225,7 @@ def test_listing_stops_on_a_short_page() -> None:
         posts_page([a_post(1, noon), a_post(2, noon - dt.timedelta(hours=1))]),
         settings=LinkedInSettings(page_size=3),
     )
-    assert len(list(client.list_content(ACCOUNT, DAY))) == 2
+    assert len(list(client.list_content(DAY))) == 2
     assert client.api_calls == 1  # the adapter would fail on a second request
 
 
@@ -232,13 +233,13 @@ def test_listing_stops_when_paging_total_is_reached() -> None:
     noon = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
     full = [a_post(n, noon - dt.timedelta(minutes=n)) for n in range(3)]
     client, _, _ = make_client(posts_page(full, total=3), settings=LinkedInSettings(page_size=3))
-    assert len(list(client.list_content(ACCOUNT, DAY))) == 3
+    assert len(list(client.list_content(DAY))) == 3
     assert client.api_calls == 1
 
 
 def test_listing_stops_on_an_empty_page() -> None:
     client, _, _ = make_client(posts_page([]))
-    assert list(client.list_content(ACCOUNT, DAY)) == []
+    assert list(client.list_content(DAY)) == []
     assert client.api_calls == 1
 
 
@@ -252,7 +253,7 @@ def test_pagination_cap_raises_instead_of_looping_forever() -> None:
     settings = LinkedInSettings(page_size=2, max_pages=3)
     client, _, _ = make_client(*[_endless_page] * 3, settings=settings)
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, DAY))
+        list(client.list_content(DAY))
     assert raised.value.error_class is ErrorClass.INVALID_RESPONSE
     assert "max_pages=3" in raised.value.message
     assert client.api_calls == 3
@@ -267,7 +268,7 @@ def test_drafts_and_repeats_are_dropped() -> None:
         a_post(3, noon, lifecycleState="PUBLISHED_EDITED"),
     ]
     client, _, _ = make_client(posts_page(posts))
-    ids = [i.external_content_id for i in client.list_content(ACCOUNT, DAY)]
+    ids = [i.external_content_id for i in client.list_content(DAY)]
     assert ids == ["urn:li:share:7001", "urn:li:share:7003"]
 
 
@@ -284,22 +285,22 @@ def test_drafts_and_repeats_are_dropped() -> None:
 def test_malformed_posts_are_invalid_responses(post: Any) -> None:
     client, _, _ = make_client(Reply(200, {"paging": {}, "elements": [post]}))
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, DAY))
+        list(client.list_content(DAY))
     assert raised.value.error_class is ErrorClass.INVALID_RESPONSE
 
 
 def test_a_posts_reply_without_elements_is_invalid() -> None:
     client, _, _ = make_client(Reply(200, {"paging": {"start": 0}}))
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, DAY))
+        list(client.list_content(DAY))
     assert raised.value.error_class is ErrorClass.INVALID_RESPONSE
 
 
 def test_an_account_that_is_not_an_organization_urn_is_a_config_error() -> None:
-    client, adapter, _ = make_client()
     person = Account("o", "int-x", "linkedin", "urn:li:person:abc", Secret(TOKEN))
+    client, adapter, _ = make_client(account=person)
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(person, DAY))
+        list(client.list_content(DAY))
     assert raised.value.error_class is ErrorClass.PERMANENT_CONFIG
     assert adapter.requests == []
 
@@ -314,7 +315,7 @@ SHARE_GONE = "urn:li:share:7396500000000000004"
 
 def test_post_statistics_are_daily_values_with_null_versus_zero() -> None:
     client, adapter, _ = make_client(recorded("share_statistics_posts_day.json"))
-    batch = client.fetch_content_metrics(ACCOUNT, [SHARE_3, UGC_2, SHARE_1, SHARE_GONE], DAY)
+    batch = client.fetch_content_metrics([SHARE_3, UGC_2, SHARE_1, SHARE_GONE], DAY)
     by_id = {m.external_content_id: m for m in batch.metrics}
     assert list(by_id) == [SHARE_3, UGC_2, SHARE_1]
     busy, video, quiet = by_id[SHARE_3], by_id[UGC_2], by_id[SHARE_1]
@@ -361,7 +362,7 @@ def test_statistics_are_chunked_ceil_n_over_chunk_size(count: int, chunk: int) -
         *[_empty_statistics] * calls, settings=LinkedInSettings(stats_chunk_size=chunk)
     )
     ids = [f"urn:li:{'share' if n % 3 else 'ugcPost'}:{7_000_000 + n}" for n in range(count)]
-    batch = client.fetch_content_metrics(ACCOUNT, ids, DAY)
+    batch = client.fetch_content_metrics(ids, DAY)
     assert client.api_calls == calls
     sent = []
     for request in adapter.requests:
@@ -380,13 +381,13 @@ def test_statistics_are_chunked_ceil_n_over_chunk_size(count: int, chunk: int) -
 
 def test_no_content_ids_means_no_call() -> None:
     client, adapter, _ = make_client()
-    assert client.fetch_content_metrics(ACCOUNT, [], DAY).metrics == ()
+    assert client.fetch_content_metrics([], DAY).metrics == ()
     assert adapter.requests == []
 
 
 def test_non_post_urns_are_skipped_without_a_call() -> None:
     client, adapter, _ = make_client()
-    batch = client.fetch_content_metrics(ACCOUNT, ["urn:li:activity:1", "12345"], DAY)
+    batch = client.fetch_content_metrics(["urn:li:activity:1", "12345"], DAY)
     assert [s.code for s in batch.skipped] == ["unsupported_urn", "unsupported_urn"]
     assert adapter.requests == []
 
@@ -395,16 +396,16 @@ def test_a_day_older_than_twelve_months_is_clamped_without_a_call() -> None:
     client, adapter, _ = make_client(_empty_statistics)
     old = dt.date(2025, 11, 21)  # NOW is 2026-11-21: the same calendar day a year ago is out
     assert earliest_statistics_day(NOW.date()) == dt.date(2025, 11, 22)
-    batch = client.fetch_content_metrics(ACCOUNT, [SHARE_3], old)
+    batch = client.fetch_content_metrics([SHARE_3], old)
     assert batch.metrics == () and batch.skipped == ()
     assert adapter.requests == []
-    client.fetch_content_metrics(ACCOUNT, [SHARE_3], old + dt.timedelta(days=1))
+    client.fetch_content_metrics([SHARE_3], old + dt.timedelta(days=1))
     assert len(adapter.requests) == 1  # the first day inside the window is asked
 
 
 def test_a_future_day_is_clamped_without_a_call() -> None:
     client, adapter, _ = make_client()
-    batch = client.fetch_content_metrics(ACCOUNT, [SHARE_3], NOW.date() + dt.timedelta(days=1))
+    batch = client.fetch_content_metrics([SHARE_3], NOW.date() + dt.timedelta(days=1))
     assert batch.metrics == ()
     assert adapter.requests == []
 
@@ -424,7 +425,7 @@ def test_earliest_statistics_day(today: dt.date, earliest: dt.date) -> None:
 def test_post_metrics_setting_limits_the_columns_filled() -> None:
     settings = LinkedInSettings(post_metrics=("impressionCount", "commentCount"))
     client, _, _ = make_client(recorded("share_statistics_posts_day.json"), settings=settings)
-    busy = client.fetch_content_metrics(ACCOUNT, [SHARE_3], DAY).metrics[0]
+    busy = client.fetch_content_metrics([SHARE_3], DAY).metrics[0]
     assert (busy.impressions, busy.comments) == (1203, 3)
     assert (busy.reach, busy.likes, busy.clicks, busy.shares) == (None, None, None, None)
 
@@ -452,7 +453,7 @@ def test_account_metrics_from_recorded_replies() -> None:
         recorded("page_statistics_day.json"),
         recorded("share_statistics_org_day.json"),
     )
-    metrics = client.fetch_account_metrics(ACCOUNT, DAY, include_snapshot=True)
+    metrics = client.fetch_account_metrics(DAY, include_snapshot=True)
     assert metrics.followers_total == 28411
     assert metrics.new_followers == 19  # organic 17 + paid 2
     assert metrics.profile_views == 0  # LinkedIn said 0
@@ -477,7 +478,7 @@ def test_account_metrics_without_snapshot_skip_network_size() -> None:
         recorded("page_statistics_day.json"),
         recorded("share_statistics_org_day.json"),
     )
-    metrics = client.fetch_account_metrics(ACCOUNT, DAY, include_snapshot=False)
+    metrics = client.fetch_account_metrics(DAY, include_snapshot=False)
     assert metrics.followers_total is None
     assert metrics.new_followers == 19
     assert len(adapter.requests) == 3
@@ -485,7 +486,7 @@ def test_account_metrics_without_snapshot_skip_network_size() -> None:
 
 def test_account_metrics_outside_the_window_only_snapshot_the_total() -> None:
     client, adapter, _ = make_client(recorded("network_size.json"))
-    metrics = client.fetch_account_metrics(ACCOUNT, dt.date(2025, 1, 1), include_snapshot=True)
+    metrics = client.fetch_account_metrics(dt.date(2025, 1, 1), include_snapshot=True)
     assert metrics.followers_total == 28411
     assert metrics.null_count() == 6
     assert len(adapter.requests) == 1
@@ -501,14 +502,14 @@ def test_account_metrics_missing_elements_are_null() -> None:
         Reply(200, {"elements": []}),
         Reply(200, {"elements": [{"timeRange": {"start": DAY_MS}, "totalShareStatistics": {}}]}),
     )
-    metrics = client.fetch_account_metrics(ACCOUNT, DAY, include_snapshot=False)
+    metrics = client.fetch_account_metrics(DAY, include_snapshot=False)
     assert metrics.null_count() == 7
 
 
 def test_account_metrics_setting_limits_the_calls() -> None:
     settings = LinkedInSettings(account_metrics=("new_followers",))
     client, adapter, _ = make_client(recorded("follower_statistics_day.json"), settings=settings)
-    metrics = client.fetch_account_metrics(ACCOUNT, DAY, include_snapshot=False)
+    metrics = client.fetch_account_metrics(DAY, include_snapshot=False)
     assert metrics.new_followers == 19 and metrics.impressions is None
     assert len(adapter.requests) == 1
 
@@ -573,7 +574,7 @@ def test_classification_table(body: dict[str, Any], status: int, expected: Error
 def test_sunset_version_names_the_setting_and_is_not_retried() -> None:
     client, adapter, waits = make_client(recorded("error_426_sunset_version.json"))
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, DAY))
+        list(client.list_content(DAY))
     error = raised.value
     assert error.error_class is ErrorClass.PERMANENT_CONFIG
     assert "set ANALYTICS_LINKEDIN_API_VERSION to a supported YYYYMM version" in error.message
@@ -586,7 +587,7 @@ def test_sunset_version_names_the_setting_and_is_not_retried() -> None:
 def test_credential_errors_are_not_retried(name: str) -> None:
     client, adapter, waits = make_client(recorded(name))
     with pytest.raises(PlatformError) as raised:
-        client.fetch_content_metrics(ACCOUNT, [SHARE_3], DAY)
+        client.fetch_content_metrics([SHARE_3], DAY)
     assert raised.value.error_class is ErrorClass.PERMANENT_CREDENTIAL
     assert len(adapter.requests) == 1 and waits == []
 
@@ -595,7 +596,7 @@ def test_daily_quota_defers_to_midnight_utc_without_sleeping() -> None:
     late_evening = dt.datetime(2026, 11, 21, 22, 0, tzinfo=dt.UTC)
     client, adapter, waits = make_client(recorded("error_429_daily_quota.json"), now=late_evening)
     with pytest.raises(PlatformError) as raised:
-        client.fetch_content_metrics(ACCOUNT, [SHARE_3], DAY)
+        client.fetch_content_metrics([SHARE_3], DAY)
     error = raised.value
     assert error.error_class is ErrorClass.TRANSIENT
     assert error.code == "daily_quota"
@@ -611,7 +612,7 @@ def test_daily_quota_just_before_midnight_waits_for_the_reset_then_retries() -> 
         recorded("share_statistics_posts_day.json"),
         now=almost,
     )
-    batch = client.fetch_content_metrics(ACCOUNT, [SHARE_3], DAY)
+    batch = client.fetch_content_metrics([SHARE_3], DAY)
     assert [m.external_content_id for m in batch.metrics] == [SHARE_3]
     assert waits == [120.0]
     assert len(adapter.requests) == 2
@@ -625,7 +626,7 @@ def test_short_throttle_honours_retry_after_then_succeeds() -> None:
         recorded("share_statistics_posts_day.json"),
         settings=LinkedInSettings(retry=RetryConfig(backoff_base_s=0.5, backoff_max_s=1)),
     )
-    batch = client.fetch_content_metrics(ACCOUNT, [SHARE_3], DAY)
+    batch = client.fetch_content_metrics([SHARE_3], DAY)
     assert len(batch.metrics) == 1
     assert waits[0] == 2.0  # Retry-After of the throttle
     assert len(waits) == 3 and all(0 <= w <= 1 for w in waits[1:])  # jittered backoff
@@ -637,7 +638,7 @@ def test_transient_errors_give_up_after_max_attempts() -> None:
         recorded("error_500.json"), recorded("error_500.json"), settings=settings
     )
     with pytest.raises(PlatformError) as raised:
-        client.fetch_account_metrics(ACCOUNT, DAY, include_snapshot=True)
+        client.fetch_account_metrics(DAY, include_snapshot=True)
     assert raised.value.error_class is ErrorClass.TRANSIENT
     assert len(adapter.requests) == 2
 
@@ -645,7 +646,7 @@ def test_transient_errors_give_up_after_max_attempts() -> None:
 def test_a_200_that_is_not_json_is_invalid() -> None:
     client, _, _ = make_client(Reply(200, text="<html>maintenance</html>"))
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, DAY))
+        list(client.list_content(DAY))
     assert raised.value.error_class is ErrorClass.INVALID_RESPONSE
     assert "maintenance" in raised.value.message
 
@@ -658,7 +659,7 @@ def test_error_messages_are_redacted() -> None:
     }
     client, _, _ = make_client(Reply(401, body))
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, DAY))
+        list(client.list_content(DAY))
     assert TOKEN not in str(raised.value)
     assert TOKEN not in repr(raised.value.args)
     assert raised.value.error_class is ErrorClass.PERMANENT_CREDENTIAL

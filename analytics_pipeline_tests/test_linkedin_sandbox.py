@@ -46,11 +46,11 @@ def client(sandbox: SandboxServer, clock: FixedClock, waits: list[float]) -> Lin
 
 
 def make_client(
-    sandbox: SandboxServer, clock: FixedClock, waits: list[float], **settings: Any
+    sandbox: SandboxServer, clock: FixedClock, waits: list[float], org: str = ORG, **settings: Any
 ) -> LinkedInClient:
     retry = RetryConfig(backoff_base_s=0.01, backoff_max_s=0.01)
     config = LinkedInSettings(base_url=sandbox.base_url, retry=retry, **settings)
-    return LinkedInClient(config, sleep=waits.append, clock=clock)
+    return LinkedInClient(config, account(org), sleep=waits.append, clock=clock)
 
 
 def account(org: str = ORG) -> Account:
@@ -86,7 +86,7 @@ ORG_ENC = "urn%3Ali%3Aorganization%3A2000001"
 def test_client_lists_exactly_the_posts_of_the_day(client: LinkedInClient) -> None:
     day = NOW.date() - dt.timedelta(days=2)
     expected = li.posts_for_day(ORG, day, CONFIG)
-    items = list(client.list_content(account(), day))
+    items = list(client.list_content(day))
     assert sorted(i.external_content_id for i in items) == sorted(p.urn for p in expected)
     by_urn = {p.urn: p for p in expected}
     for item in items:
@@ -105,8 +105,8 @@ def test_small_pages_give_the_same_listing(
     day = NOW.date() - dt.timedelta(days=3)
     big = make_client(sandbox, clock, waits)
     small = make_client(sandbox, clock, waits, page_size=2)
-    listed_big = [i.external_content_id for i in big.list_content(account(), day)]
-    listed_small = [i.external_content_id for i in small.list_content(account(), day)]
+    listed_big = [i.external_content_id for i in big.list_content(day)]
+    listed_small = [i.external_content_id for i in small.list_content(day)]
     assert listed_small == listed_big
     assert small.api_calls > big.api_calls >= 1
 
@@ -122,7 +122,7 @@ def _day_with_a_scheduled_post() -> tuple[dt.date, li.LiPost]:
 
 def test_a_scheduled_post_created_the_day_before_is_listed(client: LinkedInClient) -> None:
     day, post = _day_with_a_scheduled_post()
-    assert post.urn in [i.external_content_id for i in client.list_content(account(), day)]
+    assert post.urn in [i.external_content_id for i in client.list_content(day)]
 
 
 def test_post_statistics_are_the_days_own_values(client: LinkedInClient) -> None:
@@ -130,7 +130,7 @@ def test_post_statistics_are_the_days_own_values(client: LinkedInClient) -> None
     posts = li.posts_for_day(ORG, day, CONFIG) + li.posts_for_day(
         ORG, day - dt.timedelta(days=1), CONFIG
     )
-    batch = client.fetch_content_metrics(account(), [p.urn for p in posts], day)
+    batch = client.fetch_content_metrics([p.urn for p in posts], day)
     assert batch.skipped == ()
     assert [m.external_content_id for m in batch.metrics] == [p.urn for p in posts]
     for post, metrics in zip(posts, batch.metrics, strict=True):
@@ -147,7 +147,7 @@ def test_an_old_post_on_a_quiet_day_has_real_zeros(client: LinkedInClient) -> No
     published = NOW.date() - dt.timedelta(days=200)
     post = li.posts_for_day(ORG, published, CONFIG)[0]
     day = NOW.date() - dt.timedelta(days=1)
-    metrics = client.fetch_content_metrics(account(), [post.urn], day).metrics[0]
+    metrics = client.fetch_content_metrics([post.urn], day).metrics[0]
     assert (metrics.impressions, metrics.likes, metrics.comments) == (0, 0, 0)
 
 
@@ -159,7 +159,7 @@ def test_statistics_are_chunked_over_http(
     posts = [
         p for back in range(1, 5) for p in li.posts_for_day(ORG, day - dt.timedelta(back), CONFIG)
     ]
-    batch = client.fetch_content_metrics(account(), [p.urn for p in posts], day)
+    batch = client.fetch_content_metrics([p.urn for p in posts], day)
     assert len(batch.metrics) == len(posts)
     records = sandbox.requests(ORG)
     assert [r.batch_size for r in records] == [
@@ -169,7 +169,7 @@ def test_statistics_are_chunked_over_http(
 
 def test_account_metrics_match_the_synthetic_data(client: LinkedInClient) -> None:
     day = NOW.date() - dt.timedelta(days=3)
-    metrics = client.fetch_account_metrics(account(), day, include_snapshot=True)
+    metrics = client.fetch_account_metrics(day, include_snapshot=True)
     gain = li.follower_gain(ORG, day, CONFIG)
     org_stats = li.org_day_stats(ORG, day, CONFIG)
     assert metrics.followers_total == li.follower_total(ORG, NOW.date(), CONFIG)
@@ -187,11 +187,11 @@ def test_the_oldest_day_in_the_window_is_served_and_an_older_one_never_asked(
 ) -> None:
     oldest = dt.date(2025, 11, 21)  # NOW is 2026-11-20 12:00
     post = li.posts_for_day(ORG, oldest, CONFIG)[0]
-    assert len(client.fetch_content_metrics(account(), [post.urn], oldest).metrics) == 1
+    assert len(client.fetch_content_metrics([post.urn], oldest).metrics) == 1
     assert sandbox.request_count() == 1
     too_old = oldest - dt.timedelta(days=1)
-    assert client.fetch_content_metrics(account(), [post.urn], too_old).metrics == ()
-    metrics = client.fetch_account_metrics(account(), too_old, include_snapshot=False)
+    assert client.fetch_content_metrics([post.urn], too_old).metrics == ()
+    metrics = client.fetch_account_metrics(too_old, include_snapshot=False)
     assert metrics.null_count() == 7
     assert sandbox.request_count() == 1  # no 400 was provoked: the client clamped first
 
@@ -215,17 +215,18 @@ def test_the_same_request_gives_the_same_bytes(
 
 
 def test_expired_token_is_a_credential_error(
-    sandbox: SandboxServer, client: LinkedInClient
+    sandbox: SandboxServer, clock: FixedClock, waits: list[float], client: LinkedInClient
 ) -> None:
     sandbox.faults.expire_token(ORG)
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(account(), NOW.date()))
+        list(client.list_content(NOW.date()))
     assert raised.value.error_class is ErrorClass.PERMANENT_CREDENTIAL
     assert raised.value.code == "EXPIRED_ACCESS_TOKEN"
     (record,) = sandbox.requests(ORG)
     assert (record.status, record.fault, record.error_code) == (401, "expired_token", 65602)
     # Another organization is not affected.
-    assert list(client.list_content(account(OTHER_ORG), NOW.date())) is not None
+    other = make_client(sandbox, clock, waits, org=OTHER_ORG)
+    assert list(other.list_content(NOW.date())) is not None
 
 
 def test_permission_denied_is_a_credential_error(
@@ -233,7 +234,7 @@ def test_permission_denied_is_a_credential_error(
 ) -> None:
     sandbox.faults.update(permission_denied_accounts=[ORG])
     with pytest.raises(PlatformError) as raised:
-        client.fetch_account_metrics(account(), NOW.date(), include_snapshot=True)
+        client.fetch_account_metrics(NOW.date(), include_snapshot=True)
     assert raised.value.error_class is ErrorClass.PERMANENT_CREDENTIAL
     assert raised.value.code == "ACCESS_DENIED"
     assert raised.value.http_status == 403
@@ -245,7 +246,7 @@ def test_daily_quota_stops_until_midnight_without_retrying(
 ) -> None:
     sandbox.faults.update(quota_exhausted_accounts=[ORG])
     with pytest.raises(PlatformError) as raised:
-        client.fetch_content_metrics(account(), [f"urn:li:share:7{'0' * 10}"], NOW.date())
+        client.fetch_content_metrics([f"urn:li:share:7{'0' * 10}"], NOW.date())
     error = raised.value
     assert error.error_class is ErrorClass.TRANSIENT
     assert error.code == "daily_quota"
@@ -259,7 +260,7 @@ def test_transient_failures_are_retried(
 ) -> None:
     sandbox.faults.fail_next(ORG, 3)  # cycle: 429 with Retry-After, 500 JSON, 503 HTML
     day = NOW.date() - dt.timedelta(days=1)
-    items = list(client.list_content(account(), day))
+    items = list(client.list_content(day))
     assert len(items) == len(li.posts_for_day(ORG, day, CONFIG))
     statuses = [(r.status, r.fault) for r in sandbox.requests(ORG)]
     assert statuses == [
@@ -277,14 +278,14 @@ def test_sunset_version_is_a_config_error_naming_the_setting(
     sandbox.faults.update(sunset_api_versions=["202409"])
     client = make_client(sandbox, clock, waits, api_version="202409")
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(account(), NOW.date()))
+        list(client.list_content(NOW.date()))
     assert raised.value.error_class is ErrorClass.PERMANENT_CONFIG
     assert raised.value.code == "NONEXISTENT_VERSION"
     assert "ANALYTICS_LINKEDIN_API_VERSION" in raised.value.message
     (record,) = sandbox.requests()
     assert (record.status, record.fault) == (426, "sunset_version")
     # The current version still works.
-    assert list(make_client(sandbox, clock, waits).list_content(account(), NOW.date())) is not None
+    assert list(make_client(sandbox, clock, waits).list_content(NOW.date())) is not None
 
 
 def test_a_deleted_post_vanishes_from_listing_and_statistics(
@@ -294,9 +295,9 @@ def test_a_deleted_post_vanishes_from_listing_and_statistics(
     posts = li.posts_for_day(ORG, day, CONFIG)
     gone = posts[0].urn
     sandbox.faults.delete_post(gone)
-    listed = [i.external_content_id for i in client.list_content(account(), day)]
+    listed = [i.external_content_id for i in client.list_content(day)]
     assert gone not in listed and len(listed) == len(posts) - 1
-    batch = client.fetch_content_metrics(account(), [p.urn for p in posts], day)
+    batch = client.fetch_content_metrics([p.urn for p in posts], day)
     assert [s.external_content_id for s in batch.skipped] == [gone]
     assert batch.skipped[0].code == "no_statistics"
     assert len(batch.metrics) == len(posts) - 1
@@ -307,7 +308,7 @@ def test_request_log_names_the_organization_and_never_the_token(
 ) -> None:
     sandbox.faults.latency_ms = 5
     day = NOW.date() - dt.timedelta(days=1)
-    client.fetch_account_metrics(account(), day, include_snapshot=True)
+    client.fetch_account_metrics(day, include_snapshot=True)
     records = sandbox.requests()
     assert len(records) == 4
     for record in records:
@@ -489,9 +490,9 @@ def test_an_unknown_organization_is_not_administered(clock: FixedClock, waits: l
     config = SandboxConfig(known_pages=frozenset({ORG}))
     with SandboxServer(clock=clock, config=config) as only_one:
         client = make_client(only_one, clock, waits)
-        assert list(client.list_content(account(), NOW.date() - dt.timedelta(days=1)))
+        assert list(client.list_content(NOW.date() - dt.timedelta(days=1)))
         with pytest.raises(PlatformError) as raised:
-            list(client.list_content(account(OTHER_ORG), NOW.date()))
+            list(make_client(only_one, clock, waits, org=OTHER_ORG).list_content(NOW.date()))
     assert raised.value.error_class is ErrorClass.PERMANENT_CREDENTIAL
 
 

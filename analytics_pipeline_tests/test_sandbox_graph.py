@@ -52,7 +52,7 @@ def ts(moment: dt.datetime) -> int:
 
 def fb_client(sandbox: SandboxServer, **settings: Any) -> FacebookClient:
     config = FacebookSettings(base_url=sandbox.base_url, retry=FAST, **settings)
-    return FacebookClient(config, sleep=lambda _s: None)
+    return FacebookClient(config, ACCOUNT, sleep=lambda _s: None)
 
 
 # --------------------------------------------------------------------------- reels
@@ -102,11 +102,11 @@ def test_the_client_measures_reels_from_video_insights_in_the_same_batch(
     listed = [
         item
         for offset in range(1, 6)
-        for item in client.list_content(ACCOUNT, NOW.date() - dt.timedelta(days=offset))
+        for item in client.list_content(NOW.date() - dt.timedelta(days=offset))
     ]
     ids = [item.external_content_id for item in listed]
     calls = client.api_calls
-    batch = client.fetch_content_metrics(ACCOUNT, ids, NOW.date())
+    batch = client.fetch_content_metrics(ids, NOW.date())
     assert client.api_calls - calls == 1
     posts = {p.id: p for p in posts_of(5)}
     reel_rows = [m for m in batch.metrics if posts[m.external_content_id].format is PostFormat.REEL]
@@ -121,7 +121,7 @@ def test_the_client_measures_reels_from_video_insights_in_the_same_batch(
         assert metrics.shares == (truth.shares or None)
         assert metrics.reactions == truth.reactions_total
     fresh = fb_client(sandbox)
-    assert fresh.fetch_content_metrics(ACCOUNT, ids, NOW.date()).metrics == batch.metrics
+    assert fresh.fetch_content_metrics(ids, NOW.date()).metrics == batch.metrics
     assert fresh.api_calls == 2  # reels recognised in the reply, then their video_insights
 
 
@@ -170,7 +170,7 @@ def test_the_client_reads_the_right_pacific_day(
 ) -> None:
     clock.set(now)
     client = fb_client(sandbox)
-    metrics = client.fetch_account_metrics(ACCOUNT, day, include_snapshot=True)
+    metrics = client.fetch_account_metrics(day, include_snapshot=True)
     world = data.page_day(PAGE, day, CONFIG)
     assert (metrics.views, metrics.reach) == (world.media_view, world.media_view_unique)
     assert (metrics.new_followers, metrics.profile_views) == (
@@ -192,7 +192,7 @@ def test_deprecated_page_metrics_are_invalid(
         )
     client = fb_client(sandbox, page_metrics=("page_fans", "page_media_view"))
     metrics = client.fetch_account_metrics(
-        ACCOUNT, NOW.date() - dt.timedelta(days=2), include_snapshot=False
+        NOW.date() - dt.timedelta(days=2), include_snapshot=False
     )
     assert metrics.rejected_metrics == ("page_fans",) and metrics.views is not None
 
@@ -210,7 +210,7 @@ def test_account_keyed_faults_on_a_page(sandbox: SandboxServer, http: requests.S
     buc = json.loads(quota.headers["X-Business-Use-Case-Usage"])
     assert buc[PAGE][0]["estimated_time_to_regain_access"] == 360
     with pytest.raises(PlatformError) as raised:
-        list(fb_client(sandbox).list_content(ACCOUNT, NOW.date()))
+        list(fb_client(sandbox).list_content(NOW.date()))
     assert raised.value.error_class is ErrorClass.TRANSIENT
     assert raised.value.retry_after == 360 * 60
     assert [r.fault for r in sandbox.requests(PAGE)] == [
@@ -229,7 +229,7 @@ def test_a_sunset_version_fails_every_call_and_names_the_setting(
     assert http.get(graph(sandbox, PAGE)).status_code == 200
     client = fb_client(sandbox, api_version="v24.0")
     with pytest.raises(PlatformError) as raised:
-        client.fetch_account_metrics(ACCOUNT, NOW.date(), include_snapshot=True)
+        client.fetch_account_metrics(NOW.date(), include_snapshot=True)
     assert raised.value.error_class is ErrorClass.PERMANENT_CONFIG
     assert "ANALYTICS_FACEBOOK_API_VERSION" in raised.value.message
 

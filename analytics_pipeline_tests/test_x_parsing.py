@@ -86,7 +86,7 @@ def make_client(
     waits: list[float] = []
     http, adapter = scripted_session(*steps)
     session = create_session(settings, sleep=waits.append, http=http, wall_clock=lambda: WALL)
-    return XClient(settings, session=session, clock=lambda: now), adapter, waits
+    return XClient(settings, ACCOUNT, session=session, clock=lambda: now), adapter, waits
 
 
 def query(request: requests.PreparedRequest) -> dict[str, list[str]]:
@@ -104,7 +104,7 @@ def test_timeline_posts_formats_references_hashtags_and_pages() -> None:
     client, adapter, _ = make_client(
         reply("timeline_page1.json"), reply("timeline_page2_last.json")
     )
-    posts = list(client.list_posts(ACCOUNT, DAY))
+    posts = list(client.list_posts(DAY))
     by_id = {p.item.external_content_id: p for p in posts}
     # P7 is a retweet (not the account's content); P9 was posted at the next midnight.
     assert list(by_id) == [P1, P2, P3, P4, P5, P6, P8, P10]
@@ -161,20 +161,20 @@ def test_timeline_posts_formats_references_hashtags_and_pages() -> None:
 
 def test_list_content_yields_the_items() -> None:
     client, _, _ = make_client(reply("timeline_page1.json"), reply("timeline_page2_last.json"))
-    items = list(client.list_content(ACCOUNT, DAY))
+    items = list(client.list_content(DAY))
     assert [i.external_content_id for i in items] == [P1, P2, P3, P4, P5, P6, P8, P10]
 
 
 def test_a_day_without_posts_is_one_call_and_nothing() -> None:
     client, _, _ = make_client(reply("timeline_empty.json"))
-    assert list(client.list_content(ACCOUNT, DAY)) == []
+    assert list(client.list_content(DAY)) == []
     assert client.api_calls == 1
 
 
 def test_unknown_user_stops_the_integration() -> None:
     client, _, _ = make_client(reply("timeline_user_not_found.json"))
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, DAY))
+        list(client.list_content(DAY))
     assert raised.value.error_class is ErrorClass.PERMANENT_CREDENTIAL
     assert raised.value.code == "resource-not-found"
     assert USER in raised.value.message
@@ -188,7 +188,7 @@ def _endless(request: requests.PreparedRequest) -> Reply:
 def test_pagination_cap_raises_instead_of_looping_forever() -> None:
     client, adapter, _ = make_client(*[_endless] * 4, settings=XSettings(max_pages=3))
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, DAY))
+        list(client.list_content(DAY))
     assert raised.value.error_class is ErrorClass.INVALID_RESPONSE
     assert len(adapter.requests) == 3
 
@@ -197,7 +197,7 @@ def test_a_repeated_next_token_is_an_invalid_response() -> None:
     page = Reply(200, {"meta": {"result_count": 0, "next_token": "same"}})
     client, adapter, _ = make_client(page, page, page)
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, DAY))
+        list(client.list_content(DAY))
     assert raised.value.error_class is ErrorClass.INVALID_RESPONSE
     assert len(adapter.requests) == 2
 
@@ -277,7 +277,7 @@ def test_snowflake_time_of_a_recorded_post() -> None:
 def test_lookup_maps_metrics_and_keeps_what_came_back() -> None:
     client, adapter, _ = make_client(reply("lookup_mixed.json"))
     ids = [P1, P3, DELETED, P5, PROTECTED, P4]
-    batch = client.fetch_content_metrics(ACCOUNT, ids, DAY)
+    batch = client.fetch_content_metrics(ids, DAY)
     assert client.api_calls == 1
     params = query(adapter.requests[0])
     assert params == {
@@ -335,7 +335,7 @@ def test_refused_private_fields_fall_back_to_public_metrics_and_are_not_asked_ag
         reply("lookup_public_only.json"),
         reply("lookup_public_only.json"),
     )
-    batch = client.fetch_content_metrics(ACCOUNT, [OLD_A, OLD_B], DAY)
+    batch = client.fetch_content_metrics([OLD_A, OLD_B], DAY)
     assert client.api_calls == 2
     assert batch.skipped == ()
     by_id = {m.external_content_id: m for m in batch.metrics}
@@ -345,7 +345,7 @@ def test_refused_private_fields_fall_back_to_public_metrics_and_are_not_asked_ag
     assert first == ["attachments,public_metrics,non_public_metrics,organic_metrics"]
     assert second == ["attachments,public_metrics"]
     # Every post of the call was refused: the token is app-only, so do not ask again.
-    client.fetch_content_metrics(ACCOUNT, [OLD_A, OLD_B], DAY)
+    client.fetch_content_metrics([OLD_A, OLD_B], DAY)
     assert query(adapter.requests[2])["tweet.fields"] == ["attachments,public_metrics"]
 
 
@@ -353,7 +353,7 @@ def test_a_field_refused_on_a_public_only_call_is_skipped_not_refetched() -> Non
     client, _, _ = make_client(
         reply("lookup_fields_refused.json"), reply("lookup_fields_refused.json")
     )
-    batch = client.fetch_content_metrics(ACCOUNT, [OLD_A, OLD_B], DAY)
+    batch = client.fetch_content_metrics([OLD_A, OLD_B], DAY)
     assert batch.metrics == () and client.api_calls == 2  # no third call, no loop
     assert {s.code for s in batch.skipped} == {"not-authorized-for-field"}
 
@@ -362,7 +362,7 @@ def test_unsupported_authentication_403_falls_back_to_public_metrics() -> None:
     client, adapter, _ = make_client(
         reply("error_403_unsupported_auth.json"), reply("lookup_public_only.json")
     )
-    batch = client.fetch_content_metrics(ACCOUNT, [OLD_A, OLD_B], DAY)
+    batch = client.fetch_content_metrics([OLD_A, OLD_B], DAY)
     assert len(batch.metrics) == 2 and client.api_calls == 2
     assert query(adapter.requests[1])["tweet.fields"] == ["attachments,public_metrics"]
 
@@ -371,14 +371,14 @@ def test_other_403s_are_credential_errors_not_a_fallback() -> None:
     # client-forbidden while asking for private fields: the app itself lacks access.
     client, _, _ = make_client(reply("error_403_client_forbidden.json"))
     with pytest.raises(PlatformError) as raised:
-        client.fetch_content_metrics(ACCOUNT, [P1], DAY)
+        client.fetch_content_metrics([P1], DAY)
     assert raised.value.error_class is ErrorClass.PERMANENT_CREDENTIAL
     assert raised.value.code == "client-forbidden" and client.api_calls == 1
     # unsupported-authentication without private fields: nothing left to drop.
     public = XSettings(private_metrics=())
     client, adapter, _ = make_client(reply("error_403_unsupported_auth.json"), settings=public)
     with pytest.raises(PlatformError) as raised:
-        client.fetch_content_metrics(ACCOUNT, [P1], DAY)
+        client.fetch_content_metrics([P1], DAY)
     assert raised.value.code == "unsupported-authentication" and client.api_calls == 1
     assert query(adapter.requests[0])["tweet.fields"] == ["attachments,public_metrics"]
 
@@ -397,7 +397,7 @@ def test_private_fields_only_for_posts_younger_than_30_days_and_100_ids_per_call
     young = [_snowflake(NOW - dt.timedelta(days=2), i) for i in range(150)]
     old = [_snowflake(NOW - dt.timedelta(days=31), i) for i in range(30)]
     client, adapter, _ = make_client(*[_lookup_echo] * 3)
-    batch = client.fetch_content_metrics(ACCOUNT, [*old, *young, young[0]], DAY)
+    batch = client.fetch_content_metrics([*old, *young, young[0]], DAY)
     assert len(batch.metrics) == 180 and batch.skipped == ()
     assert [m.external_content_id for m in batch.metrics] == [*old, *young]
     calls = [
@@ -413,19 +413,19 @@ def test_private_fields_only_for_posts_younger_than_30_days_and_100_ids_per_call
 def test_posts_at_the_edge_of_the_window_are_asked_without_private_fields() -> None:
     edge = _snowflake(NOW - dt.timedelta(days=30) + dt.timedelta(minutes=30), 1)
     client, adapter, _ = make_client(_lookup_echo)
-    client.fetch_content_metrics(ACCOUNT, [edge], DAY)
+    client.fetch_content_metrics([edge], DAY)
     assert query(adapter.requests[0])["tweet.fields"] == ["attachments,public_metrics"]
 
 
 def test_private_metrics_can_be_switched_off() -> None:
     client, adapter, _ = make_client(_lookup_echo, settings=XSettings(private_metrics=()))
-    client.fetch_content_metrics(ACCOUNT, [P1], DAY)
+    client.fetch_content_metrics([P1], DAY)
     assert query(adapter.requests[0])["tweet.fields"] == ["attachments,public_metrics"]
 
 
 def test_invalid_and_unanswered_ids_are_skipped() -> None:
     client, adapter, _ = make_client(Reply(200, {"data": []}))
-    batch = client.fetch_content_metrics(ACCOUNT, ["not-an-id", P1, "1" * 20], DAY)
+    batch = client.fetch_content_metrics(["not-an-id", P1, "1" * 20], DAY)
     assert batch.metrics == ()
     assert [(s.external_content_id, s.code) for s in batch.skipped] == [
         ("not-an-id", "invalid-id"),
@@ -437,7 +437,7 @@ def test_invalid_and_unanswered_ids_are_skipped() -> None:
 
 def test_no_ids_no_call() -> None:
     client, _, _ = make_client()
-    assert client.fetch_content_metrics(ACCOUNT, [], DAY).metrics == ()
+    assert client.fetch_content_metrics([], DAY).metrics == ()
     assert client.api_calls == 0
 
 
@@ -458,9 +458,9 @@ def test_parse_partial_errors() -> None:
 
 def test_account_metrics_are_the_follower_total_only() -> None:
     client, adapter, _ = make_client(reply("user_public_metrics.json"))
-    assert client.fetch_account_metrics(ACCOUNT, DAY, include_snapshot=False) == AccountMetrics()
+    assert client.fetch_account_metrics(DAY, include_snapshot=False) == AccountMetrics()
     assert client.api_calls == 0  # nothing per day on X: no call at all
-    metrics = client.fetch_account_metrics(ACCOUNT, DAY, include_snapshot=True)
+    metrics = client.fetch_account_metrics(DAY, include_snapshot=True)
     assert metrics.followers_total == 48213
     assert metrics.null_count() == 6
     assert urlsplit(adapter.requests[0].url or "").path == f"/2/users/{USER}"
@@ -470,7 +470,7 @@ def test_account_metrics_are_the_follower_total_only() -> None:
 def test_account_metrics_of_an_unknown_user() -> None:
     client, _, _ = make_client(reply("user_not_found.json"))
     with pytest.raises(PlatformError) as raised:
-        client.fetch_account_metrics(ACCOUNT, DAY, include_snapshot=True)
+        client.fetch_account_metrics(DAY, include_snapshot=True)
     assert raised.value.error_class is ErrorClass.PERMANENT_CREDENTIAL
 
 
@@ -537,7 +537,7 @@ def test_a_usable_reply_and_a_not_found_404_problem() -> None:
 
 def test_rate_limit_waits_until_the_reset_then_succeeds() -> None:
     client, _, waits = make_client(reply("error_429_rate_limit.json"), reply("timeline_empty.json"))
-    assert list(client.list_content(ACCOUNT, DAY)) == []
+    assert list(client.list_content(DAY)) == []
     assert waits == [31.0]  # reset - now + 1 s, not a jittered backoff
     assert client.api_calls == 2
 
@@ -546,7 +546,7 @@ def test_a_rate_limit_longer_than_max_wait_raises_at_once() -> None:
     settings = XSettings(retry=RetryConfig(max_wait_s=10))
     client, _, waits = make_client(reply("error_429_rate_limit.json"), settings=settings)
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, DAY))
+        list(client.list_content(DAY))
     assert raised.value.error_class is ErrorClass.TRANSIENT
     assert raised.value.retry_after == 31.0 and waits == []
 
@@ -554,7 +554,7 @@ def test_a_rate_limit_longer_than_max_wait_raises_at_once() -> None:
 def test_a_usage_cap_stops_the_stream_without_sleeping() -> None:
     client, _, waits = make_client(reply("error_429_usage_cap.json"))
     with pytest.raises(PlatformError) as raised:
-        client.fetch_content_metrics(ACCOUNT, [P1], DAY)
+        client.fetch_content_metrics([P1], DAY)
     assert raised.value.error_class is ErrorClass.TRANSIENT
     assert raised.value.code == "usage-capped"
     assert raised.value.retry_after == MONTH_END
@@ -567,7 +567,7 @@ def test_a_usage_cap_stops_the_stream_without_sleeping() -> None:
 def test_permanent_errors_are_sent_once(name: str) -> None:
     client, _, waits = make_client(reply(name))
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, DAY))
+        list(client.list_content(DAY))
     assert raised.value.error_class is not ErrorClass.TRANSIENT
     assert client.api_calls == 1 and waits == []
 
@@ -576,7 +576,7 @@ def test_server_errors_are_retried_with_backoff() -> None:
     client, _, waits = make_client(
         reply("error_503.json"), reply("error_502_html.json"), reply("timeline_empty.json")
     )
-    assert list(client.list_content(ACCOUNT, DAY)) == []
+    assert list(client.list_content(DAY)) == []
     assert client.api_calls == 3 and len(waits) == 2
 
 
@@ -588,7 +588,7 @@ def test_remaining_zero_pauses_the_next_request_until_the_reset() -> None:
         "x-rate-limit-reset": "1795219220",
     }
     client, _, waits = make_client(first, reply("timeline_page2_last.json"))
-    assert len(list(client.list_content(ACCOUNT, DAY))) == 8
+    assert len(list(client.list_content(DAY))) == 8
     assert waits == [21.0]
 
 
@@ -619,7 +619,7 @@ def test_token_echoed_by_the_platform_is_redacted() -> None:
     echo = Reply(400, {"title": "Invalid Request", "detail": f"bad header Bearer {TOKEN}"})
     client, _, _ = make_client(echo)
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, DAY))
+        list(client.list_content(DAY))
     assert TOKEN not in str(raised.value) and TOKEN not in repr(raised.value.args)
 
 
@@ -664,4 +664,4 @@ def test_client_implements_the_platform_interface() -> None:
     assert isinstance(client, PlatformClient)
     assert client.platform == "x" and client.content_metrics_are_lifetime is True
     factory: Callable[..., XClient] = XClient
-    assert factory(XSettings()).api_calls == 0  # the default session needs no network
+    assert factory(XSettings(), ACCOUNT).api_calls == 0  # the default session needs no network

@@ -30,12 +30,12 @@ ACCOUNT = Account("org-1", "int-x-1", "x", USER, Secret(TOKEN))
 
 
 def make_client(
-    sandbox: SandboxServer, clock: FixedClock, **overrides: Any
+    sandbox: SandboxServer, clock: FixedClock, account: Account = ACCOUNT, **overrides: Any
 ) -> tuple[XClient, list[float]]:
     settings = XSettings(base_url=sandbox.base_url, **overrides)
     waits: list[float] = []
     session = create_session(settings, sleep=waits.append)
-    return XClient(settings, session=session, clock=clock), waits
+    return XClient(settings, account, session=session, clock=clock), waits
 
 
 def own_tweets(day: dt.date, user: str = USER) -> list[SyntheticTweet]:
@@ -72,7 +72,7 @@ def test_listing_matches_the_synthetic_posts(sandbox: SandboxServer, clock: Fixe
     seen_kinds: set[TweetKind] = set()
     for day in days_back(14):
         expected = own_tweets(day)
-        posts = list(client.list_posts(ACCOUNT, day))
+        posts = list(client.list_posts(day))
         assert [p.item.external_content_id for p in posts] == [t.id for t in expected]
         for post, tweet in zip(posts, expected, strict=True):
             seen_kinds.add(tweet.kind)
@@ -93,7 +93,7 @@ def test_listing_matches_the_synthetic_posts(sandbox: SandboxServer, clock: Fixe
 def test_listing_pages_through_next_token(sandbox: SandboxServer, clock: FixedClock) -> None:
     day = next(d for d in days_back(120) if len(own_tweets(d)) == 6)
     client, _ = make_client(sandbox, clock, page_size=5)
-    posts = list(client.list_content(ACCOUNT, day))
+    posts = list(client.list_content(day))
     assert [p.external_content_id for p in posts] == [t.id for t in own_tweets(day)]
     records = sandbox.requests(USER)
     assert len(records) == client.api_calls == 2  # 5 + 1, retweets filtered by the server
@@ -106,7 +106,7 @@ def test_listing_pages_through_next_token(sandbox: SandboxServer, clock: FixedCl
 def test_metrics_match_the_synthetic_values(sandbox: SandboxServer, clock: FixedClock) -> None:
     ids = recent_ids(40)  # past the 30-day window too
     client, _ = make_client(sandbox, clock)
-    batch = client.fetch_content_metrics(ACCOUNT, ids, NOW.date())
+    batch = client.fetch_content_metrics(ids, NOW.date())
     assert [m.external_content_id for m in batch.metrics] == ids and batch.skipped == ()
     window = dt.timedelta(days=30) - dt.timedelta(hours=1)  # the client's margin
     young = [i for i in ids if NOW - x_data.snowflake_time(i) < window]  # type: ignore[operator]
@@ -142,23 +142,21 @@ def test_lifetime_metrics_grow_and_repeat_per_observation_date(
 ) -> None:
     ids = recent_ids(3)
     client, _ = make_client(sandbox, clock)
-    first = client.fetch_content_metrics(ACCOUNT, ids, NOW.date()).metrics
+    first = client.fetch_content_metrics(ids, NOW.date()).metrics
     clock.set(NOW + dt.timedelta(hours=3))  # same UTC date: same numbers
-    assert client.fetch_content_metrics(ACCOUNT, ids, NOW.date()).metrics == first
+    assert client.fetch_content_metrics(ids, NOW.date()).metrics == first
     clock.set(NOW + dt.timedelta(days=2))
-    later = client.fetch_content_metrics(ACCOUNT, ids, NOW.date()).metrics
+    later = client.fetch_content_metrics(ids, NOW.date()).metrics
     assert all(b.impressions >= a.impressions for a, b in zip(first, later, strict=True))  # type: ignore[operator]
     assert sum(m.impressions or 0 for m in later) > sum(m.impressions or 0 for m in first)
 
 
 def test_account_metrics(sandbox: SandboxServer, clock: FixedClock) -> None:
     client, _ = make_client(sandbox, clock)
-    metrics = client.fetch_account_metrics(ACCOUNT, NOW.date(), include_snapshot=True)
+    metrics = client.fetch_account_metrics(NOW.date(), include_snapshot=True)
     assert metrics.followers_total == x_data.followers(USER, NOW.date(), CONFIG)
     assert metrics.null_count() == 6
-    assert (
-        client.fetch_account_metrics(ACCOUNT, NOW.date(), include_snapshot=False).null_count() == 7
-    )
+    assert client.fetch_account_metrics(NOW.date(), include_snapshot=False).null_count() == 7
     assert client.api_calls == 1
 
 
@@ -172,9 +170,9 @@ def test_deleted_posts_are_skipped_and_gone_from_the_timeline(
     gone = own_tweets(day)[0].id
     sandbox.faults.delete_post(gone)
     client, _ = make_client(sandbox, clock)
-    listed = [i.external_content_id for i in client.list_content(ACCOUNT, day)]
+    listed = [i.external_content_id for i in client.list_content(day)]
     assert gone not in listed and listed == [t.id for t in own_tweets(day)[1:]]
-    batch = client.fetch_content_metrics(ACCOUNT, [gone, *listed], NOW.date())
+    batch = client.fetch_content_metrics([gone, *listed], NOW.date())
     assert [m.external_content_id for m in batch.metrics] == listed
     assert [(s.external_content_id, s.code) for s in batch.skipped] == [
         (gone, "resource-not-found")
@@ -187,12 +185,12 @@ def test_app_only_token_gets_public_metrics_and_null_clicks(
     sandbox.faults.update(app_only_accounts=[USER])
     ids = recent_ids(3)
     client, _ = make_client(sandbox, clock)
-    batch = client.fetch_content_metrics(ACCOUNT, ids, NOW.date())
+    batch = client.fetch_content_metrics(ids, NOW.date())
     assert len(batch.metrics) == len(ids) and batch.skipped == ()
     assert all(m.clicks is None and m.impressions is not None for m in batch.metrics)
     faults = [r.fault for r in sandbox.requests(USER)]
     assert faults == ["app_only", None]  # refused once, then asked without private fields
-    client.fetch_content_metrics(ACCOUNT, ids, NOW.date())
+    client.fetch_content_metrics(ids, NOW.date())
     assert "non_public_metrics" not in sandbox.requests(USER)[-1].query
 
 
@@ -200,12 +198,14 @@ def test_expired_token_is_a_401_credential_error(sandbox: SandboxServer, clock: 
     sandbox.faults.expire_token(USER)
     client, _ = make_client(sandbox, clock)
     with pytest.raises(PlatformError) as raised:
-        list(client.list_content(ACCOUNT, days_back(1)[0]))
+        list(client.list_content(days_back(1)[0]))
     assert raised.value.error_class is ErrorClass.PERMANENT_CREDENTIAL
     assert raised.value.http_status == 401 and client.api_calls == 1
     assert TOKEN not in str(raised.value)
-    other = Account("org-1", "int-x-2", "x", OTHER_USER, Secret(TOKEN))
-    assert client.fetch_account_metrics(other, NOW.date(), include_snapshot=True).followers_total
+    other, _ = make_client(
+        sandbox, clock, Account("org-1", "int-x-2", "x", OTHER_USER, Secret(TOKEN))
+    )
+    assert other.fetch_account_metrics(NOW.date(), include_snapshot=True).followers_total
 
 
 def test_permission_denied_is_a_403_credential_error(
@@ -214,7 +214,7 @@ def test_permission_denied_is_a_403_credential_error(
     sandbox.faults.update(permission_denied_accounts=[USER])
     client, _ = make_client(sandbox, clock)
     with pytest.raises(PlatformError) as raised:
-        client.fetch_content_metrics(ACCOUNT, recent_ids(2), NOW.date())
+        client.fetch_content_metrics(recent_ids(2), NOW.date())
     assert raised.value.error_class is ErrorClass.PERMANENT_CREDENTIAL
     assert (raised.value.http_status, raised.value.code) == (403, "client-forbidden")
     assert [r.fault for r in sandbox.requests(USER)] == ["permission_denied"]
@@ -224,7 +224,7 @@ def test_usage_cap_stops_at_once(sandbox: SandboxServer, clock: FixedClock) -> N
     sandbox.faults.update(quota_exhausted_accounts=[USER])
     client, waits = make_client(sandbox, clock)
     with pytest.raises(PlatformError) as raised:
-        client.fetch_account_metrics(ACCOUNT, NOW.date(), include_snapshot=True)
+        client.fetch_account_metrics(NOW.date(), include_snapshot=True)
     error = raised.value
     assert (error.error_class, error.code, error.http_status) == (
         ErrorClass.TRANSIENT,
@@ -244,7 +244,7 @@ def test_transient_failures_are_retried(
     sandbox.faults.update(transient_kind=kind)
     sandbox.faults.fail_next(USER, 2)
     client, waits = make_client(sandbox, clock)
-    metrics = client.fetch_account_metrics(ACCOUNT, NOW.date(), include_snapshot=True)
+    metrics = client.fetch_account_metrics(NOW.date(), include_snapshot=True)
     assert metrics.followers_total is not None
     records = sandbox.requests(USER)
     assert [r.status for r in records] == [status, status, 200]
@@ -259,10 +259,10 @@ def test_rate_limit_usage_at_100_pct_pauses_the_next_request(
 ) -> None:
     sandbox.faults.rate_limit_usage_pct = 100
     client, waits = make_client(sandbox, clock, retry=RetryConfig(max_wait_s=0.5))
-    client.fetch_account_metrics(ACCOUNT, NOW.date(), include_snapshot=True)
+    client.fetch_account_metrics(NOW.date(), include_snapshot=True)
     assert sandbox.requests(USER)[-1].status == 200
     with pytest.raises(PlatformError) as raised:  # the window reopens > max_wait_s from now
-        client.fetch_account_metrics(ACCOUNT, NOW.date(), include_snapshot=True)
+        client.fetch_account_metrics(NOW.date(), include_snapshot=True)
     assert raised.value.error_class is ErrorClass.TRANSIENT
     assert client.api_calls == 1 and waits == []
 
@@ -274,7 +274,7 @@ def test_sunset_or_unknown_versions_are_config_errors(
     sandbox.faults.update(sunset_api_versions=["2"])
     client, _ = make_client(sandbox, clock, api_version=version)
     with pytest.raises(PlatformError) as raised:
-        client.fetch_account_metrics(ACCOUNT, NOW.date(), include_snapshot=True)
+        client.fetch_account_metrics(NOW.date(), include_snapshot=True)
     assert raised.value.error_class is CONFIG_ERROR
     assert raised.value.http_status == status
     assert "ANALYTICS_X_API_VERSION" in raised.value.message
@@ -284,7 +284,7 @@ def test_sunset_or_unknown_versions_are_config_errors(
 def test_latency_switch_is_applied_and_recorded(sandbox: SandboxServer, clock: FixedClock) -> None:
     sandbox.faults.latency_ms = 30
     client, _ = make_client(sandbox, clock)
-    client.fetch_account_metrics(ACCOUNT, NOW.date(), include_snapshot=True)
+    client.fetch_account_metrics(NOW.date(), include_snapshot=True)
     assert sandbox.requests(USER)[-1].latency_ms == 30
 
 

@@ -3,7 +3,8 @@
 Production code never imports this package: clients only see a base URL. Typical use::
 
     with SandboxServer(clock=FixedClock(now)) as sandbox:
-        client = FacebookClient(base_url=sandbox.base_url, ...)
+        settings = FacebookSettings(base_url=sandbox.base_url)
+        client = FacebookClient(settings, account)  # account: the page, with its token
         sandbox.faults.fail_next("1000001", 2)
 """
 

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from pydantic import Field, PrivateAttr
 
 from analytics_pipeline.platforms import SUPPORTED_PLATFORMS, create_client, settings_type
-from analytics_pipeline.platforms.base import PlatformClient
+from analytics_pipeline.platforms.base import Account, PlatformClient
 from analytics_pipeline.platforms.facebook import FacebookSettings
 from analytics_pipeline.platforms.http import RetryConfig
 from analytics_pipeline.platforms.instagram import InstagramSettings
@@ -206,9 +206,9 @@ class PlatformsResource(dg.ConfigurableResource):
                     variable = variable_name(_prefix(platform), name)
                     raise SettingsError(f"{variable}={value!r}: {exc}.") from None
 
-    def create_client(self, platform: str) -> PlatformClient:
-        """A fresh client (own HTTP session and call counter) for one worker."""
-        return create_client(platform, self.settings_for(platform))
+    def create_client(self, account: Account) -> PlatformClient:
+        """A fresh client for `account` (own HTTP session and call counter), for one worker."""
+        return create_client(account, self.settings_for(account.platform))
 
 
 class _TopLevel(pydantic.BaseModel):

@@ -1,4 +1,4 @@
-"""Platform clients, created by name.
+"""Platform clients, each created for one account (the registry picks its platform's class).
 
 Adding a platform = a member of `records.Platform`, one module implementing `PlatformClient`
 (with a frozen settings dataclass whose defaults work), one line in `_REGISTRY` and its
@@ -12,7 +12,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, cast
 
-from analytics_pipeline.platforms.base import PlatformClient
+from analytics_pipeline.platforms.base import Account, PlatformClient
 from analytics_pipeline.records import PLATFORMS
 
 __all__ = ["SUPPORTED_PLATFORMS", "create_client", "settings_type"]
@@ -65,12 +65,13 @@ def client_class(platform: str) -> type[PlatformClient]:
     return cast(type[PlatformClient], cls)
 
 
-def create_client(platform: str, settings: Any) -> PlatformClient:
-    """A new client for `platform` with `settings` (its settings dataclass), with its own HTTP
-    session and counters. Unknown platform -> ValueError listing the supported ones."""
-    entry = _registration(platform)
+def create_client(account: Account, settings: Any) -> PlatformClient:
+    """A new client for `account` on its platform, with `settings` (that platform's settings
+    dataclass) and its own HTTP session and counters. Every call of the client is about this
+    account. Unknown platform -> ValueError listing the supported ones."""
+    entry = _registration(account.platform)
     module = importlib.import_module(entry.module)
-    client = getattr(module, entry.client_class)(settings)
+    client = getattr(module, entry.client_class)(settings, account)
     if not isinstance(client, PlatformClient):
         raise TypeError(f"{entry.client_class} is not a PlatformClient")
     return client

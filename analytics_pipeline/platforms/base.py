@@ -93,7 +93,9 @@ class PlatformError(Exception):
 
 
 class PlatformClient(abc.ABC):
-    """What every platform implements. One instance serves one worker thread at a time."""
+    """What every platform implements, for ONE account: the client is created for it
+    (`platforms.create_client(account, settings)`) and every call is about that account, with
+    its token. One instance serves one worker thread at a time."""
 
     platform: str
     # True when content metrics are cumulative lifetime totals that cannot be asked for a past
@@ -103,14 +105,27 @@ class PlatformClient(abc.ABC):
     # then lists and snapshots today's partition before it expires.
     has_ephemeral_content: bool = False
 
+    def __init__(self, account: Account) -> None:
+        if account.platform != self.platform:
+            raise ValueError(
+                f"a {self.platform} client cannot serve integration {account.integration_id!r} "
+                f"of platform {account.platform!r}"
+            )
+        self.account = account
+
+    def __repr__(self) -> str:
+        # Account's repr leaves the token out.
+        return f"{type(self).__name__}({self.account!r})"
+
+    __str__ = __repr__
+
     @abc.abstractmethod
-    def list_content(self, account: Account, day: dt.date) -> Iterator[ContentItem]:
+    def list_content(self, day: dt.date) -> Iterator[ContentItem]:
         """Content the account published on `day` (UTC), as a generator over result pages."""
 
     @abc.abstractmethod
     def fetch_content_metrics(
         self,
-        account: Account,
         content_ids: Sequence[str],
         day: dt.date,
         *,
@@ -122,9 +137,7 @@ class PlatformClient(abc.ABC):
         platform that can save a discovery call with it (Facebook reads a reel's video id from
         its `/reel/<id>` permalink); the others ignore it."""
 
-    def fetch_account_metrics(
-        self, account: Account, day: dt.date, *, include_snapshot: bool
-    ) -> AccountMetrics:
+    def fetch_account_metrics(self, day: dt.date, *, include_snapshot: bool) -> AccountMetrics:
         """Account-level metrics for `day`; `followers_total` only when include_snapshot."""
         raise NotImplementedError(f"{self.platform} has no account-level metrics yet")
 

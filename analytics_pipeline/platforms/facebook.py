@@ -520,15 +520,18 @@ class FacebookClient(SessionClient):
     def __init__(
         self,
         settings: FacebookSettings,
+        account: Account,
         *,
         session: ApiSession | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        """`session` defaults to `create_session(settings, sleep=sleep)`; `sleep` is only used
-        for that default session (tests inject a recorder)."""
+        """A client for the page of `account`. `session` defaults to
+        `create_session(settings, sleep=sleep)`; `sleep` is only used for that default session
+        (tests inject a recorder)."""
+        super().__init__(account)
         self.settings = settings
         self._session = session or create_session(settings, sleep=sleep)
-        self._graph = GraphApi.for_settings(GRAPH_PLATFORM, self._session, settings)
+        self._graph = GraphApi.for_settings(GRAPH_PLATFORM, self._session, settings, account.token)
         self._reel_videos: dict[str, str] = {}  # reel post id -> video id, as learned
 
     @property
@@ -537,10 +540,11 @@ class FacebookClient(SessionClient):
 
     # ---- listing
 
-    def list_content(self, account: Account, day: dt.date) -> Iterator[ContentItem]:
+    def list_content(self, day: dt.date) -> Iterator[ContentItem]:
         start = day_start(day)
         end = start + dt.timedelta(days=1)
-        url = f"{self.settings.api_root}/{quote(account.external_account_id, safe='')}/posts"
+        page_id = self.account.external_account_id
+        url = f"{self.settings.api_root}/{quote(page_id, safe='')}/posts"
         params: dict[str, str | int] = {
             "fields": POST_FIELDS,
             "since": unix(start),
@@ -548,8 +552,8 @@ class FacebookClient(SessionClient):
             "limit": self.settings.page_size,
         }
         seen: set[str] = set()
-        what = f"posts of page {account.external_account_id} on {day}"
-        for body in self._graph.iter_pages(url, account, params, what):
+        what = f"posts of page {page_id} on {day}"
+        for body in self._graph.iter_pages(url, params, what):
             for raw in self._graph.data_list(body, "posts"):
                 post = parse_post(raw)
                 if post.external_content_id in seen:
@@ -569,7 +573,6 @@ class FacebookClient(SessionClient):
 
     def fetch_content_metrics(
         self,
-        account: Account,
         content_ids: Sequence[str],
         day: dt.date,
         *,
@@ -586,10 +589,10 @@ class FacebookClient(SessionClient):
             asks.append(self._post_ask(post_id))
             if post_id in self._reel_videos and self.settings.reel_metrics:
                 asks.append(self._reel_ask(post_id, self._reel_videos[post_id]))
-        outcomes = self._graph.run(account, asks)
+        outcomes = self._graph.run(asks)
         late = self._newly_found_reels(ids, outcomes)
         if late:
-            outcomes.update(self._graph.run(account, late))
+            outcomes.update(self._graph.run(late))
         metrics: dict[str, ContentMetrics] = {}
         skipped: list[SkippedObject] = []
         for post_id in ids:
@@ -675,14 +678,12 @@ class FacebookClient(SessionClient):
 
     # ---- account metrics
 
-    def fetch_account_metrics(
-        self, account: Account, day: dt.date, *, include_snapshot: bool
-    ) -> AccountMetrics:
+    def fetch_account_metrics(self, day: dt.date, *, include_snapshot: bool) -> AccountMetrics:
         """Page-level metrics of `day` in ONE batch call (see the module docstring table).
 
         `since`/`until` span two days so the value whose Pacific `end_time` maps to `day` is in
         the reply whatever the daylight-saving offset."""
-        page = _quote_id(account.external_account_id)
+        page = _quote_id(self.account.external_account_id)
         asks: list[Ask[Any]] = []
         if include_snapshot:
             asks.append(
@@ -710,7 +711,7 @@ class FacebookClient(SessionClient):
                 metrics_required=True,
             )
         )
-        outcomes = self._graph.run(account, asks)
+        outcomes = self._graph.run(asks)
         insights, snapshot = outcomes["insights"], outcomes.get("snapshot")
         for outcome in (insights, snapshot):
             if isinstance(outcome, PlatformError):

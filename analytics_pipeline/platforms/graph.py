@@ -31,7 +31,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from analytics_pipeline.platforms import common
-from analytics_pipeline.platforms.base import Account, PlatformError
+from analytics_pipeline.platforms.base import PlatformError, Secret
 from analytics_pipeline.platforms.common import (
     capped_pages,
     day_start,
@@ -484,7 +484,8 @@ class _Round:
 
 
 class GraphApi:
-    """Reads against one Graph host and version, through one `ApiSession`.
+    """Reads against one Graph host and version with one account's token (sent only as the
+    session's Authorization header), through one `ApiSession`.
 
     Metrics the platform rejects as invalid are remembered per metric family (e.g. "post",
     "reel", "STORY") for the lifetime of this object, so later calls stop asking for them.
@@ -494,6 +495,7 @@ class GraphApi:
         self,
         platform: GraphPlatform,
         session: ApiSession,
+        token: Secret,
         *,
         base_url: str,
         api_version: str,
@@ -504,6 +506,7 @@ class GraphApi:
             raise ValueError(f"batch_size must be 1..{GRAPH_BATCH_LIMIT}")
         self.platform = platform
         self.session = session
+        self._token = token
         self.base_url = base_url
         self.api_root = f"{base_url.rstrip('/')}/{api_version}"
         self.batch_size = batch_size
@@ -514,12 +517,13 @@ class GraphApi:
 
     @classmethod
     def for_settings(
-        cls, platform: GraphPlatform, session: ApiSession, settings: GraphSettings
+        cls, platform: GraphPlatform, session: ApiSession, settings: GraphSettings, token: Secret
     ) -> GraphApi:
         """A GraphApi with the host, version, batch size and page cap of `settings`."""
         return cls(
             platform,
             session,
+            token,
             base_url=settings.base_url,
             api_version=settings.api_version,
             batch_size=settings.batch_size,
@@ -546,10 +550,8 @@ class GraphApi:
     def invalid(self, message: str) -> PlatformError:
         return invalid_response(self.platform.name, message)
 
-    def get_object(
-        self, url: str, account: Account, params: Mapping[str, Any] | None = None
-    ) -> Mapping[str, Any]:
-        response = self.session.request("GET", url, token=account.token, params=params)
+    def get_object(self, url: str, params: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+        response = self.session.request("GET", url, token=self._token, params=params)
         body = json_or_none(response)
         if not isinstance(body, dict):
             raise self.invalid(
@@ -558,7 +560,7 @@ class GraphApi:
         return body
 
     def iter_pages(
-        self, url: str, account: Account, params: Mapping[str, Any], what: str
+        self, url: str, params: Mapping[str, Any], what: str
     ) -> Generator[Mapping[str, Any], None, None]:
         """Every page of a cursor-paged edge, following `paging.next` until it is absent, at
         most `max_pages` pages (more raises INVALID_RESPONSE instead of paging forever). The
@@ -566,7 +568,7 @@ class GraphApi:
         page_url: str = url
         page_params: Mapping[str, Any] | None = params
         for _ in capped_pages(self.platform.name, self.max_pages, f"{what} needs"):
-            body = self.get_object(page_url, account, page_params)
+            body = self.get_object(page_url, page_params)
             yield body
             next_url = self.next_url(body)
             if next_url is None:
@@ -602,13 +604,13 @@ class GraphApi:
 
     # ---- batches
 
-    def post_batch(self, account: Account, relative_urls: Sequence[str]) -> list[Any]:
+    def post_batch(self, relative_urls: Sequence[str]) -> list[Any]:
         """One `POST /` with `batch=[...]` GET items; the raw entries, in order."""
         items = [{"method": "GET", "relative_url": url} for url in relative_urls]
         response = self.session.request(
             "POST",
             f"{self.api_root}/",
-            token=account.token,
+            token=self._token,
             data={"batch": json.dumps(items, separators=(",", ":")), "include_headers": "false"},
         )
         entries = json_or_none(response)
@@ -618,7 +620,7 @@ class GraphApi:
             )
         return entries
 
-    def run(self, account: Account, asks: Sequence[Ask[T]]) -> dict[Hashable, T | PlatformError]:
+    def run(self, asks: Sequence[Ask[T]]) -> dict[Hashable, T | PlatformError]:
         """Every ask answered, in ceil(n / batch_size) calls in the normal path.
 
         Returns, per key, the parsed record or a PERMANENT_OBJECT error of that item (deleted
@@ -629,10 +631,10 @@ class GraphApi:
         """
         results: dict[Hashable, Any] = {}
         for offset in range(0, len(asks), self.batch_size):
-            results.update(self._run_chunk(account, asks[offset : offset + self.batch_size]))
+            results.update(self._run_chunk(asks[offset : offset + self.batch_size]))
         return results
 
-    def _run_chunk(self, account: Account, asks: Sequence[Ask[Any]]) -> dict[Hashable, Any]:
+    def _run_chunk(self, asks: Sequence[Ask[Any]]) -> dict[Hashable, Any]:
         done: dict[Hashable, Any] = {}
         pending = list(asks)
         item_retries = 0
@@ -645,11 +647,11 @@ class GraphApi:
                     sendable.append(ask)
             if not sendable:
                 break
-            outcomes = self._send(account, sendable)
+            outcomes = self._send(sendable)
             result = self._sort(sendable, outcomes)
             done.update(result.done)
             if result.invalid_metric is not None:
-                self._reject_invalid(account, result.invalid_metric, result.metric_failed)
+                self._reject_invalid(result.invalid_metric, result.metric_failed)
                 pending = result.metric_failed + result.retry
                 continue
             if result.retry and result.last_transient is not None:
@@ -679,12 +681,12 @@ class GraphApi:
                 result.done[ask.key] = outcome
         return result
 
-    def _send(self, account: Account, asks: Sequence[Ask[Any]]) -> list[_Outcome]:
+    def _send(self, asks: Sequence[Ask[Any]]) -> list[_Outcome]:
         """One batch call for `asks`. A top-level invalid-metric error (a server that is not
         batch aware) counts for every item."""
         urls = [ask.url(self.active_metrics(ask)) for ask in asks]
         try:
-            entries = self.post_batch(account, urls)
+            entries = self.post_batch(urls)
         except InvalidMetricError as error:
             return [error] * len(asks)
         return [self.parse_entry(ask, entry) for ask, entry in zip(asks, entries, strict=True)]
@@ -725,19 +727,15 @@ class GraphApi:
             code="batch_null",
         )
 
-    def _reject_invalid(
-        self, account: Account, error: InvalidMetricError, failed: Sequence[Ask[Any]]
-    ) -> None:
+    def _reject_invalid(self, error: InvalidMetricError, failed: Sequence[Ask[Any]]) -> None:
         """Pin the invalid metrics down for every family that failed on one."""
         by_family: dict[str, list[Ask[Any]]] = {}
         for ask in failed:
             by_family.setdefault(ask.family, []).append(ask)
         for candidates in by_family.values():
-            self._reject_family(account, error, candidates)
+            self._reject_family(error, candidates)
 
-    def _reject_family(
-        self, account: Account, error: InvalidMetricError, candidates: Sequence[Ask[Any]]
-    ) -> None:
+    def _reject_family(self, error: InvalidMetricError, candidates: Sequence[Ask[Any]]) -> None:
         """Find which metrics of the family Graph rejects and drop them for good.
 
         Graph's message ("(#100) The value must be a valid insights metric") does not reliably
@@ -751,7 +749,7 @@ class GraphApi:
             raise error
         last_transient: PlatformError | None = None
         for ask in candidates[:3]:
-            entries = self.post_batch(account, [ask.probe(m) for m in metrics])
+            entries = self.post_batch([ask.probe(m) for m in metrics])
             outcomes = [self.parse_entry(ask, entry) for entry in entries]
             invalid = [
                 m

@@ -357,17 +357,20 @@ class InstagramClient(SessionClient):
     def __init__(
         self,
         settings: InstagramSettings,
+        account: Account,
         *,
         session: ApiSession | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
-        """`session` defaults to `create_session(settings, sleep=sleep)`; `clock` (aware UTC)
-        decides which stories are still live and which days follower_count still covers."""
+        """A client for the IG user of `account`. `session` defaults to
+        `create_session(settings, sleep=sleep)`; `clock` (aware UTC) decides which stories are
+        still live and which days follower_count still covers."""
+        super().__init__(account)
         self.settings = settings
         self._session = session or create_session(settings, sleep=sleep)
         self._clock = clock
-        self._graph = GraphApi.for_settings(GRAPH_PLATFORM, self._session, settings)
+        self._graph = GraphApi.for_settings(GRAPH_PLATFORM, self._session, settings, account.token)
         self._media: dict[str, _MediaInfo] = {}  # media id -> type and time, as learned
 
     @property
@@ -376,27 +379,27 @@ class InstagramClient(SessionClient):
 
     # ---- listing
 
-    def list_content(self, account: Account, day: dt.date) -> Iterator[ContentItem]:
+    def list_content(self, day: dt.date) -> Iterator[ContentItem]:
         start = day_start(day)
         end = start + dt.timedelta(days=1)
         seen: set[str] = set()
         for edge in ("media", "stories"):
-            for item in self._list_edge(account, edge, day):
+            for item in self._list_edge(edge, day):
                 if item.external_content_id in seen:
                     continue
                 seen.add(item.external_content_id)
                 if start <= item.published_at < end:
                     yield item
 
-    def _list_edge(self, account: Account, edge: str, day: dt.date) -> Iterator[ContentItem]:
+    def _list_edge(self, edge: str, day: dt.date) -> Iterator[ContentItem]:
         """Every item of `/media` or `/stories` down to the first page that ends before `day`
         (both edges are newest first); remembers each item's type for the metrics call."""
-        user = _quote_id(account.external_account_id)
+        user = _quote_id(self.account.external_account_id)
         url = f"{self.settings.api_root}/{user}/{edge}"
         params = {"fields": MEDIA_FIELDS, "limit": self.settings.page_size}
         start = day_start(day)
-        what = f"{edge} of instagram account {account.external_account_id} down to {day}"
-        pages = self._graph.iter_pages(url, account, params, what)
+        what = f"{edge} of instagram account {self.account.external_account_id} down to {day}"
+        pages = self._graph.iter_pages(url, params, what)
         for body in pages:
             items = [parse_media(raw) for raw in self._graph.data_list(body, edge)]
             for raw, item in zip(body["data"], items, strict=True):
@@ -412,7 +415,6 @@ class InstagramClient(SessionClient):
 
     def fetch_content_metrics(
         self,
-        account: Account,
         content_ids: Sequence[str],
         day: dt.date,
         *,
@@ -424,7 +426,7 @@ class InstagramClient(SessionClient):
         skipped: list[SkippedObject] = []
         unknown = [i for i in ids if i not in self._media]
         if unknown:
-            skipped.extend(self._learn_media(account, unknown))
+            skipped.extend(self._learn_media(unknown))
         now = self._clock()
         asks: list[Ask[ContentMetrics]] = []
         for media_id in ids:
@@ -435,7 +437,7 @@ class InstagramClient(SessionClient):
                 logger.debug("story %s expired: its insights are gone, not asked", media_id)
                 continue
             asks.append(self._insights_ask(media_id, info.family))
-        outcomes = self._graph.run(account, asks)
+        outcomes = self._graph.run(asks)
         metrics: dict[str, ContentMetrics] = {}
         for media_id in ids:
             outcome = outcomes.get(media_id)
@@ -451,10 +453,10 @@ class InstagramClient(SessionClient):
             rejected_metrics=self.rejected_metrics,
         )
 
-    def _learn_media(self, account: Account, media_ids: Sequence[str]) -> list[SkippedObject]:
+    def _learn_media(self, media_ids: Sequence[str]) -> list[SkippedObject]:
         """Read the type and time of media listed by an earlier run (one batch per 50)."""
         skipped: list[SkippedObject] = []
-        outcomes = self._graph.run(account, [_info_ask(media_id) for media_id in media_ids])
+        outcomes = self._graph.run([_info_ask(media_id) for media_id in media_ids])
         for media_id, outcome in outcomes.items():
             if isinstance(outcome, _MediaInfo):
                 self._media[str(media_id)] = outcome
@@ -477,11 +479,9 @@ class InstagramClient(SessionClient):
 
     # ---- account metrics
 
-    def fetch_account_metrics(
-        self, account: Account, day: dt.date, *, include_snapshot: bool
-    ) -> AccountMetrics:
+    def fetch_account_metrics(self, day: dt.date, *, include_snapshot: bool) -> AccountMetrics:
         """Account-level metrics of `day` in ONE batch call (see the module docstring)."""
-        user = _quote_id(account.external_account_id)
+        user = _quote_id(self.account.external_account_id)
         asks: list[Ask[Any]] = []
         if include_snapshot:
             asks.append(
@@ -510,7 +510,7 @@ class InstagramClient(SessionClient):
         ):
             if metrics:
                 asks.append(self._account_ask(user, key, metrics, extra, since, until, day))
-        outcomes = self._graph.run(account, asks)
+        outcomes = self._graph.run(asks)
         columns: dict[str, int | None] = {}
         for key in ("series", "totals"):
             outcome = outcomes.get(key)

@@ -603,13 +603,17 @@ class LinkedInClient(SessionClient):
     def __init__(
         self,
         settings: LinkedInSettings,
+        account: Account,
         *,
         session: ApiSession | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
-        """`session` defaults to `create_session(settings, sleep=sleep, clock=clock)`; `clock`
-        decides the 12-month window and the daily-quota reset (tests pin it)."""
+        """A client for the organization of `account` (its URN is checked on the first call,
+        which then fails with PERMANENT_CONFIG). `session` defaults to
+        `create_session(settings, sleep=sleep, clock=clock)`; `clock` decides the 12-month window
+        and the daily-quota reset (tests pin it)."""
+        super().__init__(account)
         self.settings = settings
         self._clock = clock
         self._session = session or create_session(settings, sleep=sleep, clock=clock)
@@ -620,16 +624,18 @@ class LinkedInClient(SessionClient):
 
     # ---- plumbing
 
-    def _get(self, path: str, query: str, account: Account) -> Mapping[str, Any]:
+    def _get(self, path: str, query: str) -> Mapping[str, Any]:
         url = f"{self.settings.api_root}/{path}" + (f"?{query}" if query else "")
-        response = self._session.request("GET", url, token=account.token, headers=self._headers)
+        response = self._session.request(
+            "GET", url, token=self.account.token, headers=self._headers
+        )
         body = json_or_none(response)
         if not isinstance(body, dict):
             raise _invalid(f"expected a JSON object from {safe_url(url)}: {excerpt(response.text)}")
         return body
 
-    @staticmethod
-    def _org_urn(account: Account) -> str:
+    def _org_urn(self) -> str:
+        account = self.account
         urn = account.external_account_id
         if not _ORG_URN_RE.fullmatch(urn):
             raise PlatformError(
@@ -659,10 +665,10 @@ class LinkedInClient(SessionClient):
 
     # ---- listing
 
-    def list_content(self, account: Account, day: dt.date) -> Iterator[ContentItem]:
+    def list_content(self, day: dt.date) -> Iterator[ContentItem]:
         """Posts published on `day` (UTC), walking the newest-created-first listing back until
         posts were created `created_slack_days` before the day (or the listing ends)."""
-        org = self._org_urn(account)
+        org = self._org_urn()
         start = day_start(day)
         end = start + dt.timedelta(days=1)
         floor = start - dt.timedelta(days=self.settings.created_slack_days)
@@ -680,7 +686,7 @@ class LinkedInClient(SessionClient):
                     ("sortBy", "CREATED"),
                 ]
             )
-            body = self._get("posts", query, account)
+            body = self._get("posts", query)
             elements = _elements(body, "posts")
             reached_floor = False
             for raw in elements:
@@ -701,7 +707,6 @@ class LinkedInClient(SessionClient):
 
     def fetch_content_metrics(
         self,
-        account: Account,
         content_ids: Sequence[str],
         day: dt.date,
         *,
@@ -713,7 +718,7 @@ class LinkedInClient(SessionClient):
         ids = list(dict.fromkeys(content_ids))
         if not ids:
             return MetricsBatch(metrics=())
-        org = self._org_urn(account)
+        org = self._org_urn()
         if not self._in_statistics_window(day, "post statistics"):
             return MetricsBatch(metrics=())
         done = _StatsResult()
@@ -727,7 +732,7 @@ class LinkedInClient(SessionClient):
                 )
         size = self.settings.stats_chunk_size
         for offset in range(0, len(supported), size):
-            self._fetch_chunk(account, org, supported[offset : offset + size], day, done)
+            self._fetch_chunk(org, supported[offset : offset + size], day, done)
         logger.debug(
             "linkedin statistics of %d posts on %s: %d rows, %d skipped",
             len(ids),
@@ -740,9 +745,7 @@ class LinkedInClient(SessionClient):
             skipped=tuple(done.skipped),
         )
 
-    def _fetch_chunk(
-        self, account: Account, org: str, urns: Sequence[str], day: dt.date, done: _StatsResult
-    ) -> None:
+    def _fetch_chunk(self, org: str, urns: Sequence[str], day: dt.date, done: _StatsResult) -> None:
         shares = [u for u in urns if u.startswith("urn:li:share:")]
         ugc_posts = [u for u in urns if u.startswith("urn:li:ugcPost:")]
         params: list[tuple[str, Any]] = [
@@ -754,7 +757,7 @@ class LinkedInClient(SessionClient):
         if ugc_posts:
             params.append(("ugcPosts", ugc_posts))
         params.append(("timeIntervals", time_interval(day)))
-        body = self._get("organizationalEntityShareStatistics", _query(params), account)
+        body = self._get("organizationalEntityShareStatistics", _query(params))
         wanted = set(urns)
         for element in _elements(body, "share statistics"):
             urn = element.get("share") or element.get("ugcPost")
@@ -783,22 +786,19 @@ class LinkedInClient(SessionClient):
 
     # ---- account metrics
 
-    def fetch_account_metrics(
-        self, account: Account, day: dt.date, *, include_snapshot: bool
-    ) -> AccountMetrics:
+    def fetch_account_metrics(self, day: dt.date, *, include_snapshot: bool) -> AccountMetrics:
         """Per-day follower gains, page views and share totals of the organization on `day`
         (NULL outside the 12-month window, no call made), plus the current follower total when
         `include_snapshot`."""
-        org = self._org_urn(account)
+        org = self._org_urn()
         wanted = set(self.settings.account_metrics)
         values: dict[str, int | None] = {}
         if include_snapshot:
-            values["followers_total"] = self._followers_total(account, org)
+            values["followers_total"] = self._followers_total(org)
         if wanted and self._in_statistics_window(day, "account statistics"):
             interval = time_interval(day)
             if "new_followers" in wanted:
                 element = self._day_element(
-                    account,
                     "organizationalEntityFollowerStatistics",
                     "organizationalEntity",
                     org,
@@ -808,12 +808,11 @@ class LinkedInClient(SessionClient):
                 values["new_followers"] = _follower_gain(element)
             if "profile_views" in wanted:
                 element = self._day_element(
-                    account, "organizationPageStatistics", "organization", org, interval, day
+                    "organizationPageStatistics", "organization", org, interval, day
                 )
                 values["profile_views"] = _page_views(element)
             if wanted & {"impressions", "reach"}:
                 element = self._day_element(
-                    account,
                     "organizationalEntityShareStatistics",
                     "organizationalEntity",
                     org,
@@ -833,15 +832,14 @@ class LinkedInClient(SessionClient):
             impressions=values.get("impressions"),
         )
 
-    def _followers_total(self, account: Account, org: str) -> int | None:
+    def _followers_total(self, org: str) -> int | None:
         body = self._get(
-            f"networkSizes/{quote(org, safe='')}", "edgeType=COMPANY_FOLLOWED_BY_MEMBER", account
+            f"networkSizes/{quote(org, safe='')}", "edgeType=COMPANY_FOLLOWED_BY_MEMBER"
         )
         return as_int(body.get("firstDegreeSize"))
 
     def _day_element(
         self,
-        account: Account,
         finder: str,
         entity_param: str,
         org: str,
@@ -849,7 +847,7 @@ class LinkedInClient(SessionClient):
         day: dt.date,
     ) -> Mapping[str, Any]:
         query = _query([("q", entity_param), (entity_param, org), ("timeIntervals", interval)])
-        return _element_for_day(_elements(self._get(finder, query, account), finder), day)
+        return _element_for_day(_elements(self._get(finder, query), finder), day)
 
 
 def _total_reached(body: Mapping[str, Any], offset: int) -> bool:

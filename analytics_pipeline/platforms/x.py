@@ -686,37 +686,40 @@ class XClient(SessionClient):
     def __init__(
         self,
         settings: XSettings,
+        account: Account,
         *,
         session: ApiSession | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
-        """`session` defaults to `create_session(settings, sleep=sleep)`; `clock` (aware UTC)
-        decides which posts are young enough for private metrics."""
+        """A client for the X user of `account`. `session` defaults to
+        `create_session(settings, sleep=sleep)`; `clock` (aware UTC) decides which posts are
+        young enough for private metrics."""
+        super().__init__(account)
         self.settings = settings
         self._session = session or create_session(settings, sleep=sleep)
         self._clock = clock
-        self._public_only: set[str] = set()  # integrations whose token was refused them
+        self._public_only = False  # True once X refused this token the private metrics
 
-    def _get(self, path: str, account: Account, params: Mapping[str, Any]) -> Mapping[str, Any]:
+    def _get(self, path: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
         url = f"{self.settings.api_root}/{path}"
-        response = self._session.request("GET", url, token=account.token, params=params)
+        response = self._session.request("GET", url, token=self.account.token, params=params)
         body = json_or_none(response)
         if not isinstance(body, dict):  # classify_response already refused this; be safe
             raise _invalid(f"expected a JSON object from {safe_url(url)}")
         return body
 
-    def _user_path(self, account: Account, suffix: str = "") -> str:
-        return f"users/{quote(account.external_account_id, safe='')}{suffix}"
+    def _user_path(self, suffix: str = "") -> str:
+        return f"users/{quote(self.account.external_account_id, safe='')}{suffix}"
 
     # ---- listing
 
-    def list_content(self, account: Account, day: dt.date) -> Iterator[ContentItem]:
+    def list_content(self, day: dt.date) -> Iterator[ContentItem]:
         """The account's own posts of `day` (quotes and replies included, retweets not)."""
-        for post in self.list_posts(account, day):
+        for post in self.list_posts(day):
             yield post.item
 
-    def list_posts(self, account: Account, day: dt.date) -> Iterator[XPost]:
+    def list_posts(self, day: dt.date) -> Iterator[XPost]:
         """Like `list_content`, with each post's reference type (see XPost)."""
         start = day_start(day)
         end = start + dt.timedelta(days=1)
@@ -730,13 +733,13 @@ class XClient(SessionClient):
             "media.fields": TIMELINE_MEDIA_FIELDS,
             "user.fields": TIMELINE_USER_FIELDS,
         }
-        path = self._user_path(account, "/tweets")
+        path = self._user_path("/tweets")
         seen_ids: set[str] = set()
         seen_tokens: set[str] = set()
-        subject = f"posts of X user {account.external_account_id} on {day} need"
+        subject = f"posts of X user {self.account.external_account_id} on {day} need"
         for _ in capped_pages(PLATFORM, self.settings.max_pages, subject):
-            body = self._get(path, account, params)
-            for post in self._page_posts(body, account):
+            body = self._get(path, params)
+            for post in self._page_posts(body):
                 post_id = post.item.external_content_id
                 if post.is_retweet or post_id in seen_ids:
                     continue
@@ -753,17 +756,17 @@ class XClient(SessionClient):
             seen_tokens.add(token)
             params = {**params, "pagination_token": token}
 
-    def _page_posts(self, body: Mapping[str, Any], account: Account) -> Iterator[XPost]:
+    def _page_posts(self, body: Mapping[str, Any]) -> Iterator[XPost]:
         data = body.get("data")
         errors = parse_partial_errors(body)
         if data is None:
             if errors:
-                raise _account_error(account, errors)
+                raise _account_error(self.account, errors)
             return  # `{"meta": {"result_count": 0}}`
         if not isinstance(data, list):
             raise _invalid("timeline reply whose data is not a list")
         for error in errors:
-            logger.warning("X timeline of %s: %s", account.external_account_id, error.message)
+            logger.warning("X timeline of %s: %s", self.account.external_account_id, error.message)
         includes = _parse_includes(body)
         for tweet in data:
             yield parse_tweet(tweet, includes.media, includes.users)
@@ -772,7 +775,6 @@ class XClient(SessionClient):
 
     def fetch_content_metrics(
         self,
-        account: Account,
         content_ids: Sequence[str],
         day: dt.date,
         *,
@@ -790,13 +792,13 @@ class XClient(SessionClient):
                 done.skipped[content_id] = SkippedObject(
                     content_id, "invalid-id", "not an X post id (1-19 digits)"
                 )
-        recent = [i for i in valid if self._wants_private(account, i)]
+        recent = [i for i in valid if self._wants_private(i)]
         recent_set = set(recent)
         older = [i for i in valid if i not in recent_set]
         size = self.settings.lookup_batch_size
         for group, private in ((recent, True), (older, False)):
             for offset in range(0, len(group), size):
-                done.merge(self._fetch_chunk(account, group[offset : offset + size], private))
+                done.merge(self._fetch_chunk(group[offset : offset + size], private))
         logger.debug(
             "x metrics for %d posts (%s): %d ok, %d skipped",
             len(ids),
@@ -809,25 +811,25 @@ class XClient(SessionClient):
             skipped=tuple(done.skipped[i] for i in ids if i in done.skipped),
         )
 
-    def _wants_private(self, account: Account, tweet_id: str) -> bool:
-        if not self.settings.private_metrics or account.integration_id in self._public_only:
+    def _wants_private(self, tweet_id: str) -> bool:
+        if not self.settings.private_metrics or self._public_only:
             return False
         created = snowflake_time(tweet_id)
         if created is None:
             return False
         return self._clock() - created < PRIVATE_METRICS_WINDOW - PRIVATE_METRICS_MARGIN
 
-    def _stop_private(self, account: Account, why: str) -> None:
-        if account.integration_id not in self._public_only:
-            self._public_only.add(account.integration_id)
+    def _stop_private(self, why: str) -> None:
+        if not self._public_only:
+            self._public_only = True
             logger.info(
                 "X refused private metrics for integration %s (%s): public metrics only from "
                 "now on; clicks stay NULL. A user-context token gives them.",
-                account.integration_id,
+                self.account.integration_id,
                 why,
             )
 
-    def _fetch_chunk(self, account: Account, ids: Sequence[str], private: bool) -> _Collected:
+    def _fetch_chunk(self, ids: Sequence[str], private: bool) -> _Collected:
         fields = [
             "attachments",
             "public_metrics",
@@ -840,17 +842,17 @@ class XClient(SessionClient):
             "media.fields": METRICS_MEDIA_FIELDS,
         }
         try:
-            body = self._get("tweets", account, params)
+            body = self._get("tweets", params)
         except PlatformError as error:
             if private and error.code == _UNSUPPORTED_AUTH:
-                self._stop_private(account, error.message)
-                return self._fetch_chunk(account, ids, private=False)
+                self._stop_private(error.message)
+                return self._fetch_chunk(ids, private=False)
             raise
         result, refused = self._parse_lookup(body, ids)
         if refused and private:
             if len(refused) == len(ids):
-                self._stop_private(account, "every post of a call was refused")
-            result.merge(self._fetch_chunk(account, refused, private=False))
+                self._stop_private("every post of a call was refused")
+            result.merge(self._fetch_chunk(refused, private=False))
         elif refused:  # a field refused without private fields: nothing left to drop
             for tweet_id in refused:
                 result.skipped[tweet_id] = SkippedObject(
@@ -893,15 +895,13 @@ class XClient(SessionClient):
 
     # ---- account
 
-    def fetch_account_metrics(
-        self, account: Account, day: dt.date, *, include_snapshot: bool
-    ) -> AccountMetrics:
+    def fetch_account_metrics(self, day: dt.date, *, include_snapshot: bool) -> AccountMetrics:
         """Only the current follower total (X v2 has no per-day account metrics)."""
         if not include_snapshot:
             return AccountMetrics()
-        body = self._get(self._user_path(account), account, {"user.fields": "public_metrics"})
+        body = self._get(self._user_path(), {"user.fields": "public_metrics"})
         data = body.get("data")
         if not isinstance(data, dict):
-            raise _account_error(account, parse_partial_errors(body))
+            raise _account_error(self.account, parse_partial_errors(body))
         followers = _as_int(_dict(data.get("public_metrics")).get("followers_count"))
         return AccountMetrics(followers_total=followers)
