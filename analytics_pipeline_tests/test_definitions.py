@@ -11,7 +11,11 @@ import dagster as dg
 import pytest
 
 from analytics_pipeline.definitions import defs as load_defs
-from analytics_pipeline.defs.assets import CONTENT_DAILY_METRICS, CONTENT_METADATA
+from analytics_pipeline.defs.assets import (
+    ACCOUNT_DAILY_METRICS,
+    CONTENT_DAILY_METRICS,
+    CONTENT_METADATA,
+)
 from analytics_pipeline.defs.partitions import content_partitions
 from analytics_pipeline.settings import SettingsError
 
@@ -40,8 +44,16 @@ def test_assets_are_partitioned_by_date_and_integration_with_lookback_dependency
     assert metrics.parent_keys == {CONTENT_METADATA}
     assert metadata.group_name == metrics.group_name == "social_content"
     assert metadata.kinds and metrics.kinds
-    checks = {key.name for key in graph.asset_check_keys}
-    assert {"no_duplicate_metric_keys", "metrics_have_content_item", "no_negative_counts"} <= checks
+    checks = {(key.asset_key, key.name) for key in graph.asset_check_keys}
+    assert {
+        (CONTENT_METADATA, "content_matches_integration"),
+        (CONTENT_DAILY_METRICS, "metrics_have_content_item"),
+        (CONTENT_DAILY_METRICS, "no_negative_counts"),
+        (CONTENT_DAILY_METRICS, "one_value_kind_per_integration_day"),
+        (CONTENT_DAILY_METRICS, "no_decreased_lifetime_counters"),
+        (ACCOUNT_DAILY_METRICS, "no_negative_account_values"),
+        (ACCOUNT_DAILY_METRICS, "followers_total_has_observed_at"),
+    } == checks
 
 
 def test_schedule_and_sensor_are_running_by_default():

@@ -23,16 +23,12 @@ from analytics_pipeline.warehouse import (
     UpsertCounts,
     add_integration,
     content_ids_published_between,
-    duplicate_content_keys,
-    duplicate_metric_keys,
     get_integration,
     list_integrations,
     loaded_dates,
     make_engine,
     migrate,
-    negative_metric_values,
     open_failures,
-    orphan_metric_rows,
     permalinks_published_between,
     record_failure,
     record_partition_load,
@@ -620,87 +616,3 @@ def test_partition_loads(engine: sa.Engine) -> None:
     first = next(row for row in rows if row.partition_date == DAY)
     assert (first.rows_written, first.run_id, first.details) == (5, "run-2", {"api_calls": 5})
     assert len(rows) == 2
-
-
-# --- check queries ---------------------------------------------------------------------------
-
-
-def _check_counts(conn: sa.Connection) -> tuple[int, int, int, int]:
-    return (
-        duplicate_metric_keys(conn),
-        duplicate_content_keys(conn),
-        orphan_metric_rows(conn),
-        negative_metric_values(conn),
-    )
-
-
-def _metric_row(content_id: str, **values: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "organization_id": ORG,
-        "integration_id": IID,
-        "external_content_id": content_id,
-        "metric_date": DAY,
-        "value_kind": "daily",
-        "observed_at": T0,
-    }
-    row.update(values)
-    return row
-
-
-def _without_unique_keys(conn: sa.Connection, table: sa.Table) -> None:
-    """Rebuild `table` without its constraints, as a careless future migration might."""
-    # PostgreSQL refuses to drop a table a view reads.
-    conn.exec_driver_sql(f"DROP VIEW IF EXISTS {t.content_metrics_daily_change.name}")
-    table.drop(conn)
-    loose = sa.Table(
-        table.name,
-        sa.MetaData(),
-        *(sa.Column(c.name, c.type, nullable=c.nullable) for c in table.columns),
-    )
-    loose.create(conn)
-
-
-def test_checks_pass_on_clean_data(engine: sa.Engine) -> None:
-    with engine.begin() as conn:
-        _upsert_items(conn, [_item("a"), _item("b")])
-        _upsert_metrics(conn, [ContentMetrics("a", ValueKind.DAILY, likes=0)])
-        assert _check_counts(conn) == (0, 0, 0, 0)
-
-
-def test_checks_detect_orphans_and_negative_values(engine: sa.Engine) -> None:
-    with engine.begin() as conn:
-        _upsert_items(conn, [_item("a")])
-        _upsert_metrics(conn, [ContentMetrics("a", ValueKind.DAILY, likes=3)])
-        conn.execute(sa.insert(t.content_metrics_daily).values(**_metric_row("ghost", likes=1)))
-        # Same external id in another integration is still an orphan.
-        conn.execute(
-            sa.insert(t.content_metrics_daily).values(
-                **_metric_row("a", integration_id="other", shares=-2)
-            )
-        )
-        assert _check_counts(conn) == (0, 0, 2, 1)
-
-
-def test_checks_detect_duplicate_keys(engine: sa.Engine) -> None:
-    with engine.begin() as conn:
-        _without_unique_keys(conn, t.content_metrics_daily)
-        _without_unique_keys(conn, t.content_items)
-        content = {
-            "organization_id": ORG,
-            "integration_id": IID,
-            "platform": "facebook",
-            "external_content_id": "a",
-            "format": "POST",
-            "hashtags": [],
-            "published_at": T0,
-            "first_seen_at": T0,
-            "updated_at": T0,
-        }
-        conn.execute(sa.insert(t.content_items), [content, content, {**content, "platform": "x"}])
-        conn.execute(
-            sa.insert(t.content_metrics_daily),
-            [_metric_row("a", likes=1), _metric_row("a", likes=None)],
-        )
-        conn.execute(sa.insert(t.content_metrics_daily), [_metric_row("b"), _metric_row("b")])
-        assert duplicate_content_keys(conn) == 1
-        assert duplicate_metric_keys(conn) == 2

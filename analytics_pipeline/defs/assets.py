@@ -24,7 +24,7 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 
-from analytics_pipeline.defs.checks import CHECK_SPECS, run_checks
+from analytics_pipeline.defs.checks import CHECK_SPECS, run_checks, step_partition_keys
 from analytics_pipeline.defs.partitions import (
     SETTINGS,
     build_lookback_mapping,
@@ -138,7 +138,7 @@ def social_ingestion(
                 yield event
             if outcome.status is Status.FAILED:
                 failures.append(outcome)
-    yield from run_checks(engine, context.selected_asset_check_keys)
+    yield from run_checks(engine, context.selected_asset_check_keys, step_partition_keys(context))
     if failures:
         raise _failure_for(failures)
 
