@@ -31,7 +31,13 @@ from analytics_pipeline.platforms.http import RetryConfig
 from analytics_pipeline.platforms.instagram import InstagramSettings
 from analytics_pipeline.platforms.linkedin import LinkedInSettings
 from analytics_pipeline.platforms.x import XSettings
-from analytics_pipeline.settings import ENV_PREFIX, SettingsError, read_section, variable_name
+from analytics_pipeline.settings import (
+    ENV_PREFIX,
+    SettingsError,
+    read_section,
+    shown,
+    variable_name,
+)
 from analytics_pipeline.warehouse import default_warehouse_url, make_engine
 from analytics_pipeline.warehouse.migrations import pending_migrations
 
@@ -181,11 +187,7 @@ class PlatformsResource(dg.ConfigurableResource):
 
     def settings_for(self, platform: str) -> Any:
         """The platform client's settings (a frozen dataclass) from this configuration."""
-        section: dg.Config = getattr(self, platform)
-        values = {
-            name: tuple(value) if isinstance(value, list) else value
-            for name, value in section.model_dump().items()
-        }
+        values = _client_values(getattr(self, platform))
         retry = RetryConfig(**self.http.model_dump())
         return settings_type(platform)(**values, retry=retry)
 
@@ -195,16 +197,14 @@ class PlatformsResource(dg.ConfigurableResource):
         The clients check what only they know (API version formats, metric names); each field
         is tried on its own so that the error names its variable."""
         for platform in SUPPORTED_PLATFORMS:
-            section: dg.Config = getattr(self, platform)
             defaults = settings_type(platform)()
-            for name, value in section.model_dump().items():
+            for name, value in _client_values(getattr(self, platform)).items():
                 try:
-                    dataclasses.replace(
-                        defaults, **{name: tuple(value) if isinstance(value, list) else value}
-                    )
+                    dataclasses.replace(defaults, **{name: value})
                 except ValueError as exc:
                     variable = variable_name(_prefix(platform), name)
-                    raise SettingsError(f"{variable}={value!r}: {exc}.") from None
+                    text = ",".join(value) if isinstance(value, tuple) else value
+                    raise SettingsError(f"{variable}={shown(text)}: {exc}.") from None
 
     def create_client(self, account: Account) -> PlatformClient:
         """A fresh client for `account` (own HTTP session and call counter), for one worker."""
@@ -215,6 +215,14 @@ class _TopLevel(pydantic.BaseModel):
     """The resource's own (not per-section) fields, as read from `ANALYTICS_*`."""
 
     max_concurrency: Concurrency = DEFAULT_CONCURRENCY
+
+
+def _client_values(section: dg.Config) -> dict[str, Any]:
+    """A configuration section as its client's settings take it (lists become tuples)."""
+    return {
+        name: tuple(value) if isinstance(value, list) else value
+        for name, value in section.model_dump().items()
+    }
 
 
 def _section_type(name: str) -> type[dg.Config]:
