@@ -32,7 +32,6 @@ from analytics_pipeline.warehouse import (
     upsert_content_items,
     upsert_content_metrics,
 )
-from analytics_pipeline.warehouse import account_metrics as account_module
 from analytics_pipeline.warehouse import tables as t
 from analytics_pipeline.warehouse.migrations import known_versions, pending_migrations
 from analytics_pipeline_tests.helpers import (
@@ -42,6 +41,7 @@ from analytics_pipeline_tests.helpers import (
     acme_integration,
     assert_schema_matches_tables,
 )
+from analytics_pipeline_tests.test_warehouse_bulk import without_identical_row_skip
 
 # Across a month end, so that "the day before" is real date arithmetic, not string surgery.
 FEB28 = dt.date(2026, 2, 28)
@@ -336,24 +336,21 @@ def test_account_metrics_upsert_is_idempotent_and_keeps_the_followers_snapshot(
     assert day_two.profile_views == 3
 
 
-def test_account_upsert_sql_keeps_the_snapshot_even_after_a_stale_read(engine: sa.Engine) -> None:
-    """The SQL alone (no Python pre-check: existing={}) applies the same rules."""
+def test_account_upsert_sql_keeps_the_snapshot_even_after_a_stale_read(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SQL alone (the identical-row skip sees no stored row) applies the same rules."""
     with engine.begin() as conn:
         _account(conn, AccountMetrics(followers_total=100, reach=1), T0)
     later = T0 + dt.timedelta(hours=1)
 
-    def row(**values: Any) -> dict[str, Any]:
-        base: dict[str, Any] = {c.name: None for c in t.account_metrics_daily.c}
-        base.update(organization_id=ORG, integration_id=IID, metric_date=MAR1, observed_at=later)
-        base.update(values)
-        return base
-
-    with engine.begin() as conn:
-        same = row(followers_total=100, reach=1, followers_observed_at=later)
-        assert account_module._write_changed(conn, [same], {}) == UpsertCounts(unchanged=1)
-        no_snapshot = row(reach=2)
-        # Written either way; insert-vs-update comes from the (here faked) read on SQLite.
-        assert account_module._write_changed(conn, [no_snapshot], {}).written == 1
+    with without_identical_row_skip(monkeypatch), engine.begin() as conn:
+        # Insert-vs-update comes from the (here faked) read on SQLite: only `written` is exact.
+        same = _account(conn, AccountMetrics(followers_total=100, reach=1), later)
+        assert same.written == 0
+        if engine.dialect.name == "postgresql":
+            assert same == UpsertCounts(unchanged=1)
+        assert _account(conn, AccountMetrics(reach=2), later).written == 1
     stored = _account_rows(engine)[(IID, MAR1)]
     assert (stored.followers_total, stored.followers_observed_at) == (100, T0)
     assert (stored.reach, stored.observed_at) == (2, later)

@@ -1,19 +1,24 @@
 """The bulk upsert path (warehouse/bulk.py), on SQLite and PostgreSQL: exact counts across
 batches, NULL handling, identical rows left alone, the caller's transaction, the array encodings
-(integers as text literals, anything else through psycopg) and the metrics' validation."""
+(integers as text literals, anything else through psycopg), the metrics' validation and the
+snapshot columns (a NULL input keeps the stored value, a stamp follows real changes)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from analytics_pipeline.records import METRIC_FIELDS, ContentMetrics, ValueKind
-from analytics_pipeline.warehouse import UpsertCounts, bulk, upsert_content_metrics
+from analytics_pipeline.warehouse import UpsertCounts, bulk, make_engine, upsert_content_metrics
 from analytics_pipeline.warehouse import tables as t
 from analytics_pipeline_tests.helpers import IID, ORG, T0
 
@@ -308,3 +313,284 @@ def test_value_kind_and_id_are_checked(engine: sa.Engine) -> None:
         ]
         with pytest.raises(TypeError, match="metric likes"):
             _upsert_all(conn, duplicates)
+
+
+# --- Snapshot columns (UpsertSpec.snapshots) ----------------------------------------------------
+
+
+@contextlib.contextmanager
+def without_identical_row_skip(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The identical-row skip sees no stored row (like a read gone stale), so the statement's
+    ON CONFLICT SQL alone decides: SQLite's pre-read returns nothing, PostgreSQL's NOT EXISTS
+    condition is FALSE. Statements built meanwhile are dropped on both sides of the block."""
+    bulk._postgres_statement.cache_clear()
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(bulk, "_sqlite_stored", lambda *_args: {})
+            patch.setattr(bulk, "_postgres_identical", lambda *_args: "FALSE")
+            yield
+    finally:
+        bulk._postgres_statement.cache_clear()
+
+
+# A table of its own: the option is generic, not account_metrics_daily's. `total` is a snapshot
+# stamped by `total_at`, `seen` one without a stamp, `n` an ordinary compared column.
+_snapshots_table = sa.Table(
+    "bulk_snapshot_test",
+    sa.MetaData(),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column("k", sa.String(16), nullable=False),
+    sa.Column("n", sa.BigInteger),
+    sa.Column("total", sa.BigInteger),
+    sa.Column("total_at", t.UTCDateTime()),
+    sa.Column("seen", sa.String(16)),
+    sa.Column("written_at", t.UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("scope", "k"),
+)
+_SNAPSHOT_SPEC = bulk.UpsertSpec(
+    _snapshots_table,
+    ("scope", "k"),
+    compared=("n",),
+    touched=("written_at",),
+    snapshots=(bulk.Snapshot("total", stamp="total_at"), bulk.Snapshot("seen")),
+)
+# (n, total, seen) per key
+_Values = Mapping[str, tuple[int | None, int | None, str | None]]
+
+
+@pytest.fixture
+def snapshot_engine(engine: sa.Engine) -> sa.Engine:
+    with engine.begin() as conn:
+        _snapshots_table.create(conn)
+    return engine
+
+
+def _upsert_snapshots(conn: sa.Connection, values: _Values, at: dt.datetime) -> UpsertCounts:
+    rows = [(key, *values[key]) for key in sorted(values)]
+    return bulk.bulk_upsert(
+        conn,
+        _SNAPSHOT_SPEC,
+        shared={"scope": "s", "total_at": at, "written_at": at},
+        columns=("k", "n", "total", "seen"),
+        rows=rows,
+    )
+
+
+def _stored_snapshots(conn: sa.Connection) -> dict[str, tuple[Any, ...]]:
+    table = _snapshots_table
+    columns = [table.c[name] for name in ("n", "total", "total_at", "seen", "written_at")]
+    return {row[0]: tuple(row[1:]) for row in conn.execute(sa.select(table.c.k, *columns))}
+
+
+T1, T2, T3 = (T0 + dt.timedelta(hours=hours) for hours in (1, 2, 3))
+
+
+def test_a_null_snapshot_input_keeps_the_stored_value(snapshot_engine: sa.Engine) -> None:
+    with snapshot_engine.begin() as conn:
+        first = {"a": (1, 100, "x"), "b": (2, 0, "y"), "c": (3, None, None)}
+        assert _upsert_snapshots(conn, first, T0) == UpsertCounts(inserted=3)
+        # Only the snapshots are NULL: nothing differs, nothing is written.
+        nulls = {"a": (1, None, None), "b": (2, None, None), "c": (3, None, None)}
+        assert _upsert_snapshots(conn, nulls, T1) == UpsertCounts(unchanged=3)
+        # Another column changes: the row is updated, the snapshots stay.
+        assert _upsert_snapshots(conn, {"a": (10, None, None)}, T2) == UpsertCounts(updated=1)
+        assert _stored_snapshots(conn) == {
+            "a": (10, 100, T0, "x", T2),
+            "b": (2, 0, T0, "y", T0),  # 0 is a value, kept like any other
+            "c": (3, None, None, None, T0),  # inserted without a snapshot: no stamp
+        }
+
+
+def test_the_same_snapshot_keeps_its_stamp(snapshot_engine: sa.Engine) -> None:
+    with snapshot_engine.begin() as conn:
+        _upsert_snapshots(conn, {"a": (1, 100, "x"), "b": (2, 50, "y")}, T0)
+        same = {"a": (1, 100, "x"), "b": (2, 50, "y")}
+        assert _upsert_snapshots(conn, same, T1) == UpsertCounts(unchanged=2)
+        # The snapshot again, with another change: updated, but the stamp is still T0.
+        assert _upsert_snapshots(conn, {"b": (3, 50, "y")}, T2) == UpsertCounts(updated=1)
+        assert _stored_snapshots(conn) == {
+            "a": (1, 100, T0, "x", T0),
+            "b": (3, 50, T0, "y", T2),
+        }
+
+
+def test_a_new_snapshot_updates_the_value_and_its_stamp(snapshot_engine: sa.Engine) -> None:
+    with snapshot_engine.begin() as conn:
+        _upsert_snapshots(conn, {"a": (1, 100, "x"), "b": (2, None, None), "c": (3, 7, "z")}, T0)
+        newer = {"a": (1, 0, "x"), "b": (2, 5, "y"), "c": (3, 7, "w")}
+        assert _upsert_snapshots(conn, newer, T1) == UpsertCounts(updated=3)
+        assert _stored_snapshots(conn) == {
+            "a": (1, 0, T1, "x", T1),  # 100 -> 0: a new value
+            "b": (2, 5, T1, "y", T1),  # NULL -> 5
+            "c": (3, 7, T0, "w", T1),  # only the stamp-less snapshot changed
+        }
+
+
+@pytest.mark.usefixtures("small_batches")
+def test_snapshot_counts_are_exact_across_batches(snapshot_engine: sa.Engine) -> None:
+    with snapshot_engine.begin() as conn:
+        first = {f"k{i}": (i, 100 + i, None) for i in range(6)}
+        assert _upsert_snapshots(conn, first, T0) == UpsertCounts(inserted=6)
+        second = {
+            "k0": (0, None, None),  # unchanged: NULL snapshot
+            "k1": (1, 101, None),  # unchanged: same snapshot
+            "k2": (2, 999, None),  # updated: new snapshot
+            "k3": (33, None, None),  # updated: other column
+            "k4": (4, None, "seen"),  # updated: the stamp-less snapshot
+            "k5": (5, 105, None),  # unchanged
+            "k6": (6, None, None),  # inserted
+            "k7": (7, 7, None),  # inserted
+        }
+        assert _upsert_snapshots(conn, second, T1) == UpsertCounts(
+            inserted=2, updated=3, unchanged=3
+        )
+        stored = _stored_snapshots(conn)
+    assert [stored[key][1:3] for key in ("k0", "k1", "k2", "k3")] == [
+        (100, T0),
+        (101, T0),
+        (999, T1),
+        (103, T0),
+    ]
+    assert (stored["k6"][1:3], stored["k7"][1:3]) == ((None, None), (7, T1))
+
+
+def test_a_snapshot_can_be_a_shared_value(snapshot_engine: sa.Engine) -> None:
+    def upsert(conn: sa.Connection, total: int | None, at: dt.datetime) -> UpsertCounts:
+        return bulk.bulk_upsert(
+            conn,
+            _SNAPSHOT_SPEC,
+            shared={"scope": "s", "total": total, "total_at": at, "written_at": at, "seen": None},
+            columns=("k", "n"),
+            rows=[("a", 1), ("b", 2)],
+        )
+
+    with snapshot_engine.begin() as conn:
+        assert upsert(conn, None, T0) == UpsertCounts(inserted=2)
+        assert upsert(conn, 5, T1) == UpsertCounts(updated=2)
+        assert upsert(conn, None, T2) == UpsertCounts(unchanged=2)
+        assert upsert(conn, 5, T3) == UpsertCounts(unchanged=2)
+        assert {row[1:3] for row in _stored_snapshots(conn).values()} == {(5, T1)}
+
+
+def test_the_snapshot_rules_are_in_the_sql(
+    snapshot_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with snapshot_engine.begin() as conn:
+        _upsert_snapshots(conn, {"a": (1, 100, "x"), "b": (2, 100, "x"), "c": (3, 100, "x")}, T0)
+    with without_identical_row_skip(monkeypatch), snapshot_engine.begin() as conn:
+        # Insert-vs-update comes from the (here faked) read on SQLite: only `written` is exact.
+        same = _upsert_snapshots(conn, {"a": (1, None, None), "b": (2, 100, "x")}, T1)
+        assert same.written == 0
+        if snapshot_engine.dialect.name == "postgresql":
+            assert same == UpsertCounts(unchanged=2)
+        changed = {"a": (10, None, None), "b": (2, 100, "y"), "c": (3, 200, None)}
+        assert _upsert_snapshots(conn, changed, T2).written == 3
+        assert _stored_snapshots(conn) == {
+            "a": (10, 100, T0, "x", T2),
+            "b": (2, 100, T0, "y", T2),
+            "c": (3, 200, T2, "x", T2),
+        }
+
+
+def test_identical_snapshot_rows_are_not_touched_on_postgres(postgres_engine: sa.Engine) -> None:
+    """A row whose only difference is a NULL snapshot input gets no new version and no row
+    lock (xmin/xmax unchanged): the NOT EXISTS skip knows the rule too."""
+    versions = "SELECT xmin::text, xmax::text FROM bulk_snapshot_test"
+    with postgres_engine.begin() as conn:
+        _snapshots_table.create(conn)
+        _upsert_snapshots(conn, {"a": (1, 100, "x")}, T0)
+    with postgres_engine.begin() as conn:
+        before = conn.exec_driver_sql(versions).one()
+        assert _upsert_snapshots(conn, {"a": (1, None, None)}, T1) == UpsertCounts(unchanged=1)
+    with postgres_engine.begin() as conn:
+        assert conn.exec_driver_sql(versions).one() == before
+
+
+def test_identical_snapshot_rows_are_not_sent_on_sqlite(tmp_path: Path) -> None:
+    """SQLite's pre-read knows the rule too: no INSERT runs for rows it keeps unchanged."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'snapshots.sqlite'}")
+    statements: list[str] = []
+    try:
+        with engine.begin() as conn:
+            _snapshots_table.create(conn)
+            _upsert_snapshots(conn, {"a": (1, 100, "x"), "b": (2, 5, "y")}, T0)
+        sa.event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+        with engine.begin() as conn:
+            same = {"a": (1, None, None), "b": (2, 5, None)}
+            assert _upsert_snapshots(conn, same, T1) == UpsertCounts(unchanged=2)
+    finally:
+        engine.dispose()
+    assert not [statement for statement in statements if statement.startswith("INSERT")]
+
+
+def test_snapshot_rules_hold_against_a_concurrent_writer_on_postgres(
+    postgres_engine: sa.Engine,
+) -> None:
+    """A writer whose NOT EXISTS read a row another transaction is rewriting waits for it, then
+    the ON CONFLICT SQL applies the rules to the row as that transaction left it."""
+    engine = postgres_engine
+    with engine.begin() as conn:
+        _snapshots_table.create(conn)
+        _upsert_snapshots(conn, {"a": (1, 100, "x"), "b": (2, 100, "x")}, T0)
+    results: dict[str, Any] = {}
+
+    def second_writer() -> None:
+        with engine.begin() as conn:
+            results["pid"] = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            # "a": the same new snapshot as the first writer's; "b": no snapshot, n changes.
+            values = {"a": (1, 200, "x"), "b": (3, None, None)}
+            results["counts"] = _upsert_snapshots(conn, values, T2)
+
+    with engine.begin() as first:
+        assert _upsert_snapshots(first, {"a": (1, 200, "x"), "b": (2, 300, "x")}, T1) == (
+            UpsertCounts(updated=2)
+        )
+        thread = threading.Thread(target=second_writer)
+        thread.start()
+        _wait_until_blocked(engine, results, thread)
+    thread.join(timeout=30)
+    assert results["counts"] == UpsertCounts(updated=1, unchanged=1)
+    with engine.connect() as conn:
+        assert _stored_snapshots(conn) == {
+            "a": (1, 200, T1, "x", T1),  # the same snapshot: the first writer's stamp stays
+            "b": (3, 300, T1, "x", T2),  # NULL kept the first writer's snapshot
+        }
+
+
+def _wait_until_blocked(engine: sa.Engine, results: Mapping[str, Any], thread: Any) -> None:
+    """Wait until the second writer's backend waits for a row lock (10 s at most)."""
+    deadline = time.monotonic() + 10
+    with engine.connect() as conn:
+        while time.monotonic() < deadline and thread.is_alive():
+            if "pid" in results:
+                wait = conn.exec_driver_sql(
+                    "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %(pid)s",
+                    {"pid": results["pid"]},
+                ).scalar()
+                if wait == "Lock":
+                    return
+            time.sleep(0.01)
+    raise AssertionError("the second writer never waited for the first one's row lock")
+
+
+def test_snapshot_spec_is_checked(engine: sa.Engine) -> None:
+    with pytest.raises(ValueError, match="more than one role"):
+        bulk.UpsertSpec(
+            _snapshots_table, ("scope", "k"), ("n", "total"), (), (bulk.Snapshot("total"),)
+        )
+    with pytest.raises(ValueError, match="more than one role"):
+        bulk.UpsertSpec(
+            _snapshots_table,
+            ("scope", "k"),
+            ("n",),
+            ("written_at",),
+            (bulk.Snapshot("total", "written_at"),),
+        )
+    with engine.begin() as conn, pytest.raises(ValueError, match=r"missing.*\['total_at'\]"):
+        bulk.bulk_upsert(
+            conn,
+            _SNAPSHOT_SPEC,
+            shared={"scope": "s", "written_at": T0},
+            columns=("k", "n", "total", "seen"),
+            rows=[("a", 1, 2, None)],
+        )

@@ -15,13 +15,27 @@ Paths measured in one process, one after the other, each on an empty table of it
 Rows are grouped like partitions: `rows_per_call` (default 1,000 = one upsert batch) items of one
 integration and one day per `upsert_content_metrics` call, one transaction per call. Every timed
 path includes building its rows in Python; `generate_rows_per_s` says what that alone costs.
+
+Account metrics (`account_rows`, default 20,000; 0 skips them), on each database after the
+content passes, in its own empty `account_metrics_daily`: one `upsert_account_metrics` call (one
+row: one integration-day) per transaction, as the pipeline's account partitions write them, over
+`ACCOUNT_INTEGRATIONS` integrations x as many days as needed. Passes: `upsert_insert` (with a
+followers snapshot), `upsert_update` (every value and the snapshot changed) and
+`upsert_rerun_no_snapshot` (a backfill re-run: the same per-day values, no snapshot; unchanged)
+and, to show the upsert's own cost without a commit per row (not the pipeline's pattern),
+`upsert_update_day_per_transaction` (values changed again, one transaction per day's calls).
+
+    python -m benchmarks.warehouse_bulk --rows 200000 [--rows-per-call 1000] [--account-rows N]
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime as dt
+import json
 import sqlite3
+import sys
 import tempfile
 import time
 import uuid
@@ -32,14 +46,23 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 
+import analytics_pipeline
 from analytics_pipeline import warehouse as wh
-from analytics_pipeline.records import METRIC_FIELDS, ContentMetrics, ValueKind
+from analytics_pipeline.records import (
+    ACCOUNT_METRIC_FIELDS,
+    METRIC_FIELDS,
+    AccountMetrics,
+    ContentMetrics,
+    ValueKind,
+)
 from analytics_pipeline.warehouse.migrations import migrate
 
 PG_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ORG = "bench-org"
 FIRST_DAY = dt.date(2026, 1, 1)
+ACCOUNT_ROWS = 20_000
+ACCOUNT_INTEGRATIONS = 100
 COLUMNS = (
     "organization_id",
     "integration_id",
@@ -120,6 +143,64 @@ def _upsert_pass(engine: sa.Engine, rows: int, per_call: int, bump: int) -> dict
     }
 
 
+def _account_metrics(n: int, bump: int, snapshot: bool) -> AccountMetrics:
+    """Row `n`'s metrics; `bump` changes every value (the snapshot too), None stays None."""
+    base = (n * 7919 + bump) % 100_000
+    values = [None if i == 5 else base + i + bump for i in range(len(ACCOUNT_METRIC_FIELDS))]
+    if not snapshot:
+        values[ACCOUNT_METRIC_FIELDS.index("followers_total")] = None
+    by_name: dict[str, Any] = dict(zip(ACCOUNT_METRIC_FIELDS, values, strict=True))
+    return AccountMetrics(**by_name)
+
+
+def _account_pass(
+    engine: sa.Engine, rows: int, bump: int, snapshot: bool, calls_per_transaction: int = 1
+) -> dict[str, Any]:
+    """`rows` one-row `upsert_account_metrics` calls, `calls_per_transaction` per transaction
+    (the pipeline: 1, one partition per transaction)."""
+    observed = dt.datetime.now(dt.UTC)
+    counts = wh.UpsertCounts()
+    started = time.perf_counter()
+    for first in range(0, rows, calls_per_transaction):
+        with engine.begin() as conn:
+            for n in range(first, min(first + calls_per_transaction, rows)):
+                counts += wh.upsert_account_metrics(
+                    conn,
+                    organization_id=ORG,
+                    integration_id=f"bench-{n % ACCOUNT_INTEGRATIONS:03d}",
+                    metric_date=FIRST_DAY + dt.timedelta(days=n // ACCOUNT_INTEGRATIONS),
+                    metrics=_account_metrics(n, bump, snapshot),
+                    observed_at=observed,
+                )
+    seconds = time.perf_counter() - started
+    return {
+        "s": round(seconds, 2),
+        "rows_per_s": round(rows / seconds),
+        "inserted": counts.inserted,
+        "updated": counts.updated,
+        "unchanged": counts.unchanged,
+    }
+
+
+def _account_passes(
+    engine: sa.Engine, rows: int, name: str, progress: Progress
+) -> dict[str, Any] | None:
+    if rows <= 0:
+        return None
+    # path: (bump, with a snapshot, calls per transaction)
+    passes = {
+        "upsert_insert": (0, True, 1),
+        "upsert_update": (1, True, 1),
+        "upsert_rerun_no_snapshot": (1, False, 1),
+        "upsert_update_day_per_transaction": (2, True, ACCOUNT_INTEGRATIONS),
+    }
+    result: dict[str, Any] = {"rows": rows, "rows_per_call": 1}
+    for path, (bump, snapshot, per_transaction) in passes.items():
+        progress(f"{name}: account metrics {path}, {rows} one-row calls")
+        result[path] = _account_pass(engine, rows, bump, snapshot, per_transaction)
+    return result
+
+
 def _generate_only(rows: int, per_call: int) -> float:
     started = time.perf_counter()
     for _integration, _day, first, count in _groups(rows, per_call):
@@ -135,7 +216,9 @@ def _ratios(result: dict[str, Any], reference: float) -> None:
 # ---------------------------------------------------------------------------------- PostgreSQL
 
 
-def postgres(rows: int, per_call: int, progress: Progress) -> dict[str, Any]:
+def postgres(
+    rows: int, per_call: int, progress: Progress, account_rows: int = ACCOUNT_ROWS
+) -> dict[str, Any]:
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     admin = psycopg.connect(PG_DSN, autocommit=True)
     try:
@@ -147,6 +230,7 @@ def postgres(rows: int, per_call: int, progress: Progress) -> dict[str, Any]:
             insert = _upsert_pass(engine, rows, per_call, 0)
             progress(f"postgres: upsert update path, {rows} rows")
             update = _upsert_pass(engine, rows, per_call, 1)
+            account = _account_passes(engine, account_rows, "postgres", progress)
         finally:
             engine.dispose()
         progress(f"postgres: binary COPY, {rows} rows")
@@ -170,6 +254,7 @@ def postgres(rows: int, per_call: int, progress: Progress) -> dict[str, Any]:
         "upsert_insert_vs_this": round(insert["rows_per_s"] / copy_per_call_rate, 3),
         "upsert_update_vs_this": round(update["rows_per_s"] / copy_per_call_rate, 3),
     }
+    result["account_metrics"] = account
     return result
 
 
@@ -235,7 +320,9 @@ def _pg_copy_per_call(schema: str, rows: int, per_call: int) -> float:
 # ---------------------------------------------------------------------------------- SQLite
 
 
-def sqlite(rows: int, per_call: int, progress: Progress) -> dict[str, Any]:
+def sqlite(
+    rows: int, per_call: int, progress: Progress, account_rows: int = ACCOUNT_ROWS
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="wh-bench-") as tmp:
         engine = wh.make_engine(f"sqlite:///{Path(tmp) / 'upsert.sqlite'}")
         try:
@@ -244,6 +331,7 @@ def sqlite(rows: int, per_call: int, progress: Progress) -> dict[str, Any]:
             insert = _upsert_pass(engine, rows, per_call, 0)
             progress(f"sqlite: upsert update path, {rows} rows")
             update = _upsert_pass(engine, rows, per_call, 1)
+            account = _account_passes(engine, account_rows, "sqlite", progress)
         finally:
             engine.dispose()
         progress(f"sqlite: raw executemany, {rows} rows")
@@ -255,6 +343,7 @@ def sqlite(rows: int, per_call: int, progress: Progress) -> dict[str, Any]:
         "reference_rows_per_s": round(raw_rate),
     }
     _ratios(result, raw_rate)
+    result["account_metrics"] = account
     return result
 
 
@@ -289,11 +378,41 @@ def _sqlite_raw(path: Path, rows: int, per_call: int) -> float:
     return rows / seconds
 
 
-def run(rows: int, per_call: int, progress: Progress) -> dict[str, Any]:
+def run(
+    rows: int, per_call: int, progress: Progress, account_rows: int = ACCOUNT_ROWS
+) -> dict[str, Any]:
     return {
         "rows": rows,
         "rows_per_call": per_call,
         "generate_rows_per_s": round(_generate_only(min(rows, 100_000), per_call)),
-        "postgresql": postgres(rows, per_call, progress),
-        "sqlite": sqlite(rows, per_call, progress),
+        "postgresql": postgres(rows, per_call, progress, account_rows),
+        "sqlite": sqlite(rows, per_call, progress, account_rows),
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Warehouse bulk upsert benchmark (one JSON line)")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="content_metrics_daily rows")
+    parser.add_argument("--rows-per-call", type=int, default=1_000)
+    parser.add_argument(
+        "--account-rows",
+        type=int,
+        default=ACCOUNT_ROWS,
+        help="account_metrics_daily rows, one call and transaction each (0: skip)",
+    )
+    args = parser.parse_args(argv)
+    if args.rows < 1 or args.rows_per_call < 1 or args.account_rows < 0:
+        parser.error("--rows and --rows-per-call must be >= 1, --account-rows >= 0")
+    result = run(args.rows, args.rows_per_call, _progress, args.account_rows)
+    # Which checkout was measured (PYTHONPATH can point at another one: old vs new).
+    result["library"] = str(Path(analytics_pipeline.__file__).resolve().parent)
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+def _progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,19 +1,12 @@
-"""Small helpers shared by the warehouse modules (dialect-specific INSERT, batching, checks)."""
+"""Small helpers shared by the warehouse modules (dialect-specific INSERT, argument checks)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-
-T = TypeVar("T")
-
-# Rows per INSERT statement: 1,000 rows x 16 columns stays far below the bind-parameter limits
-# (65,535 on PostgreSQL, 32,766 on SQLite >= 3.32).
-BATCH_SIZE = 1_000
 
 
 def dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:
@@ -24,13 +17,6 @@ def dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:
     if name == "sqlite":
         return sqlite.insert(table)
     raise NotImplementedError(f"unsupported dialect {name!r}")
-
-
-def batches(rows: Sequence[T], size: int | None = None) -> Iterator[Sequence[T]]:
-    """Consecutive slices of at most `size` (default BATCH_SIZE, read at call time) rows."""
-    size = size or BATCH_SIZE
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
 
 
 def require_aware(name: str, value: dt.datetime) -> dt.datetime:
