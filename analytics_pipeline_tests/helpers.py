@@ -4,13 +4,15 @@ environment mapping."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import threading
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from analytics_pipeline.defs.resources import PlatformsResource
 from analytics_pipeline.platforms.base import Account, PlatformClient
+from analytics_pipeline.warehouse import add_integration, migrate, record_failure
 from analytics_pipeline.warehouse import tables as t
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -81,3 +83,63 @@ def settings_from_env(platform: str, environ: Mapping[str, str]) -> Any:
 def client_from_env(account: Account, environ: Mapping[str, str]) -> PlatformClient:
     """A client for `account` as a deployment with `environ` creates it."""
     return PlatformsResource.from_env(environ).create_client(account)
+
+
+def migrate_concurrently(
+    engines: Sequence[sa.Engine],
+) -> tuple[list[list[str]], list[BaseException]]:
+    """`migrate` on every engine at once (one thread each, released together): what each call
+    applied, and what any of them raised."""
+    barrier = threading.Barrier(len(engines))
+    results: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def run(engine: sa.Engine) -> None:
+        barrier.wait()
+        try:
+            results.append(migrate(engine))
+        except BaseException as exc:  # reported to the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(engine,)) for engine in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results, errors
+
+
+def record_test_failure(
+    conn: sa.Connection, error_class: str, when: dt.datetime, partition_key: str = "k"
+) -> None:
+    """One `ingestion_failures` row of the `IID` test integration."""
+    record_failure(
+        conn,
+        organization_id=ORG,
+        integration_id=IID,
+        asset="content_metrics",
+        partition_key=partition_key,
+        error_class=error_class,
+        platform_code="190",
+        message=f"{error_class} happened",
+        run_id="run-1",
+        occurred_at=when,
+    )
+
+
+def track_facebook_pages(
+    engine: sa.Engine, pages: Mapping[str, str], credential_env: str, organization_id: str
+) -> None:
+    """Track each page (integration id -> page id) as a Facebook integration."""
+    with engine.begin() as conn:
+        for integration_id, page_id in pages.items():
+            add_integration(
+                conn,
+                organization_id=organization_id,
+                integration_id=integration_id,
+                platform="facebook",
+                external_account_id=page_id,
+                display_name=integration_id,
+                credential_env=credential_env,
+                now=dt.datetime.now(dt.UTC),
+            )

@@ -31,6 +31,7 @@ from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResour
 from analytics_pipeline.records import METRIC_FIELDS, ContentPartition, PartitionKeyError
 from analytics_pipeline.warehouse import CheckScope, checks_sql
 from analytics_pipeline.warehouse import tables as t
+from analytics_pipeline_tests.helpers import track_facebook_pages
 from analytics_sandbox.server import SandboxServer
 
 ORG = "org-1"
@@ -560,18 +561,7 @@ def pipeline(facebook_sandbox, warehouse_url, monkeypatch):
     monkeypatch.setenv(TOKEN_ENV, "tok-checks")
     engine = wh.make_engine(warehouse_url)
     wh.migrate(engine)
-    with engine.begin() as conn:
-        for integration_id, page_id in PAGES.items():
-            wh.add_integration(
-                conn,
-                organization_id="org-e2e",
-                integration_id=integration_id,
-                platform="facebook",
-                external_account_id=page_id,
-                display_name=integration_id,
-                credential_env=TOKEN_ENV,
-                now=dt.datetime.now(dt.UTC),
-            )
+    track_facebook_pages(engine, PAGES, TOKEN_ENV, organization_id="org-e2e")
     platforms = PlatformsResource.from_env(
         {
             "ANALYTICS_FACEBOOK_BASE_URL": facebook_sandbox.base_url,

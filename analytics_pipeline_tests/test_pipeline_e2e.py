@@ -25,6 +25,7 @@ from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResour
 from analytics_pipeline.records import ContentPartition
 from analytics_pipeline.warehouse import tables
 from analytics_pipeline.warehouse.migrations import migrate
+from analytics_pipeline_tests.helpers import track_facebook_pages
 from analytics_sandbox import data as sandbox_data
 from analytics_sandbox.server import SandboxServer
 
@@ -62,19 +63,7 @@ def env(sandbox, tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
     engine = wh.make_engine(url)
     migrate(engine)
-    now = dt.datetime.now(dt.UTC)
-    with engine.begin() as conn:
-        for integration_id, page_id in PAGES.items():
-            wh.add_integration(
-                conn,
-                organization_id="org-e2e",
-                integration_id=integration_id,
-                platform="facebook",
-                external_account_id=page_id,
-                display_name=integration_id,
-                credential_env=TOKEN_ENV,
-                now=now,
-            )
+    track_facebook_pages(engine, PAGES, TOKEN_ENV, organization_id="org-e2e")
     resources = {
         "warehouse": WarehouseResource(url=url),
         "platforms": _platforms(sandbox),

@@ -49,6 +49,7 @@ from analytics_pipeline_tests.helpers import (
     T0,
     acme_integration,
     assert_schema_matches_tables,
+    migrate_concurrently,
 )
 
 DAY = dt.date(2026, 3, 1)
@@ -132,19 +133,11 @@ def test_migrate_is_idempotent(warehouse_url: str) -> None:
 
 def test_concurrent_migrations_apply_each_step_once(warehouse_url: str) -> None:
     engines = [make_engine(warehouse_url) for _ in range(2)]
-    barrier = threading.Barrier(len(engines))
-    results: list[list[str]] = []
-    errors: list[BaseException] = []
-
-    def run(engine: sa.Engine) -> None:
-        barrier.wait()
-        try:
-            results.append(migrate(engine))
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(engine,)) for engine in engines]
-    _run_all(threads, engines)
+    try:
+        results, errors = migrate_concurrently(engines)
+    finally:
+        for engine in engines:
+            engine.dispose()
     assert errors == []
     # One transaction applies every revision: the process that got the lock first does it all,
     # the other waits for it, then finds nothing to do.

@@ -25,7 +25,6 @@ from analytics_pipeline.warehouse import (
     make_engine,
     migrate,
     open_failures,
-    record_failure,
     record_partition_load,
     resolve_failures,
     upsert_account_metrics,
@@ -40,6 +39,7 @@ from analytics_pipeline_tests.helpers import (
     T0,
     acme_integration,
     assert_schema_matches_tables,
+    record_test_failure,
 )
 from analytics_pipeline_tests.test_warehouse_bulk import without_identical_row_skip
 
@@ -52,21 +52,6 @@ MAR4 = dt.date(2026, 3, 4)
 MAR5 = dt.date(2026, 3, 5)
 
 _FAILURE_COLUMNS = list(t.ingestion_failures.c)
-
-
-def _fail(conn: sa.Connection, error_class: ErrorClass | str, when: dt.datetime) -> None:
-    record_failure(
-        conn,
-        organization_id=ORG,
-        integration_id=IID,
-        asset="content_metrics",
-        partition_key=f"2026-03-01|{IID}",
-        error_class=error_class,
-        platform_code="190",
-        message=f"{error_class} happened",
-        run_id="run-1",
-        occurred_at=when,
-    )
 
 
 def _metrics(
@@ -114,7 +99,7 @@ def test_0001_database_migrates_to_0002_keeping_rows(warehouse_url: str) -> None
         _fill_a_0001_database(engine)
         # The 0001 CHECK refuses the new class: the widening below is real.
         with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
-            _fail(conn, ErrorClass.PERMANENT_CONFIG, T0)
+            record_test_failure(conn, ErrorClass.PERMANENT_CONFIG, T0, f"2026-03-01|{IID}")
         with engine.connect() as conn:
             failures_before = conn.execute(
                 sa.select(*_FAILURE_COLUMNS).order_by(t.ingestion_failures.c.id)
@@ -150,7 +135,9 @@ def test_0001_database_migrates_to_0002_keeping_rows(warehouse_url: str) -> None
         assert [tuple(r) for r in changes] == [(FEB28, None), (MAR1, 4)]
 
         with engine.begin() as conn:
-            _fail(conn, ErrorClass.PERMANENT_CONFIG, T0 + dt.timedelta(hours=1))
+            record_test_failure(
+                conn, ErrorClass.PERMANENT_CONFIG, T0 + dt.timedelta(hours=1), f"2026-03-01|{IID}"
+            )
         with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
             conn.execute(
                 sa.insert(t.ingestion_failures).values(
@@ -194,8 +181,12 @@ def _fill_a_0001_database(engine: sa.Engine) -> None:
         )
         _metrics(conn, FEB28, [_snap("p1", likes=10)])
         _metrics(conn, MAR1, [_snap("p1", likes=14)])
-        _fail(conn, ErrorClass.TRANSIENT, T0 - dt.timedelta(hours=2))
-        _fail(conn, ErrorClass.PERMANENT_CREDENTIAL, T0 - dt.timedelta(hours=1))
+        record_test_failure(
+            conn, ErrorClass.TRANSIENT, T0 - dt.timedelta(hours=2), f"2026-03-01|{IID}"
+        )
+        record_test_failure(
+            conn, ErrorClass.PERMANENT_CREDENTIAL, T0 - dt.timedelta(hours=1), f"2026-03-01|{IID}"
+        )
         resolve_failures(
             conn,
             integration_id=IID,
@@ -203,7 +194,7 @@ def _fill_a_0001_database(engine: sa.Engine) -> None:
             partition_key=f"2026-03-01|{IID}",
             resolved_at=T0,
         )
-        _fail(conn, ErrorClass.INVALID_RESPONSE, T0)
+        record_test_failure(conn, ErrorClass.INVALID_RESPONSE, T0, f"2026-03-01|{IID}")
         record_partition_load(
             conn,
             integration_id=IID,

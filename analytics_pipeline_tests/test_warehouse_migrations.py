@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,6 @@ from analytics_pipeline.warehouse import (
     add_integration,
     make_engine,
     migrate,
-    record_failure,
     record_partition_load,
     resolve_failures,
     upsert_account_metrics,
@@ -48,6 +46,8 @@ from analytics_pipeline_tests.helpers import (
     T0,
     acme_integration,
     assert_schema_matches_tables,
+    migrate_concurrently,
+    record_test_failure,
 )
 from analytics_pipeline_tests.legacy_schema import build_legacy_warehouse
 
@@ -120,7 +120,7 @@ def _fill_0001_tables(engine: sa.Engine) -> None:
             observed_at=T0,
         )
         for hours, error_class in enumerate((ErrorClass.TRANSIENT, ErrorClass.INVALID_RESPONSE)):
-            _fail(conn, error_class, T0 + dt.timedelta(hours=hours))
+            record_test_failure(conn, error_class, T0 + dt.timedelta(hours=hours))
         resolve_failures(
             conn, integration_id=IID, asset="content_metrics", partition_key="k0", resolved_at=T0
         )
@@ -149,7 +149,7 @@ def _fill_0002_additions(engine: sa.Engine) -> None:
             ],
             now=T0,
         )
-        _fail(conn, ErrorClass.PERMANENT_CONFIG, T0 + dt.timedelta(hours=5))
+        record_test_failure(conn, ErrorClass.PERMANENT_CONFIG, T0 + dt.timedelta(hours=5))
         upsert_account_metrics(
             conn,
             organization_id=ORG,
@@ -158,21 +158,6 @@ def _fill_0002_additions(engine: sa.Engine) -> None:
             metrics=AccountMetrics(followers_total=100, reach=0),
             observed_at=T0,
         )
-
-
-def _fail(conn: sa.Connection, error_class: ErrorClass, when: dt.datetime) -> None:
-    record_failure(
-        conn,
-        organization_id=ORG,
-        integration_id=IID,
-        asset="content_metrics",
-        partition_key=f"k{when.hour}",
-        error_class=error_class,
-        platform_code="190",
-        message=f"{error_class} happened",
-        run_id="run-1",
-        occurred_at=when,
-    )
 
 
 def _assert_adopted_at_head(engine: sa.Engine) -> None:
@@ -204,7 +189,7 @@ def test_a_legacy_0002_warehouse_is_adopted_keeping_every_row(warehouse_url: str
         _assert_adopted_at_head(engine)
         assert migrate(engine) == []
         with engine.begin() as conn:  # ids go on after the adopted ones
-            _fail(conn, ErrorClass.TRANSIENT, T0 + dt.timedelta(hours=9))
+            record_test_failure(conn, ErrorClass.TRANSIENT, T0 + dt.timedelta(hours=9))
             ids = list(conn.scalars(sa.select(t.ingestion_failures.c.id)))
         assert ids[-1] > max(ids[:-1])
     finally:
@@ -244,22 +229,7 @@ def test_a_legacy_warehouse_migrated_by_two_processes_at_once_is_adopted_once(
     before = _rows(setup, tables)
     setup.dispose()
     engines = [make_engine(warehouse_url) for _ in range(2)]
-    barrier = threading.Barrier(len(engines))
-    results: list[list[str]] = []
-    errors: list[BaseException] = []
-
-    def run(engine: sa.Engine) -> None:
-        barrier.wait()
-        try:
-            results.append(migrate(engine))
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(engine,)) for engine in engines]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    results, errors = migrate_concurrently(engines)
     try:
         assert errors == []
         assert sorted(results) == [[], ["0002", "0003"]]
