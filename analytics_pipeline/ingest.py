@@ -55,6 +55,7 @@ class PartitionOutcome:
     error_class: ErrorClass | None = None
     message: str | None = None
     retry_after: float | None = None
+    rows: int = 0  # rows the partition holds after a materialization
 
     @property
     def day(self) -> dt.date:
@@ -298,6 +299,7 @@ class _IntegrationWorker:
             ContentPartition(day, account.integration_id),
             Status.MATERIALIZED,
             details,
+            rows=len(items),
         )
 
     def _metrics_day(self, client: PlatformClient, day: dt.date) -> PartitionOutcome:
@@ -366,6 +368,7 @@ class _IntegrationWorker:
             ContentPartition(day, account.integration_id),
             Status.MATERIALIZED,
             details,
+            rows=len(batch.metrics),
         )
 
     def _account_day(self, client: PlatformClient, day: dt.date) -> PartitionOutcome:
@@ -404,6 +407,7 @@ class _IntegrationWorker:
             ContentPartition(day, account.integration_id),
             Status.MATERIALIZED,
             details,
+            rows=1,
         )
 
     def _not_recordable(self, day: dt.date, now: dt.datetime) -> PartitionOutcome:
@@ -421,6 +425,7 @@ class _IntegrationWorker:
             ContentPartition(day, self.integration.integration_id),
             Status.MATERIALIZED,
             details,
+            rows=0,
         )
 
     # -- bookkeeping -------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from analytics_pipeline.defs.assets import (
 )
 from analytics_pipeline.defs.partitions import content_partitions
 from analytics_pipeline.settings import SettingsError
+from analytics_pipeline.warehouse import tables
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,6 +55,20 @@ def test_assets_are_partitioned_by_date_and_integration_with_lookback_dependency
         (ACCOUNT_DAILY_METRICS, "no_negative_account_values"),
         (ACCOUNT_DAILY_METRICS, "followers_total_has_observed_at"),
     } == checks
+
+
+def test_assets_show_their_table_columns_and_owners():
+    graph = load_defs().resolve_asset_graph()
+    for key, table in (
+        (CONTENT_METADATA, tables.content_items),
+        (CONTENT_DAILY_METRICS, tables.content_metrics_daily),
+        (ACCOUNT_DAILY_METRICS, tables.account_metrics_daily),
+    ):
+        node = graph.get(key)
+        schema = node.metadata["dagster/column_schema"]
+        assert [column.name for column in schema.columns] == list(table.c.keys())
+        assert node.metadata["table"] == table.name
+        assert node.owners
 
 
 def test_schedule_and_sensor_are_running_by_default():

@@ -127,6 +127,17 @@ def test_seven_day_backfill_of_three_pages_lands_expected_rows_and_is_idempotent
     for asset_key in (CONTENT_METADATA, CONTENT_DAILY_METRICS):
         materialized = env["instance"].get_materialized_partitions(asset_key)
         assert materialized == {key for i in PAGES for key in _keys(i)}
+    # Each materialization counts the rows its partition holds (Dagster's row count).
+    metadata_rows = {
+        m.partition: m.metadata["dagster/row_count"].value
+        for m in _materializations(result, CONTENT_METADATA)
+    }
+    assert sum(metadata_rows.values()) == len(content)
+    metrics_rows = [
+        m.metadata["dagster/row_count"].value
+        for m in _materializations(result, CONTENT_DAILY_METRICS)
+    ]
+    assert sum(metrics_rows) == len(metric_rows)
 
     before = (content, metric_rows)
     assert _materialize(env).success

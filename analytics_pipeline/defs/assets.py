@@ -42,12 +42,28 @@ from analytics_pipeline.ingest import (
 )
 from analytics_pipeline.platforms.redact import redact
 from analytics_pipeline.records import AssetName
+from analytics_pipeline.warehouse import tables
 
 CONTENT_METADATA = dg.AssetKey(AssetName.CONTENT_METADATA.value)
 CONTENT_DAILY_METRICS = dg.AssetKey(AssetName.CONTENT_DAILY_METRICS.value)
 ACCOUNT_DAILY_METRICS = dg.AssetKey(AssetName.ACCOUNT_DAILY_METRICS.value)
 CONTENT_GROUP = "social_content"
 ACCOUNT_GROUP = "social_accounts"
+OWNERS = ["team:data-platform"]
+
+
+def table_metadata(table: sa.Table) -> dict[str, Any]:
+    """The table an asset lands in and its columns (shown on the asset's page)."""
+    columns = [
+        dg.TableColumn(
+            column.name,
+            str(column.type),
+            constraints=dg.TableColumnConstraints(nullable=bool(column.nullable)),
+        )
+        for column in table.columns
+    ]
+    return {"table": table.name, "dagster/column_schema": dg.TableSchema(columns=columns)}
+
 
 content_metadata_spec = dg.AssetSpec(
     CONTENT_METADATA,
@@ -60,7 +76,8 @@ content_metadata_spec = dg.AssetSpec(
     group_name=CONTENT_GROUP,
     kinds={"python", "sql"},
     skippable=True,
-    metadata={"table": "content_items"},
+    owners=OWNERS,
+    metadata=table_metadata(tables.content_items),
 )
 
 content_daily_metrics_spec = dg.AssetSpec(
@@ -82,7 +99,8 @@ content_daily_metrics_spec = dg.AssetSpec(
             CONTENT_METADATA, partition_mapping=build_lookback_mapping(SETTINGS.lookback_days)
         )
     ],
-    metadata={"table": "content_metrics_daily"},
+    owners=OWNERS,
+    metadata=table_metadata(tables.content_metrics_daily),
 )
 
 account_daily_metrics_spec = dg.AssetSpec(
@@ -99,7 +117,8 @@ account_daily_metrics_spec = dg.AssetSpec(
     group_name=ACCOUNT_GROUP,
     kinds={"python", "sql"},
     skippable=True,
-    metadata={"table": "account_metrics_daily"},
+    owners=OWNERS,
+    metadata=table_metadata(tables.account_metrics_daily),
 )
 
 
@@ -223,7 +242,7 @@ def _event_for(outcome: PartitionOutcome) -> dg.AssetMaterialization | None:
     return dg.AssetMaterialization(
         asset_key=dg.AssetKey(outcome.asset.value),
         partition=outcome.partition.key,
-        metadata=_plottable(outcome.metadata),
+        metadata={**_plottable(outcome.metadata), "dagster/row_count": outcome.rows},
     )
 
 
