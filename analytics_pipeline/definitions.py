@@ -13,8 +13,7 @@ from analytics_pipeline.defs.assets import social_ingestion
 from analytics_pipeline.defs.automation import (
     daily_ingestion_schedule,
     ingestion_job,
-    intraday_ephemeral_schedule,
-    lookback_completion_sensor,
+    refresh_today_schedule,
     tracked_integrations_sensor,
 )
 from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResource
@@ -30,7 +29,7 @@ def defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[social_ingestion],
         jobs=[ingestion_job],
-        schedules=[daily_ingestion_schedule, intraday_ephemeral_schedule],
-        sensors=[tracked_integrations_sensor, lookback_completion_sensor],
+        schedules=[daily_ingestion_schedule, refresh_today_schedule],
+        sensors=[tracked_integrations_sensor],
         resources=resources_from_env(),
     )

@@ -1,9 +1,16 @@
 """Ingestion of one tracked integration over a set of days (plain Python, no Dagster context).
 
 The Dagster step (defs/assets.py) hands each integration of a run to `ingest_integration` on a
-worker thread and turns the returned `PartitionOutcome`s into per-partition events. Order inside
-one integration is what the asset graph promises: every metadata day of the run first (ascending),
-then the metrics days (ascending), so metrics(D) reads the content that metadata(D-k) just wrote.
+worker thread and turns the returned `PartitionOutcome`s into per-partition events. Each
+partition is written in its own transaction; the requests behind them are shared:
+- content_metadata D records the content published in the lookback window ending on D (so
+  metrics D needs metadata D only). One range listing serves every metadata day of the run.
+- content_daily_metrics D: the metrics of the items in that window, for D. Lifetime totals
+  (Meta, X) are a snapshot stamped on the day they were observed (`snapshot_day`): only the
+  partition of that day records them; an older partition re-run later changes nothing.
+- account_daily_metrics: one range request for the run's days; the followers total (a
+  snapshot) only on `snapshot_day`.
+Order: every metadata day first, then the metrics days (which read them), then account days.
 
 Error policy (shared/platform-facts.md):
 - permanent credential error: the integration becomes needs_reauth with the reason, a failure row
@@ -28,11 +35,12 @@ from analytics_pipeline import warehouse as wh
 from analytics_pipeline.platforms.base import Account, PlatformClient, PlatformError, Secret
 from analytics_pipeline.platforms.redact import redact
 from analytics_pipeline.records import (
+    AccountMetrics,
     AssetName,
+    ContentItem,
     ContentPartition,
     ErrorClass,
     IntegrationStatus,
-    date_range,
 )
 
 # A transient error that clears later than this (a daily quota, a usage cap) is not retried by
@@ -78,11 +86,14 @@ class PartitionOutcome:
 @dataclass(frozen=True)
 class IngestOptions:
     lookback_days: int
-    snapshot_window_days: int
+    snapshot_cutoff: dt.timedelta
     partitions_start: dt.date
     run_id: str | None = None
-    today: Callable[[], dt.date] = field(default=lambda: dt.datetime.now(dt.UTC).date())
-    now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    now: Callable[[], dt.datetime] = field(default=lambda: utc_now())
+
+    def window_start(self, day: dt.date) -> dt.date:
+        """First day of the lookback window ending on `day` (not before the partitions)."""
+        return max(day - dt.timedelta(days=self.lookback_days - 1), self.partitions_start)
 
 
 @dataclass(frozen=True)
@@ -107,9 +118,16 @@ class _StopIntegration(Exception):
         self.error = error
 
 
-def snapshot_is_recordable(day: dt.date, today: dt.date, window_days: int) -> bool:
-    """A lifetime total observed now may be stamped on `day` only if `day` is recent enough."""
-    return 0 <= (today - day).days <= window_days
+def utc_now() -> dt.datetime:
+    """The ingestion's clock (tests replace it to run at a chosen hour)."""
+    return dt.datetime.now(dt.UTC)
+
+
+def snapshot_day(observed_at: dt.datetime, cutoff: dt.timedelta) -> dt.date:
+    """The UTC day a lifetime total observed at `observed_at` is stamped on: that day, or the
+    day before while `observed_at` is less than `cutoff` past midnight UTC (so the 01:30 daily
+    run records the end of yesterday). Never an older day."""
+    return (observed_at.astimezone(dt.UTC) - cutoff).date()
 
 
 def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -161,17 +179,26 @@ def unexpected_failure(
     ]
 
 
-def _all_partitions(request: IntegrationRequest) -> Iterator[tuple[AssetName, dt.date]]:
-    """Metadata days first, then metrics days (which read them), then account days."""
-    wanted_assets = (
+def _assets(request: IntegrationRequest) -> list[AssetName]:
+    """The requested assets in the order they are written: metadata, metrics (which read it),
+    account."""
+    wanted = (
         (AssetName.CONTENT_METADATA, request.metadata),
         (AssetName.CONTENT_DAILY_METRICS, request.metrics),
         (AssetName.ACCOUNT_DAILY_METRICS, request.account),
     )
-    for asset, wanted in wanted_assets:
-        if wanted:
-            for day in request.days:
-                yield asset, day
+    return [asset for asset, selected in wanted if selected]
+
+
+def _published_day(item: ContentItem) -> dt.date:
+    return item.published_at.astimezone(dt.UTC).date()
+
+
+def _all_partitions(request: IntegrationRequest) -> Iterator[tuple[AssetName, dt.date]]:
+    """Every requested partition, in the order they are written."""
+    for asset in _assets(request):
+        for day in sorted(request.days):
+            yield asset, day
 
 
 def _preflight(
@@ -216,10 +243,12 @@ class _IntegrationWorker:
         self.client_factory = client_factory
         self.integration = integration
         self.options = options
-        self._handlers: dict[str, Callable[[PlatformClient, dt.date], PartitionOutcome]] = {
-            AssetName.CONTENT_METADATA: self._metadata_day,
-            AssetName.CONTENT_DAILY_METRICS: self._metrics_day,
-            AssetName.ACCOUNT_DAILY_METRICS: self._account_day,
+        self._handlers: dict[
+            AssetName, Callable[[PlatformClient, list[dt.date]], Iterator[PartitionOutcome]]
+        ] = {
+            AssetName.CONTENT_METADATA: self._metadata_days,
+            AssetName.CONTENT_DAILY_METRICS: self._metrics_days,
+            AssetName.ACCOUNT_DAILY_METRICS: self._account_days,
         }
 
     # -- driving ---------------------------------------------------------------------------
@@ -227,17 +256,21 @@ class _IntegrationWorker:
     def run(self, request: IntegrationRequest) -> Iterator[PartitionOutcome]:
         stop: PlatformError | None = None
         client: PlatformClient | None = None
-        for asset, day in _all_partitions(request):
+        days = sorted(request.days)
+        for asset in _assets(request):
+            pending = list(days)
+            if stop is None:
+                try:
+                    if client is None:
+                        client = self.client_factory(self._account())
+                    for outcome in self._handlers[asset](client, days):
+                        pending.remove(outcome.day)
+                        yield outcome
+                except _StopIntegration as exc:
+                    stop = exc.error
+                    yield self._failed(asset, pending.pop(0), stop)
             if stop is not None:
-                yield self._not_attempted(asset, day, stop)
-                continue
-            try:
-                if client is None:
-                    client = self.client_factory(self._account())
-                yield self._handlers[asset](client, day)
-            except _StopIntegration as exc:
-                stop = exc.error
-                yield self._failed(asset, day, exc.error)
+                yield from (self._not_attempted(asset, day, stop) for day in pending)
 
     def _account(self) -> Account:
         name = self.integration.credential_env
@@ -270,13 +303,28 @@ class _IntegrationWorker:
 
     # -- the two assets --------------------------------------------------------------------
 
-    def _metadata_day(self, client: PlatformClient, day: dt.date) -> PartitionOutcome:
-        account = client.account
+    def _metadata_days(
+        self, client: PlatformClient, days: list[dt.date]
+    ) -> Iterator[PartitionOutcome]:
+        """One range listing of every window of the run, then each day's window in its own
+        transaction (the listing's requests are counted on the first day written)."""
         calls_before = client.api_calls
         try:
-            items = self._call(lambda: list(client.list_content(day)))
-        except PlatformError as error:  # invalid response / object errors: this day only
-            return self._failed(AssetName.CONTENT_METADATA, day, error)
+            start = self.options.window_start(days[0])
+            items = self._call(lambda: list(client.list_content_between(start, days[-1])))
+        except PlatformError as error:  # invalid response / object errors: these days only
+            yield from (self._failed(AssetName.CONTENT_METADATA, day, error) for day in days)
+            return
+        calls = client.api_calls - calls_before
+        for day in days:
+            first = self.options.window_start(day)
+            window = [i for i in items if first <= _published_day(i) <= day]
+            yield self._metadata_day(client.account, day, window, calls)
+            calls = 0
+
+    def _metadata_day(
+        self, account: Account, day: dt.date, items: list[ContentItem], api_calls: int
+    ) -> PartitionOutcome:
         now = self.options.now()
         with self.engine.begin() as conn:
             counts = wh.upsert_content_items(
@@ -288,9 +336,10 @@ class _IntegrationWorker:
                 now=now,
             )
             details = {
-                "items_seen": len(items),
+                "items_in_window": len(items),
+                "window_start": self.options.window_start(day).isoformat(),
                 **_count_details(counts),
-                "api_calls": client.api_calls - calls_before,
+                "api_calls": api_calls,
                 "formats": _format_counts(items),
             }
             self._mark_loaded(conn, AssetName.CONTENT_METADATA, day, now, len(items), details)
@@ -302,34 +351,27 @@ class _IntegrationWorker:
             rows=len(items),
         )
 
+    def _metrics_days(
+        self, client: PlatformClient, days: list[dt.date]
+    ) -> Iterator[PartitionOutcome]:
+        for day in days:
+            yield self._metrics_day(client, day)
+
     def _metrics_day(self, client: PlatformClient, day: dt.date) -> PartitionOutcome:
         account = client.account
-        options = self.options
-        now = options.now()
-        if client.content_metrics_are_lifetime and not snapshot_is_recordable(
-            day, options.today(), options.snapshot_window_days
-        ):
-            return self._not_recordable(day, now)
-        window_start = max(
-            day - dt.timedelta(days=options.lookback_days - 1), options.partitions_start
-        )
+        now = self.options.now()
+        stamp = snapshot_day(now, self.options.snapshot_cutoff)
+        if client.content_metrics_are_lifetime and day != stamp:
+            return self._not_recordable(day, now, stamp)
         with self.engine.connect() as conn:
             permalinks = wh.permalinks_published_between(
                 conn,
                 organization_id=account.organization_id,
                 integration_id=account.integration_id,
-                start=day_bounds(window_start)[0],
+                start=day_bounds(self.options.window_start(day))[0],
                 end=day_bounds(day)[1],
             )
-            loaded = wh.loaded_dates(
-                conn,
-                integration_id=account.integration_id,
-                asset=AssetName.CONTENT_METADATA,
-                start=window_start,
-                end=day,
-            )
         content_ids = list(permalinks)
-        missing_days = [d for d in date_range(window_start, day) if d not in loaded]
         calls_before = client.api_calls
         try:
             batch = self._call(
@@ -356,7 +398,6 @@ class _IntegrationWorker:
                 "metric_values_null": sum(m.null_count() for m in batch.metrics),
                 "items_skipped": len(batch.skipped),
                 "rejected_metrics": sorted(batch.rejected_metrics),
-                "lookback_days_missing": len(missing_days),
             }
             self._mark_loaded(
                 conn, AssetName.CONTENT_DAILY_METRICS, day, now, len(batch.metrics), details
@@ -371,19 +412,37 @@ class _IntegrationWorker:
             rows=len(batch.metrics),
         )
 
-    def _account_day(self, client: PlatformClient, day: dt.date) -> PartitionOutcome:
-        account = client.account
-        now = self.options.now()
-        include_snapshot = snapshot_is_recordable(
-            day, self.options.today(), self.options.snapshot_window_days
-        )
+    def _account_days(
+        self, client: PlatformClient, days: list[dt.date]
+    ) -> Iterator[PartitionOutcome]:
+        """One range request for the run's days, then each day in its own transaction."""
+        stamp = snapshot_day(self.options.now(), self.options.snapshot_cutoff)
+        snapshot = stamp if days[0] <= stamp <= days[-1] else None
         calls_before = client.api_calls
         try:
-            metrics = self._call(
-                lambda: client.fetch_account_metrics(day, include_snapshot=include_snapshot)
+            by_day = self._call(
+                lambda: client.fetch_account_metrics_between(
+                    days[0], days[-1], snapshot_day=snapshot
+                )
             )
         except PlatformError as error:
-            return self._failed(AssetName.ACCOUNT_DAILY_METRICS, day, error)
+            yield from (self._failed(AssetName.ACCOUNT_DAILY_METRICS, d, error) for d in days)
+            return
+        calls = client.api_calls - calls_before
+        for day in days:
+            metrics = by_day.get(day, AccountMetrics())
+            yield self._account_day(client.account, day, metrics, day == snapshot, calls)
+            calls = 0
+
+    def _account_day(
+        self,
+        account: Account,
+        day: dt.date,
+        metrics: AccountMetrics,
+        snapshot_wanted: bool,
+        api_calls: int,
+    ) -> PartitionOutcome:
+        now = self.options.now()
         with self.engine.begin() as conn:
             counts = wh.upsert_account_metrics(
                 conn,
@@ -394,10 +453,10 @@ class _IntegrationWorker:
                 observed_at=now,
             )
             details = {
-                "followers_snapshot_recorded": include_snapshot
+                "followers_snapshot_recorded": snapshot_wanted
                 and metrics.followers_total is not None,
                 **_count_details(counts),
-                "api_calls": client.api_calls - calls_before,
+                "api_calls": api_calls,
                 "metric_values_null": metrics.null_count(),
                 "rejected_metrics": sorted(metrics.rejected_metrics),
             }
@@ -410,12 +469,12 @@ class _IntegrationWorker:
             rows=1,
         )
 
-    def _not_recordable(self, day: dt.date, now: dt.datetime) -> PartitionOutcome:
+    def _not_recordable(self, day: dt.date, now: dt.datetime, stamp: dt.date) -> PartitionOutcome:
         reason = (
-            f"{self.integration.platform} content metrics are lifetime totals: a value observed "
-            f"now cannot be attributed to {day.isoformat()}, which is more than "
-            f"{self.options.snapshot_window_days} day(s) old (ANALYTICS_SNAPSHOT_WINDOW_DAYS). "
-            "No numbers were invented; daily snapshots from the schedule build the series."
+            f"{self.integration.platform} content metrics are lifetime totals: observed now "
+            f"({now:%Y-%m-%d %H:%M} UTC) they are {stamp.isoformat()}'s snapshot, not "
+            f"{day.isoformat()}'s. A day's snapshot is taken on that day (or before "
+            "ANALYTICS_SNAPSHOT_CUTOFF_HOURS the next morning) and never rewritten later."
         )
         details = {"recordable": False, "reason": reason, "rows_written": 0, "api_calls": 0}
         with self.engine.begin() as conn:

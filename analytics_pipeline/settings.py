@@ -4,8 +4,9 @@ Environments differ in values, not classes: production and the sandbox run the s
 different variables. Two kinds of settings:
 
 - `DefinitionSettings`: what the Dagster definitions are built from (the partitions' start date,
-  the lookback window, the step's retry policy). Read ONCE, when `defs/partitions.py` is
-  imported: it is the only place that reads the environment at import time.
+  the lookback window, the snapshot cutoff, the refresh interval, the step's retry policy). Read
+  ONCE, when `defs/partitions.py` is imported: the only place that reads the environment at
+  import time.
 - Resource configuration (`defs/resources.py`): every other setting is a typed field of a Dagster
   resource, shown in the UI's resource view. `read_section` fills such a model from the
   variables `<prefix><FIELD>` when the definitions are loaded.
@@ -47,9 +48,23 @@ class DefinitionSettings(BaseSettings):
         default=dt.date(2026, 1, 1), description="First date partition (keep it near go-live)."
     )
     lookback_days: int = Field(default=28, ge=1, le=366, description="Metrics window per day.")
-    snapshot_window_days: int = Field(
-        default=2, ge=0, le=30, description="How old a day may be to record a lifetime snapshot."
+    snapshot_cutoff_hours: int = Field(
+        default=3,
+        ge=2,  # the 01:30 daily run must fall inside it
+        le=12,
+        description="Lifetime totals observed before this hour (UTC) are the previous day's.",
     )
+    refresh_interval_hours: int = Field(
+        default=6, description="Today's partitions are refreshed this often (divides 24)."
+    )
+
+    @pydantic.field_validator("refresh_interval_hours")
+    @classmethod
+    def _divides_a_day(cls, hours: int) -> int:
+        if hours < 1 or 24 % hours:
+            raise ValueError("must divide 24 (1, 2, 3, 4, 6, 8, 12 or 24)")
+        return hours
+
     step_max_retries: int = Field(
         default=2,
         ge=0,

@@ -122,7 +122,10 @@ def sent_text(request: requests.PreparedRequest) -> str:
 
 class FakeClient(PlatformClient):
     """A client of `account`'s platform that finds nothing, sends nothing and records each call
-    as `(method name, day)`."""
+    as `(method name, day)` (the first day, for a range). Its metrics are daily values, so
+    every day records them whatever the clock says."""
+
+    content_metrics_are_lifetime = False
 
     def __init__(self, account: Account) -> None:
         self.platform = account.platform
@@ -131,6 +134,10 @@ class FakeClient(PlatformClient):
 
     def list_content(self, day: dt.date) -> Iterator[ContentItem]:
         self.calls.append(("list_content", day))
+        return iter(())
+
+    def list_content_between(self, start: dt.date, end: dt.date) -> Iterator[ContentItem]:
+        self.calls.append(("list_content_between", start))
         return iter(())
 
     def fetch_content_metrics(
@@ -146,6 +153,12 @@ class FakeClient(PlatformClient):
     def fetch_account_metrics(self, day: dt.date, *, include_snapshot: bool) -> AccountMetrics:
         self.calls.append(("fetch_account_metrics", day))
         return AccountMetrics()
+
+    def fetch_account_metrics_between(
+        self, start: dt.date, end: dt.date, *, snapshot_day: dt.date | None
+    ) -> dict[dt.date, AccountMetrics]:
+        self.calls.append(("fetch_account_metrics_between", start))
+        return {}
 
     @property
     def api_calls(self) -> int:

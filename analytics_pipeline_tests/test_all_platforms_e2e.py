@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from analytics_pipeline import ingest
 from analytics_pipeline import warehouse as wh
 from analytics_pipeline.defs.assets import (
     ACCOUNT_DAILY_METRICS,
@@ -21,7 +22,7 @@ from analytics_pipeline.defs.partitions import (
     range_run_tags,
 )
 from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResource
-from analytics_pipeline.ingest import snapshot_is_recordable
+from analytics_pipeline.ingest import snapshot_day
 from analytics_pipeline.platforms import SUPPORTED_PLATFORMS, client_class
 from analytics_pipeline.records import ContentPartition
 from analytics_pipeline.warehouse import tables
@@ -42,8 +43,12 @@ START = END - dt.timedelta(days=6)
 DAYS = [START + dt.timedelta(days=n) for n in range(7)]
 
 
+RUN_AT = dt.datetime.combine(TODAY, dt.time(1, 30), tzinfo=dt.UTC)  # the ingestion's clock
+
+
 def _recordable(day: dt.date) -> bool:
-    return snapshot_is_recordable(day, TODAY, SETTINGS.snapshot_window_days)
+    """Only the day a lifetime total was observed on records it (END: 01:30 is its morning)."""
+    return day == snapshot_day(RUN_AT, dt.timedelta(hours=SETTINGS.snapshot_cutoff_hours))
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +72,7 @@ def landed(module_warehouse_url):
             )
     mp = pytest.MonkeyPatch()
     mp.setenv(TOKEN_ENV, "tok-all-platforms")
+    mp.setattr(ingest, "utc_now", lambda: RUN_AT)
     with SandboxServer() as sandbox, dg.instance_for_test() as instance:
         overrides = {
             f"ANALYTICS_{p.upper()}_BASE_URL": sandbox.base_url for p in ACCOUNTS_PLATFORMS
@@ -147,4 +153,4 @@ def test_account_metrics_snapshot_followers_only_for_recent_days(landed):
         if not _recordable(day):
             assert followers is None, (integration_id, day)
     recent = [f for i, d, f in rows if _recordable(d)]
-    assert all(f is not None for f in recent), "every platform reports a follower total"
+    assert recent and all(f is not None for f in recent), "every platform reports a total"

@@ -120,9 +120,8 @@ def test_a_client_refuses_an_account_of_another_platform() -> None:
 def _options() -> IngestOptions:
     return IngestOptions(
         lookback_days=3,
-        snapshot_window_days=2,
+        snapshot_cutoff=dt.timedelta(hours=3),
         partitions_start=DAY - dt.timedelta(days=30),
-        today=lambda: DAY,
         now=lambda: NOW,
     )
 
@@ -158,10 +157,11 @@ def test_ingestion_builds_the_account_once_and_creates_its_client_from_it(
         token=client.account.token,
     )
     assert client.account.token.reveal() == "acme-page-token-0123"
-    assert [name for name, _ in client.calls] == [
-        *["list_content"] * 2,
-        *["fetch_content_metrics"] * 2,
-        *["fetch_account_metrics"] * 2,
+    # One range listing (the windows of both days), each day's metrics, one account range.
+    assert client.calls == [
+        ("list_content_between", days[0] - dt.timedelta(days=2)),
+        *[("fetch_content_metrics", day) for day in days],
+        ("fetch_account_metrics_between", days[0]),
     ]
 
 

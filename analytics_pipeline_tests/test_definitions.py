@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -16,7 +17,8 @@ from analytics_pipeline.defs.assets import (
     CONTENT_DAILY_METRICS,
     CONTENT_METADATA,
 )
-from analytics_pipeline.defs.partitions import content_partitions
+from analytics_pipeline.defs.partitions import INTEGRATIONS_PARTITIONS_NAME, content_partitions
+from analytics_pipeline.records import ContentPartition
 from analytics_pipeline.settings import SettingsError
 from analytics_pipeline.warehouse import tables
 
@@ -55,6 +57,25 @@ def test_assets_are_partitioned_by_date_and_integration_with_lookback_dependency
         (ACCOUNT_DAILY_METRICS, "no_negative_account_values"),
         (ACCOUNT_DAILY_METRICS, "followers_total_has_observed_at"),
     } == checks
+
+
+def test_a_selected_metadata_range_reaches_exactly_the_same_metrics_partitions():
+    """A UI backfill of D1..D2 x integrations also targets the downstream partitions the
+    mapping names: metrics D depends on metadata D only, so none beyond the selection."""
+    graph = load_defs().resolve_asset_graph()
+    mapping = graph.get_partition_mapping(CONTENT_DAILY_METRICS, CONTENT_METADATA)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME, ["a", "b", "c"])
+        selected = {
+            ContentPartition(dt.date(2026, 11, 19) + dt.timedelta(days=n), i).key
+            for n in range(5)
+            for i in ("a", "b")
+        }
+        subset = content_partitions.subset_with_partition_keys(selected)
+        downstream = mapping.get_downstream_partitions_for_partitions(
+            subset, content_partitions, content_partitions, dynamic_partitions_store=instance
+        )
+    assert set(downstream.get_partition_keys()) == selected
 
 
 def test_assets_show_their_table_columns_and_owners():

@@ -22,11 +22,13 @@ CONCURRENCY = 4
 INTEGRATIONS = [f"int-{n}" for n in range(3 * CONCURRENCY)]
 
 
+KEYS = [ContentPartition(day, i).key for day in DAYS for i in INTEGRATIONS]
+
+
 def _context() -> SimpleNamespace:
-    keys = [ContentPartition(day, i).key for day in DAYS for i in INTEGRATIONS]
     silent = SimpleNamespace(info=lambda _m: None, error=lambda _m: None)
     selected = {CONTENT_METADATA, CONTENT_DAILY_METRICS, ACCOUNT_DAILY_METRICS}
-    return SimpleNamespace(selected_asset_keys=selected, partition_keys=keys, log=silent)
+    return SimpleNamespace(selected_asset_keys=selected, log=silent)
 
 
 def _slow_ingest(started: list[str], produced: list[str]):
@@ -51,7 +53,7 @@ def _slow_ingest(started: list[str], produced: list[str]):
 def _run(monkeypatch, started: list[str], produced: list[str]):
     monkeypatch.setattr(ingestion, "ingest_integration", _slow_ingest(started, produced))
     platforms = SimpleNamespace(create_client=None, max_concurrency=CONCURRENCY)
-    return ingestion._run_integrations(_context(), None, platforms, None)  # type: ignore[arg-type]
+    return ingestion._run_integrations(_context(), None, platforms, None, KEYS)  # type: ignore[arg-type]
 
 
 def test_every_partition_of_every_integration_comes_back(monkeypatch) -> None:

@@ -632,4 +632,4 @@ def test_settings_validation_and_client_flags() -> None:
         InstagramSettings(api_version="latest")
     client = InstagramClient(InstagramSettings(), ACCOUNT)
     assert client.platform == "instagram" and client.api_calls == 0
-    assert client.content_metrics_are_lifetime and client.has_ephemeral_content
+    assert client.content_metrics_are_lifetime

@@ -13,8 +13,10 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from analytics_pipeline import ingest
 from analytics_pipeline import warehouse as wh
 from analytics_pipeline.defs.assets import CONTENT_DAILY_METRICS, CONTENT_METADATA, social_ingestion
+from analytics_pipeline.defs.automation import ingestion_job
 from analytics_pipeline.defs.partitions import (
     INTEGRATIONS_PARTITIONS_NAME,
     SETTINGS,
@@ -22,7 +24,8 @@ from analytics_pipeline.defs.partitions import (
     range_run_tags,
 )
 from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResource
-from analytics_pipeline.records import ContentPartition
+from analytics_pipeline.ingest import snapshot_day
+from analytics_pipeline.records import ContentPartition, date_range
 from analytics_pipeline.warehouse import tables
 from analytics_pipeline.warehouse.migrations import migrate
 from analytics_pipeline_tests.helpers import track_facebook_pages
@@ -36,6 +39,19 @@ TODAY = dt.datetime.now(dt.UTC).date()
 END = TODAY - dt.timedelta(days=1)
 START = END - dt.timedelta(days=6)
 DAYS = [START + dt.timedelta(days=n) for n in range(7)]
+# The runs happen "at 01:30 UTC today" (the ingestion's clock is replaced): lifetime totals
+# observed then are END's snapshot (END = yesterday, inside the snapshot cutoff).
+RUN_AT = dt.datetime.combine(TODAY, dt.time(1, 30), tzinfo=dt.UTC)
+CUTOFF = dt.timedelta(hours=SETTINGS.snapshot_cutoff_hours)
+
+
+def _window(day: dt.date) -> list[dt.date]:
+    """The lookback window ending on `day`: what metadata `day` records."""
+    first = max(day - dt.timedelta(days=SETTINGS.lookback_days - 1), SETTINGS.partitions_start_date)
+    return list(date_range(first, day))
+
+
+LISTED_DAYS = sorted({d for day in DAYS for d in _window(day)})
 
 
 def _platforms(sandbox: SandboxServer, **overrides: str) -> PlatformsResource:
@@ -60,6 +76,7 @@ def sandbox():
 def env(sandbox, tmp_path, monkeypatch):
     sandbox.reset()
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    monkeypatch.setattr(ingest, "utc_now", lambda: RUN_AT)
     url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
     engine = wh.make_engine(url)
     migrate(engine)
@@ -94,7 +111,7 @@ def _expected_posts(page_id: str, days=DAYS) -> list[sandbox_data.SyntheticPost]
 
 
 def _recordable_days() -> list[dt.date]:
-    return [d for d in DAYS if (TODAY - d).days <= SETTINGS.snapshot_window_days]
+    return [d for d in DAYS if d == snapshot_day(RUN_AT, CUTOFF)]
 
 
 def _keys(integration_id: str) -> list[str]:
@@ -111,7 +128,9 @@ def test_seven_day_backfill_of_three_pages_lands_expected_rows_and_is_idempotent
     engine = env["engine"]
 
     content = _rows(engine, tables.content_items)
-    expected_ids = sorted(p.id for page in PAGES.values() for p in _expected_posts(page))
+    expected_ids = sorted(
+        p.id for page in PAGES.values() for p in _expected_posts(page, LISTED_DAYS)
+    )
     assert sorted(row[3] for row in content) == expected_ids  # external_content_id
     assert expected_ids, "the sandbox produced no posts: the test would prove nothing"
 
@@ -120,7 +139,7 @@ def test_seven_day_backfill_of_three_pages_lands_expected_rows_and_is_idempotent
         (integration_id, post.id, day)
         for integration_id, page in PAGES.items()
         for day in _recordable_days()
-        for post in _expected_posts(page, [d for d in DAYS if d <= day])
+        for post in _expected_posts(page, _window(day))
     )
     assert sorted((r[1], r[2], r[3]) for r in metric_rows) == expected_metric_keys
 
@@ -132,7 +151,10 @@ def test_seven_day_backfill_of_three_pages_lands_expected_rows_and_is_idempotent
         m.partition: m.metadata["dagster/row_count"].value
         for m in _materializations(result, CONTENT_METADATA)
     }
-    assert sum(metadata_rows.values()) == len(content)
+    for integration_id, page in PAGES.items():  # metadata D holds D's whole window
+        for day in DAYS:
+            key = ContentPartition(day, integration_id).key
+            assert metadata_rows[key] == len(_expected_posts(page, _window(day)))
     metrics_rows = [
         m.metadata["dagster/row_count"].value
         for m in _materializations(result, CONTENT_DAILY_METRICS)
@@ -149,7 +171,7 @@ def test_seven_day_backfill_of_three_pages_lands_expected_rows_and_is_idempotent
 
 def test_metric_values_match_the_platform_and_null_is_not_zero(env):
     assert _materialize(env, ["fb-1"]).success
-    posts = {p.id: p for p in _expected_posts(PAGES["fb-1"])}
+    posts = {p.id: p for p in _expected_posts(PAGES["fb-1"], LISTED_DAYS)}
     table = tables.content_metrics_daily
     with env["engine"].connect() as conn:
         rows = conn.execute(sa.select(table).where(table.c.metric_date == END)).mappings().all()
@@ -214,7 +236,7 @@ def test_transient_errors_then_success_lands(env):
     assert sum(status >= 400 for status in statuses) == 2
     with env["engine"].connect() as conn:
         assert wh.open_failures(conn, "fb-1") == []
-    expected = {p.id for p in _expected_posts(PAGES["fb-1"])}
+    expected = {p.id for p in _expected_posts(PAGES["fb-1"], LISTED_DAYS)}
     assert {r[3] for r in _rows(env["engine"], tables.content_items)} == expected
 
 
@@ -361,3 +383,26 @@ def test_a_paused_integration_is_skipped_without_calls_and_without_failing_the_r
     assert env["sandbox"].request_count(page_id=PAGES["fb-3"]) == 0
     materialized = env["instance"].get_materialized_partitions(CONTENT_METADATA)
     assert materialized == {key for i in ("fb-1", "fb-2") for key in _keys(i)}
+
+
+def test_a_job_backfill_run_materializes_its_whole_range(env):
+    """A backfill launched from the job's page makes range runs that also carry ONE partition's
+    per-dimension tags (Dagster 1.13); the step must still work on the whole range."""
+    definitions = dg.Definitions(
+        assets=[social_ingestion], jobs=[ingestion_job], resources=env["resources"]
+    )
+    job = definitions.resolve_job_def("ingestion_job")
+    single = ContentPartition(START, "fb-1")
+    result = job.execute_in_process(
+        instance=env["instance"],
+        tags={
+            **range_run_tags(START, END, list(PAGES)),
+            "dagster/partition/date": single.day.isoformat(),
+            "dagster/partition/integration": single.integration_id,
+        },
+        raise_on_error=False,
+    )
+    assert result.success
+    for asset_key in (CONTENT_METADATA, CONTENT_DAILY_METRICS):
+        materialized = env["instance"].get_materialized_partitions(asset_key)
+        assert materialized == {key for i in PAGES for key in _keys(i)}

@@ -25,7 +25,6 @@ from analytics_pipeline.warehouse import (
     content_ids_published_between,
     get_integration,
     list_integrations,
-    loaded_dates,
     make_engine,
     migrate,
     open_failures,
@@ -586,26 +585,7 @@ def test_partition_loads(engine: sa.Engine) -> None:
     load(DAY + dt.timedelta(days=2), 0, "run-3")
     with engine.connect() as conn:
         rows = conn.execute(sa.select(t.partition_loads)).all()
-        window = loaded_dates(
-            conn,
-            integration_id=IID,
-            asset="content_items",
-            start=DAY,
-            end=DAY + dt.timedelta(days=2),
-        )
-        narrow = loaded_dates(
-            conn,
-            integration_id=IID,
-            asset="content_items",
-            start=DAY + dt.timedelta(days=1),
-            end=DAY + dt.timedelta(days=1),
-        )
-        other_asset = loaded_dates(
-            conn, integration_id=IID, asset="content_metrics", start=DAY, end=DAY
-        )
-    assert window == {DAY, DAY + dt.timedelta(days=2)}
-    assert narrow == set()
-    assert other_asset == set()
+    assert {row.partition_date for row in rows} == {DAY, DAY + dt.timedelta(days=2)}
     first = next(row for row in rows if row.partition_date == DAY)
     assert (first.rows_written, first.run_id, first.details) == (5, "run-2", {"api_calls": 5})
     assert len(rows) == 2

@@ -26,7 +26,7 @@ import requests
 import sqlalchemy as sa
 
 from analytics_pipeline import warehouse as wh
-from analytics_pipeline.ingest import day_bounds, snapshot_is_recordable
+from analytics_pipeline.ingest import day_bounds
 from analytics_pipeline.platforms.facebook import (
     POST_FIELDS,
     FacebookSettings,
@@ -76,6 +76,12 @@ class BaselineStats:
     account_requests: int = 0
     rows_committed: int = 0
     metrics_requests_by_day: dict[str, int] = field(default_factory=dict)
+
+
+def snapshot_is_recordable(day: dt.date, today: dt.date, window_days: int) -> bool:
+    """The old design's rule: a lifetime total observed now was stamped on any day up to
+    `window_days` old (the pipeline now stamps it on the day it was observed only)."""
+    return 0 <= (today - day).days <= window_days
 
 
 class Baseline:

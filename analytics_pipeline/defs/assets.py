@@ -16,7 +16,7 @@ two reasons measured on Dagster 1.13:
 import datetime as dt
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -24,12 +24,12 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 
-from analytics_pipeline.defs.checks import CHECK_SPECS, run_checks, step_partition_keys
+from analytics_pipeline.defs.checks import CHECK_SPECS, run_checks
 from analytics_pipeline.defs.partitions import (
     SETTINGS,
-    build_lookback_mapping,
     content_partitions,
     group_by_integration,
+    step_partition_keys,
 )
 from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResource
 from analytics_pipeline.ingest import (
@@ -68,9 +68,11 @@ def table_metadata(table: sa.Table) -> dict[str, Any]:
 content_metadata_spec = dg.AssetSpec(
     CONTENT_METADATA,
     description=(
-        "Content each tracked integration published on the partition's UTC day: one row per "
-        "content item in `content_items` (format, caption, normalized hashtags, permalink, "
-        "published_at), upserted on (organization_id, integration_id, external_content_id)."
+        "Content each tracked integration published in the lookback window ending on the "
+        f"partition's UTC day ({SETTINGS.lookback_days} days): one row per content item in "
+        "`content_items` (format, caption, normalized hashtags, permalink, published_at), "
+        "upserted on (organization_id, integration_id, external_content_id). Everything "
+        "content_daily_metrics of the same day needs."
     ),
     partitions_def=content_partitions,
     group_name=CONTENT_GROUP,
@@ -86,19 +88,16 @@ content_daily_metrics_spec = dg.AssetSpec(
         "Metrics of every content item published in the lookback window ending on the "
         f"partition's day ({SETTINGS.lookback_days} days): one row per content item per day in "
         "`content_metrics_daily`. `value_kind` says what the numbers are: `lifetime_snapshot` "
-        "(cumulative total observed that day; only recordable while the day is within "
-        "ANALYTICS_SNAPSHOT_WINDOW_DAYS of now) or `daily` (the platform's value for that day). "
+        "(the cumulative total observed on that day: recorded only by the day's own run, or "
+        f"before {SETTINGS.snapshot_cutoff_hours:02d}:00 UTC the next morning; a later re-run "
+        "never rewrites it) or `daily` (the platform's own value for that day, backfillable). "
         "NULL = the platform did not say; 0 = it said zero."
     ),
     partitions_def=content_partitions,
     group_name=CONTENT_GROUP,
     kinds={"python", "sql"},
     skippable=True,
-    deps=[
-        dg.AssetDep(
-            CONTENT_METADATA, partition_mapping=build_lookback_mapping(SETTINGS.lookback_days)
-        )
-    ],
+    deps=[CONTENT_METADATA],  # the same partition: metadata D holds D's whole window
     owners=OWNERS,
     metadata=table_metadata(tables.content_metrics_daily),
 )
@@ -108,10 +107,11 @@ account_daily_metrics_spec = dg.AssetSpec(
     description=(
         "Account-level metrics of each tracked integration: one row per integration per day in "
         "`account_metrics_daily`. `followers_total` is a snapshot of the current total, recorded "
-        "only while the day is within ANALYTICS_SNAPSHOT_WINDOW_DAYS of now (a later backfill "
-        "never erases it); new_followers, profile_views, reach, impressions, views and "
-        "website_clicks are the platform's own values for that day where it provides them "
-        "(backfillable as far as the platform allows). NULL = not reported, 0 = reported zero."
+        "only by the day's own run (or early the next morning, see content_daily_metrics; a "
+        "later backfill never erases it); new_followers, profile_views, reach, impressions, "
+        "views and website_clicks are the platform's own values for that day where it "
+        "provides them (backfillable as far as the platform allows). NULL = not reported, "
+        "0 = reported zero."
     ),
     partitions_def=content_partitions,
     group_name=ACCOUNT_GROUP,
@@ -143,21 +143,22 @@ def social_ingestion(
 ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
     selected = context.selected_asset_keys
     engine = warehouse.get_engine()
+    partition_keys = step_partition_keys(context) or ()
     failures: list[PartitionOutcome] = []
     if selected:
         options = IngestOptions(
             lookback_days=SETTINGS.lookback_days,
-            snapshot_window_days=SETTINGS.snapshot_window_days,
+            snapshot_cutoff=dt.timedelta(hours=SETTINGS.snapshot_cutoff_hours),
             partitions_start=SETTINGS.partitions_start_date,
             run_id=context.run.run_id,
         )
-        for outcome in _run_integrations(context, engine, platforms, options):
+        for outcome in _run_integrations(context, engine, platforms, options, partition_keys):
             event = _event_for(outcome)
             if event is not None:
                 yield event
             if outcome.status is Status.FAILED:
                 failures.append(outcome)
-    yield from run_checks(engine, context.selected_asset_check_keys, step_partition_keys(context))
+    yield from run_checks(engine, context.selected_asset_check_keys, partition_keys)
     if failures:
         raise _failure_for(failures)
 
@@ -167,6 +168,7 @@ def _run_integrations(
     engine: sa.Engine,
     platforms: PlatformsResource,
     options: IngestOptions,
+    partition_keys: Sequence[str],
 ) -> Iterator[PartitionOutcome]:
     """Each integration on a worker thread (bounded). Every partition's outcome is passed back
     through a queue the moment it is committed, so this (the step's) thread records it in
@@ -181,11 +183,11 @@ def _run_integrations(
             metrics=CONTENT_DAILY_METRICS in selected,
             account=ACCOUNT_DAILY_METRICS in selected,
         )
-        for integration_id, days in group_by_integration(context.partition_keys).items()
+        for integration_id, days in group_by_integration(partition_keys).items()
     ]
     context.log.info(
-        f"Ingesting {len(requests)} integration(s) x {len(context.partition_keys)} partition "
-        f"key(s) with up to {platforms.max_concurrency} at a time."
+        f"Ingesting {len(requests)} integration(s), {sum(len(r.days) for r in requests)} "
+        f"integration-day(s), with up to {platforms.max_concurrency} at a time."
     )
     results: queue.SimpleQueue[PartitionOutcome | _WorkerDone] = queue.SimpleQueue()
     stopping = threading.Event()

@@ -1,26 +1,27 @@
-"""Automation: the ingestion job, the schedules that drive the daily runs, and the sensors.
+"""Automation: the ingestion job, the schedules that drive the daily runs, and the sensor.
 
 - `ingestion_job`: the three ingestion assets for a range of days x integrations.
 - Schedules ask for as few runs as possible (one per contiguous block of integrations in
   partition order, usually exactly one): a Dagster run costs seconds of process start-up while the
   step fans integrations out on threads and isolates their failures itself.
-  `daily_ingestion_schedule` runs yesterday at 01:30 UTC; `intraday_ephemeral_schedule` runs today
-  at 23:15 UTC for platforms whose content expires within a day (Instagram stories).
+  `daily_ingestion_schedule` runs yesterday at 01:30 UTC (its final values and end-of-day
+  snapshot); `refresh_today_schedule` runs the current snapshot day every
+  ANALYTICS_REFRESH_INTERVAL_HOURS (fresh totals; live stories).
 - `tracked_integrations_sensor` keeps the `tracked_integrations` dynamic partitions in step with
-  the warehouse table: new integrations get a partition and a run over their lookback window (so
-  the first daily metrics have their content); removed integrations lose their partition.
-- `lookback_completion_sensor` re-runs a metrics day whose lookback window was incomplete when it
-  ran (see `plan_lookback_reruns`).
+  the warehouse table: new integrations get a partition and a run over their lookback window
+  (ending on the current snapshot day); removed integrations lose their partition.
+
+Metrics D depends on metadata D only (metadata D holds D's whole window), so a backfill runs
+exactly the partitions selected, and no repair sensor is needed for ordering.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import dagster as dg
 
-from analytics_pipeline import warehouse as wh
 from analytics_pipeline.defs.assets import (
     ACCOUNT_DAILY_METRICS,
     CONTENT_DAILY_METRICS,
@@ -33,8 +34,8 @@ from analytics_pipeline.defs.partitions import (
     range_run_tags,
 )
 from analytics_pipeline.defs.resources import WarehouseResource
-from analytics_pipeline.platforms import client_class
-from analytics_pipeline.records import AssetName, IntegrationStatus, date_range
+from analytics_pipeline.ingest import snapshot_day
+from analytics_pipeline.records import IntegrationStatus
 from analytics_pipeline.warehouse import TrackedIntegration, list_integrations
 
 ingestion_job = dg.define_asset_job(
@@ -65,13 +66,12 @@ def _requests_for_day(
     warehouse: WarehouseResource,
     day: dt.date,
     reason: str,
-    include: Callable[[TrackedIntegration], bool],
+    tick: str,
 ) -> list[dg.RunRequest] | dg.SkipReason:
+    """Runs for `day` x every active integration; `tick` makes the run keys unique."""
     with warehouse.get_engine().connect() as conn:
         chosen = {
-            i.integration_id
-            for i in list_integrations(conn, statuses=[IntegrationStatus.ACTIVE])
-            if include(i)
+            i.integration_id for i in list_integrations(conn, statuses=[IntegrationStatus.ACTIVE])
         }
     # Partition order (the order integrations were added) is what a range run expands over.
     ordered = list(context.instance.get_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME))
@@ -79,7 +79,7 @@ def _requests_for_day(
     if not segments:
         return dg.SkipReason(f"No active integration to run for {day.isoformat()} ({reason}).")
     return [
-        range_run_request(f"{reason}-{day.isoformat()}-{segment[0]}", day, day, segment, reason)
+        range_run_request(f"{reason}-{tick}-{segment[0]}", day, day, segment, reason)
         for segment in segments
     ]
 
@@ -90,46 +90,47 @@ def _requests_for_day(
     target=ingestion_job,
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="At 01:30 UTC: yesterday's content, metrics and account metrics for every "
-    "active integration (lifetime totals observed now are yesterday's end-of-day snapshot).",
+    "active integration. Lifetime totals observed now are yesterday's end-of-day snapshot "
+    "(the snapshot cutoff, ANALYTICS_SNAPSHOT_CUTOFF_HOURS, is at least 02:00 UTC).",
 )
 def daily_ingestion_schedule(
     context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource
 ) -> list[dg.RunRequest] | dg.SkipReason:
     yesterday = context.scheduled_execution_time.astimezone(dt.UTC).date() - dt.timedelta(days=1)
-    return _requests_for_day(context, warehouse, yesterday, "daily", lambda _: True)
-
-
-def _has_ephemeral_content(integration: TrackedIntegration) -> bool:
-    return client_class(integration.platform).has_ephemeral_content
+    return _requests_for_day(context, warehouse, yesterday, "daily", yesterday.isoformat())
 
 
 @dg.schedule(
-    cron_schedule="15 23 * * *",
+    cron_schedule=f"0 */{SETTINGS.refresh_interval_hours} * * *",
     execution_timezone="UTC",
     target=ingestion_job,
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="At 23:15 UTC: today's partition for integrations whose platform has content "
-    "that expires within a day (Instagram stories), captured while it is still live.",
+    description=f"Every {SETTINGS.refresh_interval_hours} h (ANALYTICS_REFRESH_INTERVAL_HOURS): "
+    "the current day's partitions of every active integration, so the totals dashboards read "
+    "are never older than that, and content that expires within a day (Instagram stories) is "
+    "captured while live. The day keeps its latest observation.",
 )
-def intraday_ephemeral_schedule(
+def refresh_today_schedule(
     context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource
 ) -> list[dg.RunRequest] | dg.SkipReason:
-    today = context.scheduled_execution_time.astimezone(dt.UTC).date()
-    return _requests_for_day(context, warehouse, today, "intraday", _has_ephemeral_content)
+    when = context.scheduled_execution_time.astimezone(dt.UTC)
+    day = snapshot_day(when, dt.timedelta(hours=SETTINGS.snapshot_cutoff_hours))
+    return _requests_for_day(context, warehouse, day, "refresh", f"{when:%Y-%m-%dT%H%M}")
 
 
 # --- sensors ---------------------------------------------------------------------------------
 
 
-def initial_window(today: dt.date) -> tuple[dt.date, dt.date]:
-    """The lookback window ending yesterday, clamped to the partitions' start date."""
-    end = today - dt.timedelta(days=1)
+def initial_window(now: dt.datetime) -> tuple[dt.date, dt.date]:
+    """A new integration's first run: the lookback window ending on the current snapshot day
+    (so its first lifetime snapshot is recorded at once), not before the partitions' start."""
+    end = snapshot_day(now, dt.timedelta(hours=SETTINGS.snapshot_cutoff_hours))
     start = max(end - dt.timedelta(days=SETTINGS.lookback_days - 1), SETTINGS.partitions_start_date)
     return start, end
 
 
 def plan_partition_sync(
-    integrations: list[TrackedIntegration], existing: list[str], today: dt.date
+    integrations: list[TrackedIntegration], existing: list[str], now: dt.datetime
 ) -> dg.SensorResult | dg.SkipReason:
     wanted = [i.integration_id for i in integrations]
     present = set(existing)
@@ -148,7 +149,7 @@ def plan_partition_sync(
                 INTEGRATIONS_PARTITIONS_NAME, partition_keys=to_remove
             )
         )
-    start, end = initial_window(today)
+    start, end = initial_window(now)
     active = {i.integration_id for i in integrations if i.status == IntegrationStatus.ACTIVE}
     runs = [
         range_run_request(f"initial-{key}-{end.isoformat()}", start, end, [key], "new_integration")
@@ -171,75 +172,4 @@ def tracked_integrations_sensor(
     with warehouse.get_engine().connect() as conn:
         integrations = list_integrations(conn)
     existing = list(context.instance.get_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME))
-    return plan_partition_sync(integrations, existing, dt.datetime.now(dt.UTC).date())
-
-
-def plan_lookback_reruns(
-    metrics_loads: list[wh.PartitionLoad],
-    metadata_loads: list[wh.PartitionLoad],
-    lookback_days: int,
-) -> list[tuple[str, dt.date, str]]:
-    """Metrics partitions written while part of their lookback window's metadata was missing,
-    whose window has landed since: (integration_id, day, run_key) to re-run.
-
-    This happens when a backfill is split by date (Dagster splits a multi-partition single-run
-    backfill by its smaller dimension) and the runs of two dates overlap.
-    """
-    landed: dict[str, dict[dt.date, dt.datetime]] = {}
-    for load in metadata_loads:
-        landed.setdefault(load.integration_id, {})[load.partition_date] = load.loaded_at
-    reruns = []
-    for load in metrics_loads:
-        if not load.details.get("recordable", True) or not load.details.get(
-            "lookback_days_missing"
-        ):
-            continue
-        window = date_range(
-            load.partition_date - dt.timedelta(days=lookback_days - 1), load.partition_date
-        )
-        days_landed = landed.get(load.integration_id, {})
-        start = SETTINGS.partitions_start_date
-        needed = [day for day in window if day >= start]
-        if all(day in days_landed for day in needed) and any(
-            days_landed[day] > load.loaded_at for day in needed
-        ):
-            stamp = int(load.loaded_at.timestamp())
-            key = f"lookback-{load.integration_id}-{load.partition_date}-{stamp}"
-            reruns.append((load.integration_id, load.partition_date, key))
-    return reruns
-
-
-@dg.sensor(
-    target=ingestion_job,
-    minimum_interval_seconds=120,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Re-runs content_daily_metrics for a day whose lookback-window metadata was "
-    "incomplete when it ran and has landed since (overlapping split backfill runs).",
-)
-def lookback_completion_sensor(
-    context: dg.SensorEvaluationContext, warehouse: WarehouseResource
-) -> dg.SensorResult | dg.SkipReason:
-    today = dt.datetime.now(dt.UTC).date()
-    since = today - dt.timedelta(days=SETTINGS.snapshot_window_days + 1)
-    with warehouse.get_engine().connect() as conn:
-        metrics_loads = wh.recent_partition_loads(
-            conn, asset=AssetName.CONTENT_DAILY_METRICS, since=since
-        )
-        metadata_loads = wh.recent_partition_loads(
-            conn,
-            asset=AssetName.CONTENT_METADATA,
-            since=since - dt.timedelta(days=SETTINGS.lookback_days),
-        )
-    reruns = plan_lookback_reruns(metrics_loads, metadata_loads, SETTINGS.lookback_days)
-    if not reruns:
-        return dg.SkipReason("Every recent metrics partition saw its whole lookback window.")
-    return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(
-                run_key=key,
-                asset_selection=[CONTENT_DAILY_METRICS],
-                tags={**range_run_tags(day, day, [integration_id]), "analytics/reason": "lookback"},
-            )
-            for integration_id, day, key in reruns
-        ]
-    )
+    return plan_partition_sync(integrations, existing, dt.datetime.now(dt.UTC))

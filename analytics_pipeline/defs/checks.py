@@ -18,14 +18,13 @@ declared.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 import sqlalchemy as sa
 
-from analytics_pipeline.defs.partitions import content_partitions
 from analytics_pipeline.records import AssetName, ContentPartition
 from analytics_pipeline.warehouse import checks_sql
 from analytics_pipeline.warehouse.checks_sql import CheckScope
@@ -110,20 +109,6 @@ CHECK_SPECS = [
     )
     for check in CHECKS
 ]
-
-
-def step_partition_keys(context: dg.AssetExecutionContext) -> Sequence[str] | None:
-    """The partition keys the step targets, or None when the run has no partition."""
-    if not (context.has_partition_key or context.has_partition_key_range):
-        return None
-    try:
-        return context.partition_keys
-    except dg.DagsterInvariantViolationError:
-        # Only checks selected: the step has no partitioned asset, so Dagster cannot expand the
-        # run's partition tags itself; the tags still name the partitions to check.
-        return content_partitions.get_partition_keys_in_range(
-            context.partition_key_range, dynamic_partitions_store=context.instance
-        )
 
 
 def scope_of(partition_keys: Iterable[str]) -> CheckScope | None:

@@ -42,25 +42,26 @@ def build_content_partitions(settings: DefinitionSettings) -> dg.MultiPartitions
     )
 
 
-def build_lookback_mapping(lookback_days: int) -> dg.MultiPartitionMapping:
-    """Maps metrics partition D|x to metadata partitions D-(lookback-1)..D of the same x."""
-    return dg.MultiPartitionMapping(
-        {
-            "date": dg.DimensionPartitionMapping(
-                "date",
-                dg.TimeWindowPartitionMapping(
-                    start_offset=-(lookback_days - 1),
-                    allow_nonexistent_upstream_partitions=True,
-                ),
-            ),
-            "integration": dg.DimensionPartitionMapping(
-                "integration", dg.IdentityPartitionMapping()
-            ),
-        }
-    )
-
-
 content_partitions = build_content_partitions(SETTINGS)
+
+
+def step_partition_keys(context: dg.AssetExecutionContext) -> Sequence[str] | None:
+    """The partition keys a step works on; None when the run has no partition.
+
+    Range tags win over single-partition tags: a job backfill launched from the job's page
+    (through its partition set) creates range runs that also carry one partition's
+    per-dimension tags, and Dagster 1.13 reads those first (`context.partition_keys` would be
+    that one partition). A step that selects only checks has no partitioned asset to expand
+    the range for it either."""
+    tags = context.run.tags
+    if RANGE_START_TAG in tags and RANGE_END_TAG in tags:
+        key_range = dg.PartitionKeyRange(tags[RANGE_START_TAG], tags[RANGE_END_TAG])
+        return content_partitions.get_partition_keys_in_range(
+            key_range, dynamic_partitions_store=context.instance
+        )
+    if context.has_partition_key:
+        return [context.partition_key]
+    return None
 
 
 def group_by_integration(keys: Iterable[str]) -> dict[str, list[dt.date]]:

@@ -18,6 +18,7 @@ from analytics_pipeline.records import (
     ContentItem,
     ErrorClass,
     MetricsBatch,
+    date_range,
 )
 
 _KNOWN_SECRETS: set[str] = set()
@@ -101,9 +102,6 @@ class PlatformClient(abc.ABC):
     # True when content metrics are cumulative lifetime totals that cannot be asked for a past
     # day (Meta post insights, X): the assets then only record a snapshot for recent days.
     content_metrics_are_lifetime: bool = True
-    # True when some content disappears within a day (Instagram stories): the intraday schedule
-    # then lists and snapshots today's partition before it expires.
-    has_ephemeral_content: bool = False
 
     def __init__(self, account: Account) -> None:
         if account.platform != self.platform:
@@ -140,6 +138,22 @@ class PlatformClient(abc.ABC):
     def fetch_account_metrics(self, day: dt.date, *, include_snapshot: bool) -> AccountMetrics:
         """Account-level metrics for `day`; `followers_total` only when include_snapshot."""
         raise NotImplementedError(f"{self.platform} has no account-level metrics yet")
+
+    def list_content_between(self, start: dt.date, end: dt.date) -> Iterator[ContentItem]:
+        """Content published on UTC days start..end (inclusive), in as few requests as the
+        platform allows. This default asks day by day."""
+        for day in date_range(start, end):
+            yield from self.list_content(day)
+
+    def fetch_account_metrics_between(
+        self, start: dt.date, end: dt.date, *, snapshot_day: dt.date | None
+    ) -> dict[dt.date, AccountMetrics]:
+        """Account metrics for each day start..end; `followers_total` only on `snapshot_day`.
+        This default asks day by day."""
+        return {
+            day: self.fetch_account_metrics(day, include_snapshot=day == snapshot_day)
+            for day in date_range(start, end)
+        }
 
     @property
     @abc.abstractmethod

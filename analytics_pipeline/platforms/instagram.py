@@ -12,7 +12,7 @@ Wire format (the sandbox serves exactly this):
   a newest-first page is its last), with a page cap.
 - Stories: `GET {base}/{version}/{ig-user-id}/stories?fields=...` (same fields). Only live
   stories (the last 24 h) are returned, so a day's stories can only be listed while they live:
-  `has_ephemeral_content = True` tells the assets to list and snapshot today intra-day.
+  the refresh schedule lists and snapshots the current day every few hours.
 - Media insights: batch requests (`POST /`, at most 50 `<media-id>/insights?metric=..` items
   per call), each item with the metric list of ITS media type: `feed_metrics` (image, carousel
   and feed video), `reel_metrics`, `story_metrics`. The type comes from the listing; for ids
@@ -352,7 +352,6 @@ class InstagramClient(SessionClient):
 
     platform = PLATFORM
     content_metrics_are_lifetime = True
-    has_ephemeral_content = True  # stories: listed and measured only while live (24 h)
 
     def __init__(
         self,
