@@ -121,9 +121,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
     if args.end < args.start:
         raise UsageError(f"--end {args.end} is before --start {args.start}.")
-    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    if args.end > yesterday:
-        raise UsageError(f"--end {args.end} is not a complete UTC day yet (latest: {yesterday}).")
+    today = dt.datetime.now(dt.UTC).date()
+    if args.end > today:
+        raise UsageError(f"--end {args.end} is in the future (latest: today, {today}).")
     runs.ensure_dagster_home()
     with _engine().connect() as conn:
         known = [i.integration_id for i in wh.list_integrations(conn)]

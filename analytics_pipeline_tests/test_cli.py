@@ -86,7 +86,7 @@ def test_backfill_rejects_reversed_or_incomplete_ranges(cli_env, capsys):
     assert main(["backfill", "--start", "2026-11-10", "--end", "2026-11-01"]) == 2
     assert "before --start" in capsys.readouterr().err
     assert main(["backfill", "--start", "2026-11-10", "--end", "2999-01-01"]) == 2
-    assert "not a complete UTC day" in capsys.readouterr().err
+    assert "is in the future" in capsys.readouterr().err
 
 
 def test_demo_twice_leaves_the_same_rows(cli_env, capsys):
