@@ -178,7 +178,10 @@ class SkippedObject:
 class MetricsBatch:
     metrics: tuple[ContentMetrics, ...]
     skipped: tuple[SkippedObject, ...] = ()
-    # Metric names the platform rejected as invalid/deprecated: the rest was still fetched.
+    # Metric names the platform rejected as invalid/deprecated: the rest was still fetched. A
+    # metric is dropped only for the kind of object that rejected it (Instagram media type,
+    # Facebook post item or reel); when another kind answered it, the entry names the kinds that
+    # rejected it: "views (VIDEO/FEED)".
     rejected_metrics: tuple[str, ...] = ()
 
 

@@ -386,7 +386,7 @@ def test_an_unsupported_story_metric_is_dropped_for_stories_only() -> None:
         settings=settings,
     )
     batch = client.fetch_content_metrics([mid(2), mid(8)], DAY)
-    assert batch.rejected_metrics == ("saved",)
+    assert batch.rejected_metrics == ("saved (VIDEO/STORY)",)  # the carousel answered it
     assert [m.external_content_id for m in batch.metrics] == [mid(2), mid(8)]
     probe = batch_items(adapter.requests[4])
     assert [item_metrics(i) for i in probe] == [["views"], ["reach"], ["saved"]]

@@ -32,6 +32,9 @@ IG account a request touches), usage headers, then the request log. Fault replie
 | deleted_posts              | reading the post/media (alone or in a batch) fails with 100/33 |
 | invalid_metrics            | those metric names fail the call: "(#100) The value must be a  |
 |                            |   valid insights metric" (Facebook), Instagram's own messages  |
+| invalid_metrics_for        | the same, for one kind of object only: {"VIDEO/FEED":          |
+|                            |   ["views"]} (an IG media_type/media_product_type), "post",    |
+|                            |   "reel" (video_insights), "page" (page insights)              |
 | null_batch_items           | the next batch items come back `null`                          |
 
 Deliberate choices, where Graph itself is not one thing:
@@ -287,7 +290,7 @@ def _requested_metrics(spec: FieldSpec) -> list[str]:
 
 def validate_post_fields(specs: Sequence[FieldSpec], state: SandboxState) -> None:
     """Reject unknown fields and invalid metrics before anything is rendered."""
-    invalid = DEPRECATED_POST_METRICS | state.faults.invalid_metrics
+    invalid = DEPRECATED_POST_METRICS | state.faults.invalid_for("post")
     for spec in specs:
         if spec.name not in _POST_FIELDS:
             raise nonexisting_field(spec.name, "Post")
@@ -469,7 +472,7 @@ def render_video_insights(
 ) -> dict[str, Any]:
     raw = op.param("metric")
     names = metric_names(raw) if raw else list(VALID_REEL_METRICS)
-    invalid = state.faults.invalid_metrics
+    invalid = state.faults.invalid_for("reel")
     for name in names:
         if name in invalid or name not in VALID_REEL_METRICS:
             raise invalid_metric()
@@ -516,7 +519,7 @@ def page_insights(op: Operation, state: SandboxState, ctx: CallContext) -> dict[
             code=100,
         )
     names = metric_names(raw)
-    invalid = DEPRECATED_PAGE_METRICS | state.faults.invalid_metrics
+    invalid = DEPRECATED_PAGE_METRICS | state.faults.invalid_for("page")
     for name in names:
         if name in invalid or name not in VALID_PAGE_METRICS:
             raise invalid_metric()

@@ -7,6 +7,7 @@ or over HTTP (`POST /_sandbox/faults`) while requests are being served.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
@@ -38,6 +39,10 @@ DEFAULTS: dict[str, Any] = {
     "transient_kind": CYCLE,
     "deleted_posts": frozenset(),
     "invalid_metrics": frozenset(),
+    # Metric names invalid for ONE kind of object only: {kind: [metric, ...]}. Kinds: an
+    # Instagram media's "<media_type>/<media_product_type>" ("VIDEO/FEED", "IMAGE/STORY", ...),
+    # Facebook "post" (a post's insights), "reel" (video_insights), "page" (page insights).
+    "invalid_metrics_for": {},
     "null_batch_items": 0,
     "rate_limit_usage_pct": None,
     # Accounts whose credential lacks a permission/scope/admin role (Graph 10/200, LinkedIn 403,
@@ -62,6 +67,9 @@ _SET_SWITCHES = frozenset(
         "app_only_accounts",
     }
 )
+
+
+_METRIC_KIND = re.compile(r"[A-Z_]+/[A-Z_]+|post|reel|page")
 
 
 class FaultState:
@@ -93,7 +101,10 @@ class FaultState:
             if isinstance(value, frozenset):
                 out[name] = sorted(value)
             elif isinstance(value, dict):
-                out[name] = dict(sorted(value.items()))
+                out[name] = {
+                    key: sorted(item) if isinstance(item, frozenset) else item
+                    for key, item in sorted(value.items())
+                }
             else:
                 out[name] = value
         return out
@@ -152,6 +163,13 @@ class FaultState:
                 return False
             self._values["null_batch_items"] = pending - 1
             return True
+
+    def invalid_for(self, kind: str) -> frozenset[str]:
+        """The metric names invalid for an object of `kind` (see `invalid_metrics_for`): the
+        ones invalid everywhere plus the ones invalid for that kind only."""
+        with self._lock:
+            scoped = self._values["invalid_metrics_for"].get(kind, frozenset())
+            return frozenset(self._values["invalid_metrics"] | scoped)
 
     def any_expired(self, page_ids: Iterable[str]) -> bool:
         return self.any_in("expired_token_pages", page_ids)
@@ -220,6 +238,14 @@ class FaultState:
         self.update(invalid_metrics=value)
 
     @property
+    def invalid_metrics_for(self) -> dict[str, frozenset[str]]:
+        return dict(self._get("invalid_metrics_for"))
+
+    @invalid_metrics_for.setter
+    def invalid_metrics_for(self, value: Mapping[str, Iterable[str]]) -> None:
+        self.update(invalid_metrics_for=value)
+
+    @property
     def null_batch_items(self) -> int:
         return int(self._get("null_batch_items"))
 
@@ -249,6 +275,8 @@ def _normalize(name: str, value: Any) -> Any:
         return _string_set(name, value)
     if name == "transient_failures":
         return _failure_counts(value)
+    if name == "invalid_metrics_for":
+        return _metrics_by_kind(value)
     if name == "transient_kind":
         allowed = {CYCLE, *(kind.value for kind in TransientKind)}
         if value not in allowed:
@@ -275,6 +303,22 @@ def _string_set(name: str, value: Any) -> frozenset[str]:
     if not all(isinstance(item, str) and item for item in items):
         raise ValueError(f"{name} must be a list of non-empty strings")
     return frozenset(items)
+
+
+def _metrics_by_kind(value: Any) -> dict[str, frozenset[str]]:
+    if not isinstance(value, Mapping):
+        raise ValueError("invalid_metrics_for must map object kinds to metric names")
+    out: dict[str, frozenset[str]] = {}
+    for kind, names in value.items():
+        if not isinstance(kind, str) or not _METRIC_KIND.fullmatch(kind):
+            raise ValueError(
+                f"invalid_metrics_for key {kind!r} is not an object kind: "
+                '"<MEDIA_TYPE>/<MEDIA_PRODUCT_TYPE>" (e.g. "VIDEO/FEED"), "post", "reel" or "page"'
+            )
+        metrics = _string_set("invalid_metrics_for values", names)
+        if metrics:
+            out[kind] = metrics
+    return out
 
 
 def _failure_counts(value: Any) -> dict[str, int]:

@@ -18,9 +18,12 @@ Served through the same routes, request pipeline and fault switches as Facebook
 - `GET /{version}/{media-id}` and `GET /{version}/{media-id}/insights?metric=..`: one metric
   set per media product type (FEED, REELS, STORY); a deprecated (impressions, plays,
   video_views, ...), unknown or unsupported metric fails the whole call with "(#100) The Media
-  Insights API does not support the <m> metric for this media product type."; an empty `data`
-  list until insights are computed (15 min for a story, 1 h otherwise) and for an expired
-  story; "(#10) Not enough viewers" for a story seen by fewer than 5 accounts; carousel
+  Insights API does not support the <m> metric for this media product type."; so does a
+  metric the `invalid_metrics_for` fault switch names for the media's kind
+  (`<media_type>/<media_product_type>`): {"VIDEO/FEED": ["views"]} is a legacy feed video
+  refusing views while the images, albums and reels of the same page answer it. An empty
+  `data` list until insights are computed (15 min for a story, 1 h otherwise) and for an
+  expired story; "(#10) Not enough viewers" for a story seen by fewer than 5 accounts; carousel
   children have no insights. A media in `deleted_posts` still lists but reading it fails with
   100/33.
 """
@@ -322,7 +325,8 @@ def media_insights(
         raise invalid_parameter("The parameter metric is required")
     names = metric_names(raw)
     supported = MEDIA_METRICS[media.product_type]
-    invalid = DEPRECATED_MEDIA_METRICS | state.faults.invalid_metrics
+    kind = f"{media.media_type}/{media.product_type}"
+    invalid = DEPRECATED_MEDIA_METRICS | state.faults.invalid_for(kind)
     for name in names:
         if name in invalid or name not in supported:
             raise _product_metrics_error(name)

@@ -18,6 +18,13 @@ Wire format (the sandbox serves exactly this):
   remembered from then on.
 - Page metrics: ONE batch call with `<page_id>?fields=followers_count,fan_count` (only when a
   snapshot is wanted) and `<page_id>/insights?metric=..&period=day&since=<unix>&until=<unix>`.
+- An invalid or deprecated metric ("(#100) The value must be a valid insights metric": the whole
+  item fails) is pinned down with one-metric probes and dropped, for this client's lifetime (one
+  run), only where it was rejected: the post item's `insights.metric(..)` ("post"), a reel's
+  `video_insights` ("reel") or the page insights ("page"); the others keep asking it (see
+  `graph.GraphApi`). Content batches report the post and reel rejections, page metrics the page
+  ones; a name rejected by one while the other answered it carries that scope, e.g.
+  "post_impressions_unique (reel)".
 - Errors are classified by Graph `error.code` / `error_subcode` / `is_transient`, never by HTTP
   status alone (rate limits arrive as 400 or 403); see `graph.classify_graph_error`.
 - Usage headers (`X-App-Usage`, `X-Page-Usage`, `X-Business-Use-Case-Usage`) slow requests down
@@ -172,6 +179,9 @@ PAGE_METRIC_COLUMNS: Mapping[str, str] = {
 }
 
 _REEL_PATH = re.compile(r"/reel/(\d+)")
+# Where a metric is rejected (`Ask.family`): a post item, a reel's video_insights, the page.
+_POST_FAMILY, _REEL_FAMILY, _PAGE_FAMILY = "post", "reel", "page"
+_CONTENT_FAMILIES = frozenset({_POST_FAMILY, _REEL_FAMILY})
 
 
 @dataclass(frozen=True)
@@ -536,7 +546,8 @@ class FacebookClient(SessionClient):
 
     @property
     def rejected_metrics(self) -> tuple[str, ...]:
-        return self._graph.rejected()
+        """Post-item and reel metrics rejected so far (see `GraphApi.rejection_report`)."""
+        return self._graph.rejection_report(lambda family: family in _CONTENT_FAMILIES)
 
     # ---- listing
 
@@ -661,7 +672,7 @@ class FacebookClient(SessionClient):
             url=url,
             parse=parse,
             metrics=order,
-            family="post",
+            family=_POST_FAMILY,
             probe_url=lambda m: f"{_quote_id(post_id)}?fields=insights.metric({m})",
         )
 
@@ -672,7 +683,7 @@ class FacebookClient(SessionClient):
             url=lambda ms: f"{_quote_id(video_id)}/video_insights?metric={','.join(ms)}",
             parse=lambda body: parse_reel_metrics(post_id, body, order),
             metrics=order,
-            family="reel",
+            family=_REEL_FAMILY,
             metrics_required=True,
         )
 
@@ -707,7 +718,7 @@ class FacebookClient(SessionClient):
                 url=insights_url,
                 parse=lambda body: parse_page_insights(body, day, order),
                 metrics=order,
-                family="page",
+                family=_PAGE_FAMILY,
                 metrics_required=True,
             )
         )
@@ -719,6 +730,6 @@ class FacebookClient(SessionClient):
         columns: dict[str, int | None] = dict(insights) if isinstance(insights, dict) else {}
         return AccountMetrics(
             followers_total=snapshot if isinstance(snapshot, int) else None,
-            rejected_metrics=self._graph.rejected("page"),
+            rejected_metrics=self._graph.rejected(_PAGE_FAMILY),
             **columns,
         )

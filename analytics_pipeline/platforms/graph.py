@@ -11,7 +11,9 @@ share, once:
 - `GraphApi`: JSON object reads, `paging.next` handling (token stripped, host pinned, page cap)
   and the batch engine (`GraphApi.run`): many reads per `POST /` call, `null` and transient
   items retried a bounded number of times, and an invalid or deprecated insights metric pinned
-  down, dropped for the client's lifetime and the rest still fetched.
+  down and dropped -- only for the kind of object that rejected it (an `Ask.family`: Instagram's
+  media_type/media_product_type, Facebook's post item, reel or page), for the client's lifetime
+  (one run) -- while the rest is still fetched.
 - Graph timestamps, and the mapping of `period=day` insights values (whose `end_time` is the
   END of a US-Pacific day) onto calendar dates (`pacific_day`).
 """
@@ -97,6 +99,8 @@ _INVALID_METRIC = re.compile(
     re.IGNORECASE,
 )
 _NOT_ENOUGH_VIEWERS = re.compile(r"not enough viewers", re.IGNORECASE)
+# Items of one family tried in turn to pin an invalid metric down (the first may be gone).
+_PROBE_CANDIDATES = 3
 
 _USAGE_HEADERS = ("X-App-Usage", "X-Page-Usage")
 _BUC_HEADER = "X-Business-Use-Case-Usage"
@@ -456,6 +460,10 @@ class Ask(Generic[T]):
     item body into the caller's record. `probe_url(metric)` is the one-metric read used to pin an
     invalid metric down (default: `url([metric])`). With `metrics_required`, an ask whose every
     metric was rejected is not sent: it is answered with `parse({})`.
+
+    `family` is the scope of a rejection: the kind of object the platform accepts or rejects a
+    metric for (Instagram "VIDEO/FEED", "IMAGE/FEED", "VIDEO/REELS", ...; Facebook "post",
+    "reel", "page"). A metric rejected for one family is still asked for every other one.
     """
 
     key: Hashable
@@ -487,8 +495,9 @@ class GraphApi:
     """Reads against one Graph host and version with one account's token (sent only as the
     session's Authorization header), through one `ApiSession`.
 
-    Metrics the platform rejects as invalid are remembered per metric family (e.g. "post",
-    "reel", "STORY") for the lifetime of this object, so later calls stop asking for them.
+    Metrics the platform rejects as invalid are remembered per `Ask.family` (e.g. "post",
+    "reel", "VIDEO/FEED") for the lifetime of this object (a client is made per integration and
+    run), so later calls stop asking them for that family only; every other family keeps asking.
     """
 
     def __init__(
@@ -513,7 +522,8 @@ class GraphApi:
         self.max_pages = max_pages
         root = urlsplit(base_url)
         self._origin = (root.scheme.lower(), root.netloc.lower())
-        self._rejected: dict[str, list[str]] = {}
+        self._rejected: dict[str, list[str]] = {}  # family -> rejected metrics, in order
+        self._accepted: dict[str, set[str]] = {}  # family -> metrics answered without an error
 
     @classmethod
     def for_settings(
@@ -540,6 +550,25 @@ class GraphApi:
         for family_names in self._rejected.values():
             names.update(dict.fromkeys(family_names))
         return tuple(names)
+
+    def rejection_report(self, families: Callable[[str], bool]) -> tuple[str, ...]:
+        """The rejected metrics of the families `families` selects, one entry per metric name
+        (first rejection first): the bare name when no selected family that asked for it got an
+        answer with it (it was rejected wherever it was asked), else the name followed by the
+        families that rejected it, e.g. "views (VIDEO/FEED)" or "views (IMAGE/STORY, VIDEO/FEED)".
+        """
+        rejected_by: dict[str, list[str]] = {}
+        for family, names in self._rejected.items():
+            if families(family):
+                for name in names:
+                    rejected_by.setdefault(name, []).append(family)
+        report = []
+        for name, rejecting in rejected_by.items():
+            accepted = any(
+                name in metrics and families(family) for family, metrics in self._accepted.items()
+            )
+            report.append(f"{name} ({', '.join(sorted(rejecting))})" if accepted else name)
+        return tuple(report)
 
     def active_metrics(self, ask: Ask[Any]) -> list[str]:
         rejected = self._rejected.get(ask.family, [])
@@ -679,6 +708,8 @@ class GraphApi:
                 result.done[ask.key] = outcome
             else:
                 result.done[ask.key] = outcome
+                if ask.metrics:
+                    self._accepted.setdefault(ask.family, set()).update(self.active_metrics(ask))
         return result
 
     def _send(self, asks: Sequence[Ask[Any]]) -> list[_Outcome]:
@@ -728,55 +759,81 @@ class GraphApi:
         )
 
     def _reject_invalid(self, error: InvalidMetricError, failed: Sequence[Ask[Any]]) -> None:
-        """Pin the invalid metrics down for every family that failed on one."""
+        """Find which metrics Graph rejects for each family that failed on one, and drop them
+        for that family only.
+
+        Graph's message ("(#100) The value must be a valid insights metric") does not reliably
+        name the culprit, so one item of each failing family is re-asked once per metric, the
+        probes of every family in ONE batch call (more only past Graph's 50 items per call). A
+        family whose item turns out to be gone is probed again with its next candidate (at most
+        3). If a family's rejection cannot be blamed on a metric, the original error is raised
+        rather than looping.
+        """
         by_family: dict[str, list[Ask[Any]]] = {}
         for ask in failed:
             by_family.setdefault(ask.family, []).append(ask)
-        for candidates in by_family.values():
-            self._reject_family(error, candidates)
-
-    def _reject_family(self, error: InvalidMetricError, candidates: Sequence[Ask[Any]]) -> None:
-        """Find which metrics of the family Graph rejects and drop them for good.
-
-        Graph's message ("(#100) The value must be a valid insights metric") does not reliably
-        name the culprit, so one item is re-asked once per metric, all in ONE batch call. An
-        item that turns out to be gone is replaced by the next candidate (at most 3). If no
-        metric can be blamed, the original error is raised rather than looping.
-        """
-        metrics = self.active_metrics(candidates[0])
-        family = candidates[0].family
-        if not metrics:
-            raise error
         last_transient: PlatformError | None = None
-        for ask in candidates[:3]:
-            entries = self.post_batch([ask.probe(m) for m in metrics])
-            outcomes = [self.parse_entry(ask, entry) for entry in entries]
-            invalid = [
-                m
-                for m, o in zip(metrics, outcomes, strict=True)
-                if isinstance(o, InvalidMetricError)
-            ]
-            if invalid:
-                rejected = self._rejected.setdefault(family, [])
-                rejected.extend(m for m in invalid if m not in rejected)
-                logger.warning(
-                    "%s rejected insights metrics %s as invalid or deprecated; dropped for this "
-                    "client's lifetime, the other metrics are still fetched",
-                    self.platform.name,
-                    ", ".join(invalid),
-                )
+        for attempt in range(_PROBE_CANDIDATES):
+            probes: list[tuple[str, Ask[Any], str]] = []
+            for family, candidates in by_family.items():
+                if attempt >= len(candidates):
+                    raise last_transient or error  # no item of the family left to probe
+                metrics = self.active_metrics(candidates[attempt])
+                if not metrics:
+                    raise error
+                probes.extend((family, candidates[attempt], metric) for metric in metrics)
+            outcomes = self._probe(probes)
+            unresolved: dict[str, list[Ask[Any]]] = {}
+            for family, candidates in by_family.items():
+                mine = [
+                    (metric, outcome)
+                    for (probed, _, metric), outcome in zip(probes, outcomes, strict=True)
+                    if probed == family
+                ]
+                invalid = [m for m, outcome in mine if isinstance(outcome, InvalidMetricError)]
+                if invalid:
+                    self._drop(family, invalid)
+                    continue
+                for _, outcome in mine:
+                    if isinstance(outcome, PlatformError):
+                        if outcome.error_class in (
+                            ErrorClass.PERMANENT_CREDENTIAL,
+                            ErrorClass.PERMANENT_CONFIG,
+                        ):
+                            raise outcome
+                        if outcome.error_class is ErrorClass.TRANSIENT:
+                            last_transient = outcome
+                    elif outcome is None:
+                        last_transient = self._not_processed(candidates[attempt].key)
+                if all(not isinstance(o, PlatformError) and o is not None for _, o in mine):
+                    raise last_transient or error  # every metric works on its own: no culprit
+                unresolved[family] = candidates
+            if not unresolved:
                 return
-            for outcome in outcomes:
-                if isinstance(outcome, PlatformError):
-                    if outcome.error_class in (
-                        ErrorClass.PERMANENT_CREDENTIAL,
-                        ErrorClass.PERMANENT_CONFIG,
-                    ):
-                        raise outcome
-                    if outcome.error_class is ErrorClass.TRANSIENT:
-                        last_transient = outcome
-                elif outcome is None:
-                    last_transient = self._not_processed(ask.key)
-            if all(not isinstance(o, PlatformError) and o is not None for o in outcomes):
-                break  # every metric works on its own: nothing to blame
+            by_family = unresolved
         raise last_transient or error
+
+    def _probe(self, probes: Sequence[tuple[str, Ask[Any], str]]) -> list[_Outcome]:
+        """The one-metric reads of `probes` (family, ask, metric), as few calls as Graph allows
+        (`GRAPH_BATCH_LIMIT` items each; a probe is small, so `batch_size` does not split it)."""
+        outcomes: list[_Outcome] = []
+        for offset in range(0, len(probes), GRAPH_BATCH_LIMIT):
+            chunk = probes[offset : offset + GRAPH_BATCH_LIMIT]
+            entries = self.post_batch([ask.probe(metric) for _, ask, metric in chunk])
+            outcomes.extend(
+                self.parse_entry(ask, entry)
+                for (_, ask, _), entry in zip(chunk, entries, strict=True)
+            )
+        return outcomes
+
+    def _drop(self, family: str, invalid: Sequence[str]) -> None:
+        rejected = self._rejected.setdefault(family, [])
+        rejected.extend(m for m in invalid if m not in rejected)
+        logger.warning(
+            "%s rejected insights metrics %s for %s as invalid or deprecated; no longer asked for "
+            "%s by this client (one run), still asked for every other kind of object",
+            self.platform.name,
+            ", ".join(invalid),
+            family or "its objects",
+            family or "them",
+        )

@@ -18,6 +18,14 @@ Wire format (the sandbox serves exactly this):
   and feed video), `reel_metrics`, `story_metrics`. The type comes from the listing; for ids
   listed by an earlier run one batch of `<media-id>?fields=media_type,media_product_type,
   timestamp` reads is sent first (ceil(unknown / 50) calls), and remembered.
+- A metric Instagram rejects for a media ("(#100) The Media Insights API does not support the
+  views metric for this media product type.", error 100: the whole item fails) is pinned down
+  by one-metric probes of one failed media per type (one extra call for all types that failed
+  in the batch), then dropped for that `media_type/media_product_type` only (`media_scope`:
+  "VIDEO/FEED" -- IMAGE/FEED and CAROUSEL_ALBUM/FEED keep asking it) for this client's
+  lifetime (one run), and the failed media are asked again without it (one more call). Their
+  other metrics land, the rejected column stays NULL. `MetricsBatch.rejected_metrics` names
+  it, with the types that rejected it when another type answered it: "views (VIDEO/FEED)".
 - Account metrics: ONE batch call with `<ig-user-id>?fields=followers_count` (only when a
   snapshot is wanted), `<ig-user-id>/insights?metric=reach,follower_count&period=day&since=
   &until=` (time series: one value per Pacific day, see `graph.pacific_day`) and
@@ -39,8 +47,9 @@ Content metrics (`value_kind=LIFETIME_SNAPSHOT`; media insights are lifetime tot
 | impressions, clicks, video_views | -  | -             | deprecated or not offered              |
 
 NULL versus 0: an empty `data` list (insights not computed yet, up to 48 h) -> every column
-NULL; a metric absent from the reply -> NULL; a returned 0 -> 0. "(#10) Not enough viewers"
-(a story seen by fewer than 5 accounts) -> every column NULL: no data, not a permission error.
+NULL; a metric absent from the reply, or rejected for the media's type -> NULL; a returned 0
+-> 0. "(#10) Not enough viewers" (a story seen by fewer than 5 accounts) -> every column NULL:
+no data, not a permission error.
 Deleted media (100/33) and media posted before the business conversion (100/2108006) ->
 SkippedObject. Carousel children have no insights and are never asked (an album is one item).
 A story older than 24 h is left out (no row): its insights are gone, and a NULL row would
@@ -109,6 +118,7 @@ __all__ = [
     "create_session",
     "media_family",
     "media_format",
+    "media_scope",
     "parse_account_insights",
     "parse_media",
     "parse_media_insights",
@@ -248,6 +258,14 @@ def media_family(media: Mapping[str, Any]) -> str:
     return MediaFamily.FEED
 
 
+def media_scope(media: Mapping[str, Any]) -> str:
+    """What Instagram accepts or rejects a metric for: `media_type/media_product_type`, e.g.
+    "VIDEO/FEED" (a legacy feed video), "IMAGE/FEED", "CAROUSEL_ALBUM/FEED", "VIDEO/REELS",
+    "IMAGE/STORY" ("UNKNOWN" for a field the reply lacks)."""
+    kind, product = _upper(media.get("media_type")), _upper(media.get("media_product_type"))
+    return f"{kind or 'UNKNOWN'}/{product or 'UNKNOWN'}"
+
+
 def _timestamp(media: Mapping[str, Any]) -> dt.datetime:
     return graph.parse_graph_time(media.get("timestamp"), platform=PLATFORM, name="timestamp")
 
@@ -330,13 +348,18 @@ def parse_account_insights(body: Mapping[str, Any], day: dt.date) -> dict[str, i
 
 @dataclass(frozen=True)
 class _MediaInfo:
-    family: str
+    family: str  # which metric list (MediaFamily)
+    scope: str  # what a metric is rejected for (media_scope)
     timestamp: dt.datetime
+
+
+def _media_info(media: Mapping[str, Any], timestamp: dt.datetime) -> _MediaInfo:
+    return _MediaInfo(media_family(media), media_scope(media), timestamp)
 
 
 def _info_ask(media_id: str) -> Ask[_MediaInfo]:
     def parse(body: Mapping[str, Any]) -> _MediaInfo:
-        return _MediaInfo(media_family(body), _timestamp(body))
+        return _media_info(body, _timestamp(body))
 
     return Ask(
         key=media_id, url=lambda _ms: f"{_quote_id(media_id)}?fields={_INFO_FIELDS}", parse=parse
@@ -345,6 +368,13 @@ def _info_ask(media_id: str) -> Ask[_MediaInfo]:
 
 def _quote_id(object_id: str) -> str:
     return quote(object_id, safe="")
+
+
+_ACCOUNT_FAMILY = "account:"  # prefix of the account insights' families
+
+
+def _is_media_scope(family: str) -> bool:
+    return not family.startswith(_ACCOUNT_FAMILY)
 
 
 class InstagramClient(SessionClient):
@@ -374,7 +404,8 @@ class InstagramClient(SessionClient):
 
     @property
     def rejected_metrics(self) -> tuple[str, ...]:
-        return self._graph.rejected()
+        """Media insights rejected so far, per media type (see `GraphApi.rejection_report`)."""
+        return self._graph.rejection_report(_is_media_scope)
 
     # ---- listing
 
@@ -402,9 +433,7 @@ class InstagramClient(SessionClient):
         for body in pages:
             items = [parse_media(raw) for raw in self._graph.data_list(body, edge)]
             for raw, item in zip(body["data"], items, strict=True):
-                self._media[item.external_content_id] = _MediaInfo(
-                    media_family(raw), item.published_at
-                )
+                self._media[item.external_content_id] = _media_info(raw, item.published_at)
                 yield item
             if items and items[-1].published_at < start:
                 pages.close()  # the rest is older still
@@ -435,7 +464,7 @@ class InstagramClient(SessionClient):
             if info.family == MediaFamily.STORY and now - info.timestamp >= STORY_LIFETIME:
                 logger.debug("story %s expired: its insights are gone, not asked", media_id)
                 continue
-            asks.append(self._insights_ask(media_id, info.family))
+            asks.append(self._insights_ask(media_id, info))
         outcomes = self._graph.run(asks)
         metrics: dict[str, ContentMetrics] = {}
         for media_id in ids:
@@ -465,14 +494,14 @@ class InstagramClient(SessionClient):
                 )
         return skipped
 
-    def _insights_ask(self, media_id: str, family: str) -> Ask[ContentMetrics]:
-        order = self.settings.metrics_of(family)
+    def _insights_ask(self, media_id: str, info: _MediaInfo) -> Ask[ContentMetrics]:
+        order = self.settings.metrics_of(info.family)
         return Ask(
             key=media_id,
             url=lambda ms: f"{_quote_id(media_id)}/insights?metric={','.join(ms)}",
             parse=lambda body: parse_media_insights(media_id, body, order),
             metrics=order,
-            family=family,
+            family=info.scope,  # a rejected metric is dropped for this media type only
             metrics_required=True,
         )
 
@@ -555,6 +584,6 @@ class InstagramClient(SessionClient):
             url=url,
             parse=lambda body: parse_account_insights(body, day),
             metrics=metrics,
-            family=f"account:{key}",
+            family=f"{_ACCOUNT_FAMILY}{key}",
             metrics_required=True,
         )
