@@ -21,7 +21,7 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from analytics_pipeline.platforms.base import Account, PlatformClient
+from analytics_pipeline.platforms.base import Account, PlatformClient, days_between
 from analytics_pipeline.records import AccountMetrics, ContentItem, MetricsBatch
 
 PAYLOAD_ROOT = pathlib.Path(__file__).parent / "payloads"
@@ -133,6 +133,10 @@ class FakeClient(PlatformClient):
         self.calls.append(("list_content", day))
         return iter(())
 
+    def list_content_between(self, start: dt.date, end: dt.date) -> Iterator[ContentItem]:
+        self.calls.append(("list_content_between", start))
+        return iter(())
+
     def fetch_content_metrics(
         self,
         content_ids: Sequence[str],
@@ -146,6 +150,12 @@ class FakeClient(PlatformClient):
     def fetch_account_metrics(self, day: dt.date, *, include_snapshot: bool) -> AccountMetrics:
         self.calls.append(("fetch_account_metrics", day))
         return AccountMetrics()
+
+    def fetch_account_metrics_between(
+        self, start: dt.date, end: dt.date, *, snapshot_day: dt.date | None
+    ) -> dict[dt.date, AccountMetrics]:
+        self.calls.append(("fetch_account_metrics_between", start))
+        return {day: AccountMetrics() for day in days_between(start, end)}
 
     @property
     def api_calls(self) -> int:
