@@ -21,7 +21,7 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from analytics_pipeline.platforms.base import Account, PlatformClient
+from analytics_pipeline.platforms.base import Account, PlatformClient, days_between
 from analytics_pipeline.records import AccountMetrics, ContentItem, MetricsBatch
 
 PAYLOAD_ROOT = pathlib.Path(__file__).parent / "payloads"
@@ -132,10 +132,6 @@ class FakeClient(PlatformClient):
         super().__init__(account)
         self.calls: list[tuple[str, dt.date]] = []
 
-    def list_content(self, day: dt.date) -> Iterator[ContentItem]:
-        self.calls.append(("list_content", day))
-        return iter(())
-
     def list_content_between(self, start: dt.date, end: dt.date) -> Iterator[ContentItem]:
         self.calls.append(("list_content_between", start))
         return iter(())
@@ -150,15 +146,11 @@ class FakeClient(PlatformClient):
         self.calls.append(("fetch_content_metrics", day))
         return MetricsBatch(metrics=())
 
-    def fetch_account_metrics(self, day: dt.date, *, include_snapshot: bool) -> AccountMetrics:
-        self.calls.append(("fetch_account_metrics", day))
-        return AccountMetrics()
-
     def fetch_account_metrics_between(
         self, start: dt.date, end: dt.date, *, snapshot_day: dt.date | None
     ) -> dict[dt.date, AccountMetrics]:
         self.calls.append(("fetch_account_metrics_between", start))
-        return {}
+        return {day: AccountMetrics() for day in days_between(start, end)}
 
     @property
     def api_calls(self) -> int:

@@ -7,7 +7,9 @@ Facebook objects:
   permalink_url, updated_time, length; same paging)
 - `GET /{version}/{page_id}/insights?metric=..&period=day&since=&until=`: daily page insights,
   each value stamped with `end_time` = the next US-Pacific midnight (07:00 or 08:00 UTC);
-  page_impressions*, page_fans*, page_engaged_users are deprecated (invalid metric)
+  page_impressions*, page_fans*, page_engaged_users are deprecated (invalid metric). At most
+  90 days between since and until (the documented limit; more answers "(#100) There cannot be
+  more than 90 days (7776000 s) between since and until"), until after since (else 100).
 - `GET /{version}/{object_id}` (a post, a page, or a video: `9<n><page_id>`)
 - `GET /{version}/{video_id}/video_insights?metric=..`: reel metrics (blue_reels_play_count,
   post_impressions_unique, post_video_likes_by_reaction_type, post_video_social_actions, ...);
@@ -231,7 +233,9 @@ _PAGE_DAY_FIELDS: dict[str, str] = {
     "page_views_total": "views_total",
     "page_post_engagements": "post_engagements",
 }
-_MAX_PAGE_INSIGHTS_SPAN = dt.timedelta(days=93)
+# "Only 90 days of insights can be viewed at one time when using the since and until
+# parameters" (Graph's Page Insights reference).
+MAX_PAGE_INSIGHTS_RANGE = dt.timedelta(days=90)
 
 _POST_FIELDS = frozenset(
     {
@@ -530,8 +534,12 @@ def page_insights(op: Operation, state: SandboxState, ctx: CallContext) -> dict[
     since = parse_time("since", op.param("since")) or until - dt.timedelta(days=2)
     if until <= since:
         raise invalid_parameter("Param until must be after since")
-    if until - since > _MAX_PAGE_INSIGHTS_SPAN:
-        raise invalid_parameter("The since and until parameters must be at most 90 days apart")
+    if until - since > MAX_PAGE_INSIGHTS_RANGE:
+        seconds = int(MAX_PAGE_INSIGHTS_RANGE.total_seconds())
+        raise invalid_parameter(
+            f"There cannot be more than {MAX_PAGE_INSIGHTS_RANGE.days} days ({seconds} s) "
+            "between since and until"
+        )
     floor = now.date() - dt.timedelta(days=state.config.history_days)
     days = []
     day = max(since.date() - dt.timedelta(days=1), floor)

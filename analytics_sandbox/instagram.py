@@ -150,7 +150,7 @@ ACCOUNT_METRICS: dict[str, tuple[str, ...]] = {
     "total_interactions": ("total_value",),
 }
 DEPRECATED_ACCOUNT_METRICS = frozenset({"impressions", "email_contacts", "phone_call_clicks"})
-_MAX_SPAN = dt.timedelta(days=30)
+MAX_USER_INSIGHTS_RANGE = dt.timedelta(days=30)  # between since and until
 _FOLLOWER_COUNT_DAYS = 30
 
 
@@ -360,7 +360,7 @@ def _account_window(op: Operation, now: dt.datetime) -> tuple[dt.datetime, dt.da
         since = until - dt.timedelta(days=2)
     if until <= since:
         raise invalid_parameter("Param until must be after since")
-    if until - since > _MAX_SPAN:
+    if until - since > MAX_USER_INSIGHTS_RANGE:
         raise invalid_parameter(
             "There cannot be more than 30 days (2592000 s) between since and until"
         )

@@ -2,7 +2,11 @@
 
 - `GET /2/users/{id}/tweets` (start_time, end_time, max_results 5..100, pagination_token,
   exclude, tweet.fields, expansions, media.fields, user.fields): newest first, `meta.next_token`
-  while more posts match. `start_time` and `end_time` are both inclusive, as X documents.
+  while more posts match. `start_time` and `end_time` are both inclusive, as X documents, and
+  any span is accepted; a start_time before 2010-11-06T00:00:00Z or after end_time is a 400
+  `invalid-request`. Only the user's 3,200 most recent posts are reachable (retweets and
+  replies count, deleted posts do not), 800 with `exclude=replies`: older posts are never
+  listed, whatever start_time says.
 - `GET /2/tweets?ids=` (1..100 ids): posts in the order asked; unknown or deleted ids come back
   as `errors` entries (`resource-not-found`) in an HTTP 200, next to the posts that exist.
 - `GET /2/users/{id}` (user.fields, e.g. public_metrics.followers_count).
@@ -45,7 +49,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from itertools import islice
+from itertools import islice, takewhile
 from typing import Any
 
 from starlette.convertors import Convertor, register_url_convertor
@@ -61,6 +65,11 @@ from analytics_sandbox.state import SandboxState, get_state
 CURRENT_VERSION = "2"
 RETIRED_VERSIONS = frozenset({"1.1"})
 MAX_IDS = 100
+# The user timeline serves only the most recent 3,200 posts (retweets included), 800 with
+# `exclude=replies`; its start_time may not be before 2010-11-06T00:00:00Z (X's reference).
+TIMELINE_CAP = 3200
+TIMELINE_REPLIES_EXCLUDED_CAP = 800
+TIMELINE_EARLIEST = dt.datetime(2010, 11, 6, tzinfo=dt.UTC)
 DEFAULT_MAX_RESULTS = 10
 RATE_LIMIT = 900  # requests per 15-minute window, per endpoint
 RATE_WINDOW_S = 900
@@ -367,6 +376,36 @@ def _parse_time(name: str, raw: str | None) -> dt.datetime | None:
     return parsed.astimezone(dt.UTC)
 
 
+def _minutes(moment: dt.datetime) -> str:
+    """A time as X quotes it back in an error message: `2026-01-01T00:00Z`."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def _check_time_range(
+    params: dict[str, str], start: dt.datetime | None, end: dt.datetime | None
+) -> None:
+    """The user timeline's start_time / end_time limits: not before 2010-11-06T00:00:00Z
+    (end_time one second later), and start_time not after end_time."""
+    for name, moment, earliest in (
+        ("start_time", start, TIMELINE_EARLIEST),
+        ("end_time", end, TIMELINE_EARLIEST + dt.timedelta(seconds=1)),
+    ):
+        if moment is not None and moment < earliest:
+            raise invalid_request(
+                f"Invalid '{name}':'{_minutes(moment)}'. '{name}' must be on or after "
+                f"{_minutes(earliest)}",
+                name,
+                [params[name]],
+            )
+    if start is not None and end is not None and start > end:
+        raise invalid_request(
+            f"Invalid 'start_time':'{_minutes(start)}'. 'start_time' must be on or before "
+            f"'end_time':'{_minutes(end)}'",
+            "start_time",
+            [params["start_time"]],
+        )
+
+
 def _parse_max_results(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_MAX_RESULTS
@@ -620,6 +659,7 @@ def timeline(
     sel = parse_selection(params)
     start = _parse_time("start_time", params.get("start_time"))
     end = _parse_time("end_time", params.get("end_time"))
+    _check_time_range(params, start, end)
     limit = _parse_max_results(params.get("max_results"))
     exclude = _list_param(params, "exclude")
     token = params.get("pagination_token")
@@ -627,10 +667,17 @@ def timeline(
     if not x_data.user_exists(user_id, state.config):
         return {"errors": [not_found_error("user", "id", user_id)]}
     deleted = state.faults.deleted_posts
+    reachable = TIMELINE_REPLIES_EXCLUDED_CAP if "replies" in exclude else TIMELINE_CAP
+    floor = x_data.timeline_floor(
+        user_id, limit=reachable, now=ctx.now, config=state.config, hidden=deleted
+    )
     candidates = (
         tweet
-        for tweet in x_data.iter_tweets_desc(
-            user_id, start=start, end=end, now=ctx.now, config=state.config, before_id=before
+        for tweet in takewhile(
+            lambda tweet: floor is None or tweet.sort_key() >= floor,
+            x_data.iter_tweets_desc(
+                user_id, start=start, end=end, now=ctx.now, config=state.config, before_id=before
+            ),
         )
         if tweet.id not in deleted
         and not ("retweets" in exclude and tweet.kind is x_data.TweetKind.RETWEET)

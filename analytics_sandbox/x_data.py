@@ -338,6 +338,47 @@ def iter_tweets_desc(
         day -= dt.timedelta(days=1)
 
 
+def timeline_floor(
+    user_id: str,
+    *,
+    limit: int,
+    now: dt.datetime,
+    config: SandboxConfig = DEFAULT_CONFIG,
+    hidden: frozenset[str] = frozenset(),
+) -> int | None:
+    """The sort key of the oldest of the user's `limit` most recent posts (retweets and
+    replies included, `hidden` ones left out), or None when the user has no more than `limit`
+    posts: X's timeline reaches no further back than that, whatever start_time says.
+
+    Counts day by day from `now` backwards, generating a day's posts only where the count
+    alone is not enough (today, a day with hidden posts, the day the limit falls on)."""
+    hidden_days: set[dt.date] = set()
+    for tweet_id in hidden:
+        decoded = _author_and_second(tweet_id)
+        if decoded is not None and decoded[0] == user_id:
+            hidden_days.add(decoded[1].date())
+    remaining = limit
+    day = now.date()
+    floor_day = now.date() - dt.timedelta(days=config.history_days)
+    while day >= floor_day:
+        tweets: list[SyntheticTweet] | None = None
+        if day == now.date() or day in hidden_days:
+            tweets = [
+                t
+                for t in tweets_for_day(user_id, day, config)
+                if t.created_at <= now and t.id not in hidden
+            ]
+            count = len(tweets)
+        else:
+            count = tweet_count(user_id, day, config)
+        if count >= remaining:
+            tweets = tweets if tweets is not None else tweets_for_day(user_id, day, config)
+            return tweets[count - remaining].sort_key()  # oldest first: the remaining newest
+        remaining -= count
+        day -= dt.timedelta(days=1)
+    return None
+
+
 def _build_tweet(user_id: str, created: dt.datetime, config: SandboxConfig) -> SyntheticTweet:
     seed = config.seed
     tweet_id = encode_tweet_id(user_id, created)

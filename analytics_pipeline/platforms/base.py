@@ -93,6 +93,13 @@ class PlatformError(Exception):
         return f"{self.platform} {self.error_class.value}{code}: {self.message}"
 
 
+def days_between(start: dt.date, end: dt.date) -> list[dt.date]:
+    """The dates `start`..`end`, both included; ValueError when `start` is after `end`."""
+    if start > end:
+        raise ValueError(f"a date range must not end before it starts: {start} > {end}")
+    return list(date_range(start, end))
+
+
 class PlatformClient(abc.ABC):
     """What every platform implements, for ONE account: the client is created for it
     (`platforms.create_client(account, settings)`) and every call is about that account, with
@@ -117,9 +124,17 @@ class PlatformClient(abc.ABC):
 
     __str__ = __repr__
 
-    @abc.abstractmethod
     def list_content(self, day: dt.date) -> Iterator[ContentItem]:
-        """Content the account published on `day` (UTC), as a generator over result pages."""
+        """Content the account published on `day` (UTC), as a generator over result pages:
+        `list_content_between(day, day)`."""
+        return self.list_content_between(day, day)
+
+    @abc.abstractmethod
+    def list_content_between(self, start: dt.date, end: dt.date) -> Iterator[ContentItem]:
+        """Every item the account published on the UTC days `start`..`end` (both included), as
+        a generator over result pages, with as few requests as the platform allows (one walk
+        of its listing, split into chunks only where the platform caps a range). Each item
+        once; the same filtering rules as a one-day listing. `start > end` is a ValueError."""
 
     @abc.abstractmethod
     def fetch_content_metrics(
@@ -136,24 +151,22 @@ class PlatformClient(abc.ABC):
         its `/reel/<id>` permalink); the others ignore it."""
 
     def fetch_account_metrics(self, day: dt.date, *, include_snapshot: bool) -> AccountMetrics:
-        """Account-level metrics for `day`; `followers_total` only when include_snapshot."""
-        raise NotImplementedError(f"{self.platform} has no account-level metrics yet")
-
-    def list_content_between(self, start: dt.date, end: dt.date) -> Iterator[ContentItem]:
-        """Content published on UTC days start..end (inclusive), in as few requests as the
-        platform allows. This default asks day by day."""
-        for day in date_range(start, end):
-            yield from self.list_content(day)
+        """Account-level metrics for `day`; `followers_total` only when include_snapshot:
+        `fetch_account_metrics_between(day, day, snapshot_day=day or None)[day]`."""
+        snapshot_day = day if include_snapshot else None
+        return self.fetch_account_metrics_between(day, day, snapshot_day=snapshot_day)[day]
 
     def fetch_account_metrics_between(
         self, start: dt.date, end: dt.date, *, snapshot_day: dt.date | None
     ) -> dict[dt.date, AccountMetrics]:
-        """Account metrics for each day start..end; `followers_total` only on `snapshot_day`.
-        This default asks day by day."""
-        return {
-            day: self.fetch_account_metrics(day, include_snapshot=day == snapshot_day)
-            for day in date_range(start, end)
-        }
+        """One AccountMetrics per UTC day `start`..`end` (both included; a day the platform
+        said nothing about is all NULL), in as few requests as the platform allows (ranges
+        split into chunks of the platform's maximum where it has one).
+
+        `followers_total` (the CURRENT total, a snapshot) is filled only on `snapshot_day`,
+        and only when it is given and within the range; every day carries the metric names
+        the platform rejected (`rejected_metrics`). `start > end` is a ValueError."""
+        raise NotImplementedError(f"{self.platform} has no account-level metrics yet")
 
     @property
     @abc.abstractmethod

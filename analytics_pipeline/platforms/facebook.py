@@ -16,8 +16,13 @@ Wire format (the sandbox serves exactly this):
   listing, or from the permalink the warehouse stored, passed as `permalinks`). A reel first
   recognised in a metrics reply costs one more batch call for its `video_insights`, and is
   remembered from then on.
-- Page metrics: ONE batch call with `<page_id>?fields=followers_count,fan_count` (only when a
-  snapshot is wanted) and `<page_id>/insights?metric=..&period=day&since=<unix>&until=<unix>`.
+- Page metrics of a day or a range of days: ONE batch call (for up to 49 x 89 days) with
+  `<page_id>?fields=followers_count,fan_count` (only when a snapshot is wanted) and one
+  `<page_id>/insights?metric=..&period=day&since=<unix>&until=<unix>` item per 89 days (Graph
+  serves at most 90 days per since/until; each item reaches one day further, see
+  `fetch_account_metrics_between`).
+- Posts of a range of days: one walk of `/{page_id}/posts` with `since` = the first day's
+  midnight and `until` = the midnight after the last day (the edge caps no range).
 - An invalid or deprecated metric ("(#100) The value must be a valid insights metric": the whole
   item fails) is pinned down with one-metric probes and dropped, for this client's lifetime (one
   run), only where it was rejected: the post item's `insights.metric(..)` ("post"), a reel's
@@ -52,12 +57,12 @@ assets only as a snapshot for the day they run):
 For a reel, a `video_insights` value wins over the post item's value of the same column; the
 post item fills what `video_insights` did not say (e.g. clicks).
 
-Account metrics (`fetch_account_metrics`, `page_metrics`), per calendar day; Graph's daily page
-values end at a US-Pacific midnight, mapped with `graph.pacific_day`:
+Account metrics (`fetch_account_metrics[_between]`, `page_metrics`), per calendar day; Graph's
+daily page values end at a US-Pacific midnight, mapped with `graph.pacific_day`:
 
 | AccountMetrics  | source                                                              |
 |-----------------|---------------------------------------------------------------------|
-| followers_total | `followers_count` of the page, only when include_snapshot           |
+| followers_total | `followers_count` of the page, only on the snapshot day             |
 | views           | page_media_view                                                     |
 | reach           | page_total_media_view_unique                                        |
 | new_followers   | page_daily_follows_unique                                           |
@@ -80,7 +85,7 @@ from urllib.parse import quote, urlencode
 import requests
 
 from analytics_pipeline.platforms import graph
-from analytics_pipeline.platforms.base import Account, PlatformError
+from analytics_pipeline.platforms.base import Account, PlatformError, days_between
 from analytics_pipeline.platforms.common import SessionClient
 from analytics_pipeline.platforms.graph import (
     DEFAULT_GRAPH_API_VERSION,
@@ -182,6 +187,12 @@ _REEL_PATH = re.compile(r"/reel/(\d+)")
 # Where a metric is rejected (`Ask.family`): a post item, a reel's video_insights, the page.
 _POST_FAMILY, _REEL_FAMILY, _PAGE_FAMILY = "post", "reel", "page"
 _CONTENT_FAMILIES = frozenset({_POST_FAMILY, _REEL_FAMILY})
+
+# Page insights: "Only 90 days of insights can be viewed at one time when using the since and
+# until parameters" (Graph's Page Insights reference; platform-facts.md). A request for n days
+# spans n + 1 (see `fetch_account_metrics_between`), so a chunk holds 89 days.
+PAGE_INSIGHTS_MAX_RANGE = dt.timedelta(days=90)
+PAGE_INSIGHTS_CHUNK_DAYS = PAGE_INSIGHTS_MAX_RANGE.days - 1
 
 
 @dataclass(frozen=True)
@@ -551,19 +562,24 @@ class FacebookClient(SessionClient):
 
     # ---- listing
 
-    def list_content(self, day: dt.date) -> Iterator[ContentItem]:
-        start = day_start(day)
-        end = start + dt.timedelta(days=1)
+    def list_content_between(self, start: dt.date, end: dt.date) -> Iterator[ContentItem]:
+        """Posts published on the UTC days `start`..`end`: ONE walk of `/{page-id}/posts` with
+        `since`/`until` spanning the whole range (Graph sets no maximum range on this edge),
+        ceil(posts / page_size) pages."""
+        days_between(start, end)  # validates the range
+        since = day_start(start)
+        until = day_start(end + dt.timedelta(days=1))
         page_id = self.account.external_account_id
         url = f"{self.settings.api_root}/{quote(page_id, safe='')}/posts"
         params: dict[str, str | int] = {
             "fields": POST_FIELDS,
-            "since": unix(start),
-            "until": unix(end),
+            "since": unix(since),
+            "until": unix(until),
             "limit": self.settings.page_size,
         }
         seen: set[str] = set()
-        what = f"posts of page {page_id} on {day}"
+        span = str(start) if start == end else f"{start}..{end}"
+        what = f"posts of page {page_id} on {span}"
         for body in self._graph.iter_pages(url, params, what):
             for raw in self._graph.data_list(body, "posts"):
                 post = parse_post(raw)
@@ -573,11 +589,11 @@ class FacebookClient(SessionClient):
                 video_id = reel_video_id(raw)
                 if video_id is not None:
                     self._reel_videos[post.external_content_id] = video_id
-                if start <= post.published_at < end:
+                if since <= post.published_at < until:
                     yield post
                 else:
                     logger.debug(
-                        "dropping post %s published outside %s", post.external_content_id, day
+                        "dropping post %s published outside %s", post.external_content_id, span
                     )
 
     # ---- content metrics
@@ -689,14 +705,22 @@ class FacebookClient(SessionClient):
 
     # ---- account metrics
 
-    def fetch_account_metrics(self, day: dt.date, *, include_snapshot: bool) -> AccountMetrics:
-        """Page-level metrics of `day` in ONE batch call (see the module docstring table).
+    def fetch_account_metrics_between(
+        self, start: dt.date, end: dt.date, *, snapshot_day: dt.date | None
+    ) -> dict[dt.date, AccountMetrics]:
+        """Page-level metrics of the days `start`..`end` (see the module docstring table) in
+        ceil(items / batch_size) batch calls, i.e. ONE call for up to 49 x 89 days: one
+        `insights` item per chunk of `PAGE_INSIGHTS_CHUNK_DAYS` days, plus the
+        `followers_count` snapshot item when `snapshot_day` is in the range.
 
-        `since`/`until` span two days so the value whose Pacific `end_time` maps to `day` is in
-        the reply whatever the daylight-saving offset."""
+        Each chunk's `since`/`until` reach one day past its last day, so the value whose
+        Pacific `end_time` maps to that day is in the reply whatever the daylight-saving
+        offset: a chunk of n days spans n + 1 days, at most Graph's 90 (`PAGE_INSIGHTS_MAX_
+        RANGE`)."""
+        days = days_between(start, end)
         page = _quote_id(self.account.external_account_id)
         asks: list[Ask[Any]] = []
-        if include_snapshot:
+        if snapshot_day is not None and start <= snapshot_day <= end:
             asks.append(
                 Ask(
                     key="snapshot",
@@ -704,32 +728,49 @@ class FacebookClient(SessionClient):
                     parse=parse_page_snapshot,
                 )
             )
+        chunks = [
+            days[offset : offset + PAGE_INSIGHTS_CHUNK_DAYS]
+            for offset in range(0, len(days), PAGE_INSIGHTS_CHUNK_DAYS)
+        ]
+        for chunk in chunks:
+            asks.append(self._insights_ask(page, chunk))
+        outcomes = self._graph.run(asks)
+        snapshot = outcomes.get("snapshot")
+        columns: dict[dt.date, dict[str, int | None]] = {}
+        for outcome in (*(outcomes[("insights", c[0])] for c in chunks), snapshot):
+            if isinstance(outcome, PlatformError):
+                raise outcome  # the page itself is gone: nothing of these days can land
+            if isinstance(outcome, dict):
+                columns.update(outcome)
+        rejected = self._graph.rejected(_PAGE_FAMILY)
+        return {
+            day: AccountMetrics(
+                followers_total=snapshot
+                if day == snapshot_day and isinstance(snapshot, int)
+                else None,
+                rejected_metrics=rejected,
+                **columns.get(day, {}),
+            )
+            for day in days
+        }
+
+    def _insights_ask(
+        self, page: str, days: Sequence[dt.date]
+    ) -> Ask[dict[dt.date, dict[str, int | None]]]:
+        """`/{page-id}/insights?period=day` for `days` (consecutive), parsed per day."""
         order = self.settings.page_metrics
-        since = unix(day_start(day))
-        until = unix(day_start(day + dt.timedelta(days=2)))
+        since = unix(day_start(days[0]))
+        until = unix(day_start(days[-1] + dt.timedelta(days=2)))
 
         def insights_url(metrics: Sequence[str]) -> str:
             query = {"metric": ",".join(metrics), "period": "day", "since": since, "until": until}
             return f"{page}/insights?{urlencode(query, safe=',')}"
 
-        asks.append(
-            Ask(
-                key="insights",
-                url=insights_url,
-                parse=lambda body: parse_page_insights(body, day, order),
-                metrics=order,
-                family=_PAGE_FAMILY,
-                metrics_required=True,
-            )
-        )
-        outcomes = self._graph.run(asks)
-        insights, snapshot = outcomes["insights"], outcomes.get("snapshot")
-        for outcome in (insights, snapshot):
-            if isinstance(outcome, PlatformError):
-                raise outcome  # the page itself is gone: nothing of this day can land
-        columns: dict[str, int | None] = dict(insights) if isinstance(insights, dict) else {}
-        return AccountMetrics(
-            followers_total=snapshot if isinstance(snapshot, int) else None,
-            rejected_metrics=self._graph.rejected(_PAGE_FAMILY),
-            **columns,
+        return Ask(
+            key=("insights", days[0]),
+            url=insights_url,
+            parse=lambda body: {day: parse_page_insights(body, day, order) for day in days},
+            metrics=order,
+            family=_PAGE_FAMILY,
+            metrics_required=True,
         )

@@ -26,11 +26,16 @@ Wire format (the sandbox serves exactly this):
   lifetime (one run), and the failed media are asked again without it (one more call). Their
   other metrics land, the rejected column stays NULL. `MetricsBatch.rejected_metrics` names
   it, with the types that rejected it when another type answered it: "views (VIDEO/FEED)".
-- Account metrics: ONE batch call with `<ig-user-id>?fields=followers_count` (only when a
-  snapshot is wanted), `<ig-user-id>/insights?metric=reach,follower_count&period=day&since=
-  &until=` (time series: one value per Pacific day, see `graph.pacific_day`) and
+- Account metrics of a day or a range of days, in batch calls (one for a day, two for 90
+  days): `<ig-user-id>?fields=followers_count` (only when a snapshot is wanted),
+  `<ig-user-id>/insights?metric=reach,follower_count&period=day&since=&until=` (time series:
+  one value per Pacific day, see `graph.pacific_day`; one item per 29 days, as Graph serves
+  at most 30 days per since/until and each item reaches one day further) and, per day,
   `<ig-user-id>/insights?metric=profile_views,website_clicks,views&metric_type=total_value&
-  period=day&since=<day>&until=<day+1>` (these metrics only exist as totals over a range).
+  period=day&since=<day>&until=<day+1>` (these metrics only exist as totals over a range, so
+  a daily value needs its own item).
+- A range of days is listed with ONE walk of `/media` down to the range's first day (then
+  `/stories`), instead of one walk from the newest item per day.
 
 Content metrics (`value_kind=LIFETIME_SNAPSHOT`; media insights are lifetime totals):
 
@@ -59,7 +64,7 @@ Account metrics:
 
 | AccountMetrics  | source                                                               |
 |-----------------|----------------------------------------------------------------------|
-| followers_total | `followers_count`, only when include_snapshot (a current total)      |
+| followers_total | `followers_count`, only on the snapshot day (a current total)        |
 | new_followers   | follower_count (time series): NEW followers per day, only for the    |
 |                 |   last 30 days (not today): older days are not asked -> NULL         |
 | reach           | reach (time series)                                                  |
@@ -79,7 +84,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from analytics_pipeline.platforms import graph
-from analytics_pipeline.platforms.base import Account, PlatformError
+from analytics_pipeline.platforms.base import Account, PlatformError, days_between
 from analytics_pipeline.platforms.common import SessionClient, utc_now
 from analytics_pipeline.platforms.graph import (
     DEFAULT_GRAPH_API_VERSION,
@@ -133,6 +138,11 @@ _INFO_FIELDS = "media_type,media_product_type,timestamp"
 STORY_LIFETIME = dt.timedelta(hours=24)
 # follower_count covers the last 30 days, not today; older days are not asked (NULL).
 FOLLOWER_COUNT_DAYS = 30
+# User insights: at most 30 days between since and until (Graph answers "(#100) There cannot
+# be more than 30 days (2592000 s) between since and until"; the sandbox enforces the same). A
+# time-series request for n days spans n + 1, so a chunk holds 29 days.
+USER_INSIGHTS_MAX_RANGE = dt.timedelta(days=30)
+SERIES_CHUNK_DAYS = USER_INSIGHTS_MAX_RANGE.days - 1
 
 # Media insight name -> ContentMetrics column (the first in configured order with a value wins).
 MEDIA_METRIC_COLUMNS: Mapping[str, str] = {
@@ -409,33 +419,40 @@ class InstagramClient(SessionClient):
 
     # ---- listing
 
-    def list_content(self, day: dt.date) -> Iterator[ContentItem]:
-        start = day_start(day)
-        end = start + dt.timedelta(days=1)
+    def list_content_between(self, start: dt.date, end: dt.date) -> Iterator[ContentItem]:
+        """Media and stories published on the UTC days `start`..`end`: one walk of `/media`
+        from the newest item down to the first page that ends before `start` (the edge has
+        no time filter), then `/stories`, which only serves live stories: a range's older
+        stories are gone, exactly as for a one-day listing."""
+        days_between(start, end)  # validates the range
+        since = day_start(start)
+        until = day_start(end + dt.timedelta(days=1))
         seen: set[str] = set()
         for edge in ("media", "stories"):
-            for item in self._list_edge(edge, day):
+            for item in self._list_edge(edge, start, end):
                 if item.external_content_id in seen:
                     continue
                 seen.add(item.external_content_id)
-                if start <= item.published_at < end:
+                if since <= item.published_at < until:
                     yield item
 
-    def _list_edge(self, edge: str, day: dt.date) -> Iterator[ContentItem]:
-        """Every item of `/media` or `/stories` down to the first page that ends before `day`
-        (both edges are newest first); remembers each item's type for the metrics call."""
+    def _list_edge(self, edge: str, start: dt.date, end: dt.date) -> Iterator[ContentItem]:
+        """Every item of `/media` or `/stories` down to the first page that ends before
+        `start` (both edges are newest first); remembers each item's type for the metrics
+        call."""
         user = _quote_id(self.account.external_account_id)
         url = f"{self.settings.api_root}/{user}/{edge}"
         params = {"fields": MEDIA_FIELDS, "limit": self.settings.page_size}
-        start = day_start(day)
-        what = f"{edge} of instagram account {self.account.external_account_id} down to {day}"
+        floor = day_start(start)
+        span = str(start) if start == end else f"{start}..{end}"
+        what = f"{edge} of instagram account {self.account.external_account_id} down to {span}"
         pages = self._graph.iter_pages(url, params, what)
         for body in pages:
             items = [parse_media(raw) for raw in self._graph.data_list(body, edge)]
             for raw, item in zip(body["data"], items, strict=True):
                 self._media[item.external_content_id] = _media_info(raw, item.published_at)
                 yield item
-            if items and items[-1].published_at < start:
+            if items and items[-1].published_at < floor:
                 pages.close()  # the rest is older still
                 return
 
@@ -507,11 +524,24 @@ class InstagramClient(SessionClient):
 
     # ---- account metrics
 
-    def fetch_account_metrics(self, day: dt.date, *, include_snapshot: bool) -> AccountMetrics:
-        """Account-level metrics of `day` in ONE batch call (see the module docstring)."""
+    def fetch_account_metrics_between(
+        self, start: dt.date, end: dt.date, *, snapshot_day: dt.date | None
+    ) -> dict[dt.date, AccountMetrics]:
+        """Account-level metrics of the days `start`..`end` (see the module docstring) in
+        ceil(items / batch_size) batch calls:
+
+        - the `followers_count` snapshot item, when `snapshot_day` is in the range;
+        - one time-series item (reach, and follower_count for the days it covers) per run of
+          at most `SERIES_CHUNK_DAYS` days: Graph serves at most 30 days per since/until,
+          and each item reaches one day past its last day (the Pacific `end_time`);
+        - one `metric_type=total_value` item per day (a total cannot be split into days).
+
+        E.g. the 90 days up to yesterday with a snapshot: 1 + 4 + 90 = 95 items, 2 batch
+        calls (one a day before)."""
+        days = days_between(start, end)
         user = _quote_id(self.account.external_account_id)
         asks: list[Ask[Any]] = []
-        if include_snapshot:
+        if snapshot_day is not None and start <= snapshot_day <= end:
             asks.append(
                 Ask(
                     key="snapshot",
@@ -519,45 +549,69 @@ class InstagramClient(SessionClient):
                     parse=lambda body: as_int(body.get("followers_count")),
                 )
             )
-        age = (self._clock().date() - day).days
-        series = tuple(
-            m
-            for m in self.settings.account_metrics
-            if m in TIME_SERIES_ACCOUNT_METRICS
-            and (m != "follower_count" or 0 <= age < FOLLOWER_COUNT_DAYS)
-        )
+        today = self._clock().date()
+        for metrics, run in self._series_runs(days, today):
+            for offset in range(0, len(run), SERIES_CHUNK_DAYS):
+                chunk = run[offset : offset + SERIES_CHUNK_DAYS]
+                # Two days past the last one, so its Pacific end_time is in the reply.
+                since, until = day_start(chunk[0]), day_start(chunk[-1] + dt.timedelta(days=2))
+                asks.append(self._account_ask(user, "series", metrics, {}, since, until, chunk))
         totals = tuple(
             m for m in self.settings.account_metrics if m not in TIME_SERIES_ACCOUNT_METRICS
         )
-        # Two days for the series, so the value whose Pacific end_time maps to `day` is there.
-        series_range = (day_start(day), day_start(day + dt.timedelta(days=2)))
-        total_range = (day_start(day), day_start(day + dt.timedelta(days=1)))
-        for key, metrics, extra, (since, until) in (
-            ("series", series, {}, series_range),
-            ("totals", totals, {"metric_type": "total_value"}, total_range),
-        ):
-            if metrics:
-                asks.append(self._account_ask(user, key, metrics, extra, since, until, day))
+        if totals:
+            for day in days:
+                since, until = day_start(day), day_start(day + dt.timedelta(days=1))
+                extra = {"metric_type": "total_value"}
+                asks.append(self._account_ask(user, "totals", totals, extra, since, until, [day]))
         outcomes = self._graph.run(asks)
-        columns: dict[str, int | None] = {}
-        for key in ("series", "totals"):
-            outcome = outcomes.get(key)
+        columns: dict[dt.date, dict[str, int | None]] = {day: {} for day in days}
+        for ask in asks:  # series before totals: a series value wins (as for one day)
+            outcome = outcomes.get(ask.key)
             if isinstance(outcome, PlatformError):
                 raise outcome  # the account itself is gone
-            for column, value in (outcome or {}).items():
-                if columns.get(column) is None:
-                    columns[column] = value
+            if ask.key == "snapshot":
+                continue
+            for day, found in (outcome or {}).items():
+                for column, value in found.items():
+                    if columns[day].get(column) is None:
+                        columns[day][column] = value
         snapshot = outcomes.get("snapshot")
-        if isinstance(snapshot, PlatformError):
-            raise snapshot
-        return AccountMetrics(
-            followers_total=snapshot,
-            rejected_metrics=(
-                *self._graph.rejected("account:series"),
-                *self._graph.rejected("account:totals"),
-            ),
-            **columns,
+        followers = snapshot if isinstance(snapshot, int) else None
+        rejected = (
+            *self._graph.rejected("account:series"),
+            *self._graph.rejected("account:totals"),
         )
+        return {
+            day: AccountMetrics(
+                followers_total=followers if day == snapshot_day else None,
+                rejected_metrics=rejected,
+                **columns[day],
+            )
+            for day in days
+        }
+
+    def _series_runs(
+        self, days: Sequence[dt.date], today: dt.date
+    ) -> list[tuple[tuple[str, ...], list[dt.date]]]:
+        """Consecutive days grouped by the time-series metrics asked for them: follower_count
+        only for the last `FOLLOWER_COUNT_DAYS` days (not older: Graph refuses it)."""
+        runs: list[tuple[tuple[str, ...], list[dt.date]]] = []
+        for day in days:
+            age = (today - day).days
+            metrics = tuple(
+                m
+                for m in self.settings.account_metrics
+                if m in TIME_SERIES_ACCOUNT_METRICS
+                and (m != "follower_count" or 0 <= age < FOLLOWER_COUNT_DAYS)
+            )
+            if not metrics:
+                continue
+            if runs and runs[-1][0] == metrics and runs[-1][1][-1] == day - dt.timedelta(days=1):
+                runs[-1][1].append(day)
+            else:
+                runs.append((metrics, [day]))
+        return runs
 
     @staticmethod
     def _account_ask(
@@ -567,8 +621,8 @@ class InstagramClient(SessionClient):
         extra: Mapping[str, str],
         since: dt.datetime,
         until: dt.datetime,
-        day: dt.date,
-    ) -> Ask[dict[str, int | None]]:
+        days: Sequence[dt.date],
+    ) -> Ask[dict[dt.date, dict[str, int | None]]]:
         def url(names: Sequence[str]) -> str:
             query = {
                 "metric": ",".join(names),
@@ -580,9 +634,9 @@ class InstagramClient(SessionClient):
             return f"{user}/insights?{urlencode(query, safe=',')}"
 
         return Ask(
-            key=key,
+            key=(key, days[0]),
             url=url,
-            parse=lambda body: parse_account_insights(body, day),
+            parse=lambda body: {day: parse_account_insights(body, day) for day in days},
             metrics=metrics,
             family=f"{_ACCOUNT_FAMILY}{key}",
             metrics_required=True,

@@ -14,7 +14,12 @@ headers `LinkedIn-Version: YYYYMM` (the configured `api_version`) and
   `content_metrics_are_lifetime` is False and any past day can be (re)fetched.
 - Account: `GET /rest/networkSizes/{org-urn}?edgeType=COMPANY_FOLLOWED_BY_MEMBER` (follower
   total, a snapshot), `organizationalEntityFollowerStatistics`, `organizationPageStatistics` and
-  `organizationalEntityShareStatistics` without a post list, each with a one-day DAY interval.
+  `organizationalEntityShareStatistics` without a post list, each ONCE for a whole range of
+  days: one DAY-granularity interval from the first day's midnight to the midnight after the
+  last (LinkedIn answers an element per UTC day; its only range limit is the rolling 12
+  months, so no further chunking).
+- A range of days is listed with ONE walk of the posts finder (it has no time filter), down to
+  `created_slack_days` before the range's first day.
 
 Rest.li 2.0 query encoding: structure characters `( ) , :` and `List(...)` stay literal, every
 value inside (URNs) is percent-encoded, so `urn:li:share:1` travels as `urn%3Ali%3Ashare%3A1`.
@@ -50,7 +55,7 @@ Account metrics (`AccountMetrics`, all per UTC day except the follower total):
 
 | source                                                  | column          |
 |---------------------------------------------------------|-----------------|
-| networkSizes `firstDegreeSize` (include_snapshot only)  | followers_total |
+| networkSizes `firstDegreeSize` (snapshot day only)      | followers_total |
 | follower statistics organicFollowerGain + paidFollowerGain | new_followers |
 | page statistics `views.allPageViews.pageViews`          | profile_views   |
 | org share statistics impressionCount                    | impressions     |
@@ -76,7 +81,7 @@ from urllib.parse import quote
 
 import requests
 
-from analytics_pipeline.platforms.base import Account, PlatformError
+from analytics_pipeline.platforms.base import Account, PlatformError, days_between
 from analytics_pipeline.platforms.common import (
     SessionClient,
     as_int,
@@ -266,10 +271,12 @@ def restli_encode(value: Any) -> str:
     raise TypeError(f"cannot encode {type(value).__name__} in Rest.li syntax")
 
 
-def time_interval(day: dt.date) -> dict[str, Any]:
-    """The `timeIntervals` value for one UTC day at DAY granularity."""
+def time_interval(day: dt.date, last: dt.date | None = None) -> dict[str, Any]:
+    """The `timeIntervals` value for the UTC days `day`..`last` (default: `day` alone) at DAY
+    granularity: LinkedIn answers one element per day of it."""
     start = epoch_ms(day_start(day))
-    return {"timeRange": {"start": start, "end": start + _DAY_MS}, "timeGranularityType": "DAY"}
+    end = epoch_ms(day_start((last or day) + dt.timedelta(days=1)))
+    return {"timeRange": {"start": start, "end": end}, "timeGranularityType": "DAY"}
 
 
 def _query(params: Sequence[tuple[str, Any]]) -> str:
@@ -562,9 +569,14 @@ def _starts_on(element: Mapping[str, Any], day: dt.date) -> bool:
     return start == epoch_ms(day_start(day))
 
 
-def _element_for_day(elements: Sequence[Mapping[str, Any]], day: dt.date) -> Mapping[str, Any]:
-    """The element of `day` (an empty mapping when LinkedIn sent none: every field NULL)."""
-    return next((e for e in elements if _starts_on(e, day)), {})
+def _start_day(element: Mapping[str, Any]) -> dt.date | None:
+    """The UTC day a DAY-granularity element covers (None when its `timeRange.start` is not a
+    UTC midnight in epoch ms)."""
+    time_range = element.get("timeRange")
+    start = as_int(time_range.get("start")) if isinstance(time_range, dict) else None
+    if start is None or start % _DAY_MS:
+        return None
+    return dt.datetime.fromtimestamp(start / 1000, dt.UTC).date()
 
 
 def _follower_gain(element: Mapping[str, Any]) -> int | None:
@@ -650,32 +662,24 @@ class LinkedInClient(SessionClient):
         return urn
 
     def _in_statistics_window(self, day: dt.date, what: str) -> bool:
-        today = self._clock().astimezone(dt.UTC).date()
-        earliest = earliest_statistics_day(today)
-        if earliest <= day <= today:
-            return True
-        reason = "in the future" if day > today else f"older than {earliest} (rolling 12 months)"
-        logger.info(
-            "linkedin %s for %s skipped: the day is %s, outside LinkedIn's statistics window",
-            what,
-            day,
-            reason,
-        )
-        return False
+        return bool(self._statistics_window([day], what))
 
     # ---- listing
 
-    def list_content(self, day: dt.date) -> Iterator[ContentItem]:
-        """Posts published on `day` (UTC), walking the newest-created-first listing back until
-        posts were created `created_slack_days` before the day (or the listing ends)."""
+    def list_content_between(self, start: dt.date, end: dt.date) -> Iterator[ContentItem]:
+        """Posts published on the UTC days `start`..`end`: ONE walk of the newest-created-first
+        listing (it has no time filter), back until posts were created `created_slack_days`
+        before `start` (or the listing ends)."""
+        days_between(start, end)  # validates the range
         org = self._org_urn()
-        start = day_start(day)
-        end = start + dt.timedelta(days=1)
-        floor = start - dt.timedelta(days=self.settings.created_slack_days)
+        since = day_start(start)
+        until = day_start(end + dt.timedelta(days=1))
+        floor = since - dt.timedelta(days=self.settings.created_slack_days)
         count = self.settings.page_size
         offset = 0
         seen: set[str] = set()
-        subject = f"posts of {org} on {day} need"
+        span = str(start) if start == end else f"{start}..{end}"
+        subject = f"posts of {org} on {span} need"
         for _ in capped_pages(PLATFORM, self.settings.max_pages, subject):
             query = _query(
                 [
@@ -697,7 +701,7 @@ class LinkedInClient(SessionClient):
                 if item.external_content_id in seen or not _is_published(raw):
                     continue
                 seen.add(item.external_content_id)
-                if start <= item.published_at < end:
+                if since <= item.published_at < until:
                     yield item
             offset += len(elements)
             if reached_floor or len(elements) < count or _total_reached(body, offset):
@@ -786,51 +790,75 @@ class LinkedInClient(SessionClient):
 
     # ---- account metrics
 
-    def fetch_account_metrics(self, day: dt.date, *, include_snapshot: bool) -> AccountMetrics:
-        """Per-day follower gains, page views and share totals of the organization on `day`
-        (NULL outside the 12-month window, no call made), plus the current follower total when
-        `include_snapshot`."""
+    def fetch_account_metrics_between(
+        self, start: dt.date, end: dt.date, *, snapshot_day: dt.date | None
+    ) -> dict[dt.date, AccountMetrics]:
+        """Per-day follower gains, page views and share totals of the organization on the
+        days `start`..`end`, ONE request per statistics finder for the whole range (one
+        `timeIntervals` at DAY granularity: an element per UTC day); days outside the rolling
+        12 months are NULL without any call for them. Plus the current follower total on
+        `snapshot_day` when it is in the range (one `networkSizes` call)."""
+        days = days_between(start, end)
         org = self._org_urn()
         wanted = set(self.settings.account_metrics)
-        values: dict[str, int | None] = {}
-        if include_snapshot:
-            values["followers_total"] = self._followers_total(org)
-        if wanted and self._in_statistics_window(day, "account statistics"):
-            interval = time_interval(day)
+        values: dict[dt.date, dict[str, int | None]] = {day: {} for day in days}
+        if snapshot_day is not None and start <= snapshot_day <= end:
+            values[snapshot_day]["followers_total"] = self._followers_total(org)
+        window = self._statistics_window(days, "account statistics") if wanted else []
+        if window:
+            interval = time_interval(window[0], window[-1])
             if "new_followers" in wanted:
-                element = self._day_element(
-                    "organizationalEntityFollowerStatistics",
-                    "organizationalEntity",
-                    org,
-                    interval,
-                    day,
+                elements = self._day_elements(
+                    "organizationalEntityFollowerStatistics", "organizationalEntity", org, interval
                 )
-                values["new_followers"] = _follower_gain(element)
+                for day in window:
+                    values[day]["new_followers"] = _follower_gain(elements.get(day, {}))
             if "profile_views" in wanted:
-                element = self._day_element(
-                    "organizationPageStatistics", "organization", org, interval, day
+                elements = self._day_elements(
+                    "organizationPageStatistics", "organization", org, interval
                 )
-                values["profile_views"] = _page_views(element)
+                for day in window:
+                    values[day]["profile_views"] = _page_views(elements.get(day, {}))
             if wanted & {"impressions", "reach"}:
-                element = self._day_element(
-                    "organizationalEntityShareStatistics",
-                    "organizationalEntity",
-                    org,
-                    interval,
-                    day,
+                elements = self._day_elements(
+                    "organizationalEntityShareStatistics", "organizationalEntity", org, interval
                 )
-                stats = parse_share_statistics(element.get("totalShareStatistics"))
-                if "impressions" in wanted:
-                    values["impressions"] = stats["impressions"]
-                if "reach" in wanted:
-                    values["reach"] = stats["reach"]
-        return AccountMetrics(
-            followers_total=values.get("followers_total"),
-            new_followers=values.get("new_followers"),
-            profile_views=values.get("profile_views"),
-            reach=values.get("reach"),
-            impressions=values.get("impressions"),
-        )
+                for day in window:
+                    element = elements.get(day, {})
+                    stats = parse_share_statistics(element.get("totalShareStatistics"))
+                    if "impressions" in wanted:
+                        values[day]["impressions"] = stats["impressions"]
+                    if "reach" in wanted:
+                        values[day]["reach"] = stats["reach"]
+        return {
+            day: AccountMetrics(
+                followers_total=found.get("followers_total"),
+                new_followers=found.get("new_followers"),
+                profile_views=found.get("profile_views"),
+                reach=found.get("reach"),
+                impressions=found.get("impressions"),
+            )
+            for day, found in values.items()
+        }
+
+    def _statistics_window(self, days: Sequence[dt.date], what: str) -> list[dt.date]:
+        """The `days` inside LinkedIn's statistics window (the rolling 12 months up to today),
+        logging the others as skipped: LinkedIn refuses a start older than 12 months (400),
+        and has nothing yet for a future day."""
+        today = self._clock().astimezone(dt.UTC).date()
+        earliest = earliest_statistics_day(today)
+        inside = [day for day in days if earliest <= day <= today]
+        outside = [day for day in days if not earliest <= day <= today]
+        if outside:
+            logger.info(
+                "linkedin %s for %s skipped: outside LinkedIn's statistics window %s..%s "
+                "(rolling 12 months, nothing in the future)",
+                what,
+                outside[0] if len(outside) == 1 else f"{len(outside)} days from {outside[0]}",
+                earliest,
+                today,
+            )
+        return inside
 
     def _followers_total(self, org: str) -> int | None:
         body = self._get(
@@ -838,16 +866,18 @@ class LinkedInClient(SessionClient):
         )
         return as_int(body.get("firstDegreeSize"))
 
-    def _day_element(
-        self,
-        finder: str,
-        entity_param: str,
-        org: str,
-        interval: Mapping[str, Any],
-        day: dt.date,
-    ) -> Mapping[str, Any]:
+    def _day_elements(
+        self, finder: str, entity_param: str, org: str, interval: Mapping[str, Any]
+    ) -> dict[dt.date, Mapping[str, Any]]:
+        """The elements of a statistics finder by the UTC day they start on (the first one of
+        a day wins; a day LinkedIn sent nothing for is absent: every field NULL)."""
         query = _query([("q", entity_param), (entity_param, org), ("timeIntervals", interval)])
-        return _element_for_day(_elements(self._get(finder, query), finder), day)
+        by_day: dict[dt.date, Mapping[str, Any]] = {}
+        for element in _elements(self._get(finder, query), finder):
+            day = _start_day(element)
+            if day is not None:
+                by_day.setdefault(day, element)
+        return by_day
 
 
 def _total_reached(body: Mapping[str, Any], offset: int) -> bool:

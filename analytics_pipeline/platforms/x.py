@@ -5,7 +5,10 @@ Wire format (the sandbox serves exactly this; base `https://api.x.com`, version 
   exclude=retweets&tweet.fields=...&expansions=attachments.media_keys,author_id&
   media.fields=type&user.fields=username`, page after page with `pagination_token` =
   `meta.next_token` until `meta.next_token` is absent, with a page cap. `end_time` is
-  inclusive on X, so posts are also filtered to [day 00:00, next day 00:00) here. Only
+  inclusive on X, so posts are also filtered to [day 00:00, next day 00:00) here. A range of
+  days is ONE walk (start_time = the first day's midnight, end_time = the midnight after the
+  last). X serves only the 3,200 most recent posts of a timeline (retweets included), so days
+  older than that list as empty whichever way they are asked. Only
   metadata fields are asked for: metrics come from the lookup below, and asking a listing
   for private metrics would make X leave posts out of it.
 - Metrics: `GET {base}/{version}/tweets?ids=<up to 100>&tweet.fields=attachments,
@@ -53,8 +56,8 @@ them (a 200 with `not-authorized-for-field` errors and the post left out of `dat
 app-only for this client's lifetime and never asked again.
 
 Account metrics: X v2 has no per-day account metrics: only `followers_total` (the current
-`public_metrics.followers_count`, when `include_snapshot=True`); every other field stays NULL
-and no call is made without `include_snapshot`.
+`public_metrics.followers_count`, on the snapshot day); every other field stays NULL and no
+call is made without a snapshot day in the range.
 
 Errors (`classify_response`, by problem `type` / v1.1 `code`, not HTTP status alone):
 
@@ -97,7 +100,7 @@ from urllib.parse import quote
 import requests
 
 from analytics_pipeline.platforms import common
-from analytics_pipeline.platforms.base import Account, PlatformError
+from analytics_pipeline.platforms.base import Account, PlatformError, days_between
 from analytics_pipeline.platforms.common import (
     SessionClient,
     capped_pages,
@@ -153,6 +156,8 @@ PRIVATE_METRICS_MARGIN = dt.timedelta(hours=1)
 RESET_SLACK_S = 1.0  # added to x-rate-limit-reset waits: our clock against X's
 X_EPOCH_MS = 1288834974657
 
+# The user timeline's `start_time` must be on or after 2010-11-06T00:00:00Z (X's reference).
+TIMELINE_EARLIEST = dt.datetime(2010, 11, 6, tzinfo=dt.UTC)
 TIMELINE_TWEET_FIELDS = "attachments,author_id,created_at,entities,note_tweet,referenced_tweets"
 TIMELINE_EXPANSIONS = "attachments.media_keys,author_id"
 TIMELINE_MEDIA_FIELDS = "type"
@@ -714,18 +719,30 @@ class XClient(SessionClient):
 
     # ---- listing
 
-    def list_content(self, day: dt.date) -> Iterator[ContentItem]:
-        """The account's own posts of `day` (quotes and replies included, retweets not)."""
-        for post in self.list_posts(day):
+    def list_content_between(self, start: dt.date, end: dt.date) -> Iterator[ContentItem]:
+        """The account's own posts of the UTC days `start`..`end` (quotes and replies
+        included, retweets not)."""
+        for post in self.list_posts_between(start, end):
             yield post.item
 
     def list_posts(self, day: dt.date) -> Iterator[XPost]:
         """Like `list_content`, with each post's reference type (see XPost)."""
-        start = day_start(day)
-        end = start + dt.timedelta(days=1)
+        return self.list_posts_between(day, day)
+
+    def list_posts_between(self, start: dt.date, end: dt.date) -> Iterator[XPost]:
+        """Like `list_content_between`, with each post's reference type (see XPost): ONE walk
+        of the timeline with `start_time`/`end_time` spanning the whole range (X caps no
+        range), ceil(posts / page_size) pages. X serves only a user's 3,200 most recent posts
+        (retweets included) whatever the times asked: older days list as empty, one day or a
+        range alike, and with `page_size=100` no walk can exceed 32 pages."""
+        days_between(start, end)  # validates the range
+        since = day_start(start)
+        until = day_start(end + dt.timedelta(days=1))
+        if until <= TIMELINE_EARLIEST:
+            return  # X has no timeline before 2010-11-06 (and refuses such a start_time)
         params: dict[str, Any] = {
-            "start_time": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "end_time": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "start_time": max(since, TIMELINE_EARLIEST).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "end_time": until.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "max_results": self.settings.page_size,
             "exclude": "retweets",
             "tweet.fields": TIMELINE_TWEET_FIELDS,
@@ -736,7 +753,8 @@ class XClient(SessionClient):
         path = self._user_path("/tweets")
         seen_ids: set[str] = set()
         seen_tokens: set[str] = set()
-        subject = f"posts of X user {self.account.external_account_id} on {day} need"
+        span = str(start) if start == end else f"{start}..{end}"
+        subject = f"posts of X user {self.account.external_account_id} on {span} need"
         for _ in capped_pages(PLATFORM, self.settings.max_pages, subject):
             body = self._get(path, params)
             for post in self._page_posts(body):
@@ -744,10 +762,10 @@ class XClient(SessionClient):
                 if post.is_retweet or post_id in seen_ids:
                     continue
                 seen_ids.add(post_id)
-                if start <= post.item.published_at < end:
+                if since <= post.item.published_at < until:
                     yield post
-                else:
-                    logger.debug("dropping X post %s published outside %s", post_id, day)
+                else:  # end_time is inclusive on X: a post at the next midnight comes too
+                    logger.debug("dropping X post %s published outside %s", post_id, span)
             token = _dict(body.get("meta")).get("next_token")
             if not token:
                 return
@@ -895,13 +913,20 @@ class XClient(SessionClient):
 
     # ---- account
 
-    def fetch_account_metrics(self, day: dt.date, *, include_snapshot: bool) -> AccountMetrics:
-        """Only the current follower total (X v2 has no per-day account metrics)."""
-        if not include_snapshot:
-            return AccountMetrics()
+    def fetch_account_metrics_between(
+        self, start: dt.date, end: dt.date, *, snapshot_day: dt.date | None
+    ) -> dict[dt.date, AccountMetrics]:
+        """Only the current follower total, on `snapshot_day` (X v2 has no per-day account
+        metrics): one call when `snapshot_day` is in the range, none otherwise; every other
+        day and field is NULL."""
+        days = days_between(start, end)
+        found = {day: AccountMetrics() for day in days}
+        if snapshot_day is None or not start <= snapshot_day <= end:
+            return found
         body = self._get(self._user_path(), {"user.fields": "public_metrics"})
         data = body.get("data")
         if not isinstance(data, dict):
             raise _account_error(self.account, parse_partial_errors(body))
         followers = _as_int(_dict(data.get("public_metrics")).get("followers_count"))
-        return AccountMetrics(followers_total=followers)
+        found[snapshot_day] = AccountMetrics(followers_total=followers)
+        return found
