@@ -1,11 +1,29 @@
 """X API v2 routes of the sandbox, in X's wire format (`data` / `includes` / `meta` / `errors`).
 
 - `GET /2/users/{id}/tweets` (start_time, end_time, max_results 5..100, pagination_token,
-  exclude, tweet.fields, expansions, media.fields, user.fields): newest first, `meta.next_token`
-  while more posts match. `start_time` and `end_time` are both inclusive, as X documents.
-- `GET /2/tweets?ids=` (1..100 ids): posts in the order asked; unknown or deleted ids come back
-  as `errors` entries (`resource-not-found`) in an HTTP 200, next to the posts that exist.
-- `GET /2/users/{id}` (user.fields, e.g. public_metrics.followers_count).
+  since_id, until_id, exclude, tweet.fields, expansions, media.fields, poll.fields,
+  user.fields, place.fields): newest first, `meta.next_token` while more posts match.
+  `start_time` and `end_time` are both inclusive, as X documents; since_id / until_id exclusive.
+- `GET /2/tweets?ids=` (1..100 ids, same fields): posts in the order asked; unknown or deleted
+  ids come back as `errors` entries (`resource-not-found`) in an HTTP 200, next to the posts
+  that exist.
+- `GET /2/users/{id}` (user.fields, user expansions, tweet.fields; e.g.
+  public_metrics.followers_count).
+
+Spelling (`x_spelling` switch): "tweet" (default) speaks X's docs and OpenAPI 2.159
+(`tweet.fields`, `retweet_count`, `tweet_count`, `note_tweet`, `referenced_tweets`,
+`edit_history_tweet_ids`, `includes.tweets`, problem types under
+`https://api.twitter.com/2/problems/`, invalid-request with `errors[].parameters`); "post" speaks
+OpenAPI 2.167 (`post.fields`, `repost_count`, `post_count` (+ `media_count`), `note_post`,
+`referenced_posts`, `edit_history_post_ids`, `includes.posts`, `https://api.x.com/2/problems/`,
+invalid-request with `parameter` / `value`). Each operation accepts exactly the query
+parameters and values of that version's OpenAPI (`Dialect`; `test_x_spec.py` compares them):
+any other parameter (the other spelling's `*.fields`, `access_token`, ...) or value (a user
+expansion on a post route, `max_results=4`, ...) gets X's 400 `invalid-request` problem, after
+the version and token checks. Valid fields and expansions the sandbox does not model (geo, lang,
+polls, places, ...) are accepted and left out of the reply; an expansion brings its field along
+(`author_id`, `attachments`, the references) and the referenced posts come in `includes` with
+X's default fields. Problems (bodies with a `type`) are sent as `application/problem+json`.
 
 Every request goes through `_x_call`: artificial latency, API version, bearer token, then the
 fault switches (keyed by X user id; a lookup touches the authors of the ids it names):
@@ -29,8 +47,7 @@ fault switches (keyed by X user id; a lookup touches the authors of the ids it n
 
 Rate-limit headers (`x-rate-limit-limit/-remaining/-reset`) use WALL-CLOCK epoch seconds, not
 the sandbox clock: a client compares them with its own clock, as against X. Post data and
-metrics follow the sandbox clock. Valid fields the sandbox does not model (geo, lang, ...) are
-accepted and left out of the reply.
+metrics follow the sandbox clock.
 """
 
 from __future__ import annotations
