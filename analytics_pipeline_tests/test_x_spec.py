@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from typing import Any
 
 import pytest
@@ -147,6 +148,8 @@ def run_every_code_path(sandbox: SandboxServer, clock: FixedClock, spelling: str
     sandbox.faults.update(app_only_accounts=[USER])
     app_only, more = recording_client(sandbox, clock, spelling)
     assert app_only.fetch_content_metrics(ids[1:5], NOW.date()).metrics
+    assert list(app_only.list_posts(days_back(1)[0]))  # max_results=100, the default
+    assert not any(TOKEN in e.url or TOKEN in json.dumps(e.reply) for e in exchanges + more)
     return exchanges + more
 
 

@@ -64,10 +64,9 @@ Private metrics: `non_public_metrics` / `organic_metrics` need a user-context to
 exist for posts younger than 30 days. They are asked for only for ids whose snowflake time is
 younger than 30 days (minus a 1 h margin), in separate calls from older ids. When X refuses
 them (a 200 with `not-authorized-for-field` / `field-unauthorized` errors and the post left out
-of `data`, or a 403
-`unsupported-authentication`), the refused ids are fetched again with public metrics only
-(clicks stay NULL, never 0); if a whole call was refused the integration is remembered as
-app-only for this client's lifetime and never asked again.
+of `data`, or a 403 `unsupported-authentication`), the refused ids are fetched again with
+public metrics only (clicks stay NULL, never 0); if a whole call was refused the integration is
+remembered as app-only for this client's lifetime and never asked again.
 
 Account metrics: X v2 has no per-day account metrics: only `followers_total` (the current
 `public_metrics.followers_count`, when `include_snapshot=True`); every other field stays NULL
@@ -143,8 +142,11 @@ from analytics_pipeline.records import (
 
 __all__ = [
     "COMMON_REFERENCE_TYPES",
+    "DEFAULT_FIELD_SPELLING",
+    "FIELD_SPELLINGS",
     "LOOKUP_LIMIT",
     "PRIVATE_METRIC_GROUPS",
+    "FieldSpelling",
     "ReferenceType",
     "XClient",
     "XPartialError",
