@@ -54,7 +54,13 @@ DEFAULTS: dict[str, Any] = {
     "sunset_api_versions": frozenset(),
     # Accounts whose token has no user context (X: non_public/organic metrics refused).
     "app_only_accounts": frozenset(),
+    # Which spelling of X API v2 the sandbox speaks: "tweet" (X's docs, OpenAPI 2.159:
+    # tweet.fields, retweet_count, api.twitter.com problem types) or "post" (OpenAPI 2.167:
+    # post.fields, repost_count, api.x.com problem types). The other spelling's parameters get
+    # X's 400 invalid-request problem.
+    "x_spelling": "tweet",
 }
+X_SPELLINGS = frozenset({"tweet", "post"})
 
 _SET_SWITCHES = frozenset(
     {
@@ -254,6 +260,14 @@ class FaultState:
         self.update(null_batch_items=value)
 
     @property
+    def x_spelling(self) -> str:
+        return str(self._get("x_spelling"))
+
+    @x_spelling.setter
+    def x_spelling(self, value: str) -> None:
+        self.update(x_spelling=value)
+
+    @property
     def rate_limit_usage_pct(self) -> int | None:
         value = self._get("rate_limit_usage_pct")
         return None if value is None else int(value)
@@ -281,6 +295,10 @@ def _normalize(name: str, value: Any) -> Any:
         allowed = {CYCLE, *(kind.value for kind in TransientKind)}
         if value not in allowed:
             raise ValueError(f"transient_kind must be one of {sorted(allowed)}")
+        return str(value)
+    if name == "x_spelling":
+        if value not in X_SPELLINGS:
+            raise ValueError(f"x_spelling must be one of {sorted(X_SPELLINGS)}")
         return str(value)
     if value is None:
         return None

@@ -1,15 +1,33 @@
 """X API v2 routes of the sandbox, in X's wire format (`data` / `includes` / `meta` / `errors`).
 
 - `GET /2/users/{id}/tweets` (start_time, end_time, max_results 5..100, pagination_token,
-  exclude, tweet.fields, expansions, media.fields, user.fields): newest first, `meta.next_token`
-  while more posts match. `start_time` and `end_time` are both inclusive, as X documents, and
-  any span is accepted; a start_time before 2010-11-06T00:00:00Z or after end_time is a 400
+  since_id, until_id, exclude, tweet.fields, expansions, media.fields, poll.fields,
+  user.fields, place.fields): newest first, `meta.next_token` while more posts match.
+  `start_time` and `end_time` are both inclusive, as X documents; since_id / until_id exclusive.
+  Any span is accepted; a start_time before 2010-11-06T00:00:00Z or after end_time is a 400
   `invalid-request`. Only the user's 3,200 most recent posts are reachable (retweets and
   replies count, deleted posts do not), 800 with `exclude=replies`: older posts are never
   listed, whatever start_time says.
-- `GET /2/tweets?ids=` (1..100 ids): posts in the order asked; unknown or deleted ids come back
-  as `errors` entries (`resource-not-found`) in an HTTP 200, next to the posts that exist.
-- `GET /2/users/{id}` (user.fields, e.g. public_metrics.followers_count).
+- `GET /2/tweets?ids=` (1..100 ids, same fields): posts in the order asked; unknown or deleted
+  ids come back as `errors` entries (`resource-not-found`) in an HTTP 200, next to the posts
+  that exist.
+- `GET /2/users/{id}` (user.fields, user expansions, tweet.fields; e.g.
+  public_metrics.followers_count).
+
+Spelling (`x_spelling` switch): "tweet" (default) speaks X's docs and OpenAPI 2.159
+(`tweet.fields`, `retweet_count`, `tweet_count`, `note_tweet`, `referenced_tweets`,
+`edit_history_tweet_ids`, `includes.tweets`, problem types under
+`https://api.twitter.com/2/problems/`, invalid-request with `errors[].parameters`); "post" speaks
+OpenAPI 2.167 (`post.fields`, `repost_count`, `post_count` (+ `media_count`), `note_post`,
+`referenced_posts`, `edit_history_post_ids`, `includes.posts`, `https://api.x.com/2/problems/`,
+invalid-request with `parameter` / `value`). Each operation accepts exactly the query
+parameters and values of that version's OpenAPI (`Dialect`; `test_x_spec.py` compares them):
+any other parameter (the other spelling's `*.fields`, `access_token`, ...) or value (a user
+expansion on a post route, `max_results=4`, ...) gets X's 400 `invalid-request` problem, after
+the version and token checks. Valid fields and expansions the sandbox does not model (geo, lang,
+polls, places, ...) are accepted and left out of the reply; an expansion brings its field along
+(`author_id`, `attachments`, the references) and the referenced posts come in `includes` with
+X's default fields. Problems (bodies with a `type`) are sent as `application/problem+json`.
 
 Every request goes through `_x_call`: artificial latency, API version, bearer token, then the
 fault switches (keyed by X user id; a lookup touches the authors of the ids it names):
@@ -33,8 +51,7 @@ fault switches (keyed by X user id; a lookup touches the authors of the ids it n
 
 Rate-limit headers (`x-rate-limit-limit/-remaining/-reset`) use WALL-CLOCK epoch seconds, not
 the sandbox clock: a client compares them with its own clock, as against X. Post data and
-metrics follow the sandbox clock. Valid fields the sandbox does not model (geo, lang, ...) are
-accepted and left out of the reply.
+metrics follow the sandbox clock.
 """
 
 from __future__ import annotations
@@ -48,6 +65,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import partial
 from itertools import islice, takewhile
 from typing import Any
@@ -73,122 +91,193 @@ TIMELINE_EARLIEST = dt.datetime(2010, 11, 6, tzinfo=dt.UTC)
 DEFAULT_MAX_RESULTS = 10
 RATE_LIMIT = 900  # requests per 15-minute window, per endpoint
 RATE_WINDOW_S = 900
-PROBLEMS = "https://api.twitter.com/2/problems/"  # the host X still writes in problem types
+PROBLEMS = "https://api.twitter.com/2/problems/"  # the host X's docs and OpenAPI 2.159 write
+POST_PROBLEMS = "https://api.x.com/2/problems/"  # the host of OpenAPI 2.167
 
 _JSON_TYPE = "application/json; charset=utf-8"
+_PROBLEM_TYPE = "application/problem+json"
 _ID_RE = re.compile(r"[0-9]{1,19}")
 
-TWEET_FIELDS = frozenset(
-    {
-        "article",
-        "attachments",
-        "author_id",
-        "card_uri",
-        "community_id",
-        "context_annotations",
-        "conversation_id",
-        "created_at",
-        "display_text_range",
-        "edit_controls",
-        "edit_history_tweet_ids",
-        "entities",
-        "geo",
-        "id",
-        "in_reply_to_user_id",
-        "lang",
-        "media_metadata",
-        "non_public_metrics",
-        "note_tweet",
-        "organic_metrics",
-        "possibly_sensitive",
-        "promoted_metrics",
-        "public_metrics",
-        "referenced_tweets",
-        "reply_settings",
-        "scopes",
-        "source",
-        "text",
-        "withheld",
-    }
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Query-parameter vocabularies, exactly the enums of X's OpenAPI documents (2.159 for the Tweet
+# spelling, 2.167 for the Post spelling); `test_x_spec.py` compares them with the specs.
+TWEET_FIELDS = _words(
+    """article attachments author_id card_uri community_id context_annotations conversation_id
+    created_at display_text_range edit_controls edit_history_tweet_ids entities geo id
+    in_reply_to_user_id lang media_metadata non_public_metrics note_tweet organic_metrics
+    possibly_sensitive promoted_metrics public_metrics referenced_tweets reply_settings scopes
+    source suggested_source_links suggested_source_links_with_counts text withheld"""
 )
-PRIVATE_TWEET_FIELDS = ("non_public_metrics", "organic_metrics", "promoted_metrics")
-EXPANSIONS = frozenset(
-    {
-        "attachments.media_keys",
-        "attachments.media_source_tweet",
-        "attachments.poll_ids",
-        "author_id",
-        "edit_history_tweet_ids",
-        "entities.mentions.username",
-        "geo.place_id",
-        "in_reply_to_user_id",
-        "entities.note.mentions.username",
-        "referenced_tweets.id",
-        "referenced_tweets.id.author_id",
-        "article.cover_media",
-        "article.media_entities",
-        "pinned_tweet_id",
-        "affiliation.user_id",
-        "most_recent_tweet_id",
-    }
+POST_FIELDS = _words(
+    """article article_title attachments card_uri community_id context_annotations
+    conversation_id created_at display_text_range edit_controls entities geo id lang
+    matched_media_notes media_metadata non_public_metrics note_post note_request_suggestions
+    organic_metrics paid_partnership possibly_sensitive promoted_metrics public_metrics
+    reply_settings scopes source suggested_source_links suggested_source_links_with_counts text
+    withheld"""
 )
-MEDIA_FIELDS = frozenset(
-    {
-        "alt_text",
-        "duration_ms",
-        "height",
-        "media_key",
-        "non_public_metrics",
-        "organic_metrics",
-        "preview_image_url",
-        "promoted_metrics",
-        "public_metrics",
-        "type",
-        "url",
-        "variants",
-        "width",
-    }
+TWEET_EXPANSIONS = _words(
+    """article.cover_media article.media_entities attachments.media_keys
+    attachments.media_source_tweet attachments.poll_ids author_id edit_history_tweet_ids
+    entities.mentions.username geo.place_id in_reply_to_user_id entities.note.mentions.username
+    referenced_tweets.id referenced_tweets.id.attachments.media_keys
+    referenced_tweets.id.author_id"""
 )
-USER_FIELDS = frozenset(
-    {
-        "affiliation",
-        "connection_status",
-        "created_at",
-        "description",
-        "entities",
-        "id",
-        "location",
-        "most_recent_tweet_id",
-        "name",
-        "pinned_tweet_id",
-        "profile_banner_url",
-        "profile_image_url",
-        "protected",
-        "public_metrics",
-        "receives_your_dm",
-        "subscription_type",
-        "url",
-        "username",
-        "verified",
-        "verified_type",
-        "withheld",
-    }
+POST_EXPANSIONS = _words(
+    """article.cover_media article.media_entities attachments.media_keys
+    attachments.media_source_tweet attachments.poll_ids author_id edit_history_post_ids
+    entities.mentions.username geo.place_id in_reply_to_user_id referenced_posts username"""
 )
+TWEET_USER_EXPANSIONS = _words("affiliation.user_id most_recent_tweet_id pinned_tweet_id")
+POST_USER_EXPANSIONS = _words("affiliation most_recent_post_id pinned_post_id")
+TWEET_USER_FIELDS = _words(
+    """affiliation confirmed_email connection_status created_at description entities id
+    is_identity_verified location most_recent_tweet_id name parody pinned_tweet_id
+    profile_banner_url profile_image_url protected public_metrics receives_your_dm subscription
+    subscription_type url username verified verified_followers_count verified_type withheld"""
+)
+POST_USER_FIELDS = _words(
+    """confirmed_email connection_status created_at description entities id is_identity_verified
+    location name parody profile_banner_url profile_image_url protected public_metrics
+    receives_your_dm subscribes_to_you subscription subscription_type url username verified
+    verified_followers_count verified_type withheld"""
+)
+MEDIA_FIELDS = _words(
+    """alt_text duration_ms height media_key non_public_metrics organic_metrics
+    preview_image_url promoted_metrics public_metrics type url variants width"""
+)
+POLL_FIELDS = _words("duration_minutes end_datetime id options voting_status")
+PLACE_FIELDS = _words("contained_within country country_code full_name geo id name place_type")
 EXCLUDES = frozenset({"retweets", "replies"})
-_EXPANSION_FIELDS = {
-    "attachments.media_keys": "attachments",
-    "author_id": "author_id",
-    "in_reply_to_user_id": "in_reply_to_user_id",
-    "referenced_tweets.id": "referenced_tweets",
-}
-_PARAM_VOCABULARY: dict[str, frozenset[str]] = {
-    "tweet.fields": TWEET_FIELDS,
-    "expansions": EXPANSIONS,
-    "media.fields": MEDIA_FIELDS,
-    "user.fields": USER_FIELDS,
-    "exclude": EXCLUDES,
-}
-# Sub-fields X names, one error each, when it refuses a private field group.
+PRIVATE_TWEET_FIELDS = ("non_public_metrics", "organic_metrics", "promoted_metrics")
+
+# The query parameters of each operation besides the `*.fields` / `expansions` vocabularies.
+TIMELINE_PARAMS = frozenset(
+    {"max_results", "pagination_token", "start_time", "end_time", "since_id", "until_id", "exclude"}
+)
+LOOKUP_PARAMS = frozenset({"ids"})
+USER_PARAMS: frozenset[str] = frozenset()
+
+
+class Operation(StrEnum):
+    TIMELINE = "timeline"  # GET /2/users/{id}/tweets (getUsersPosts)
+    LOOKUP = "lookup"  # GET /2/tweets (getPostsByIds)
+    USER = "user"  # GET /2/users/{id} (getUsersById)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """One spelling of X API v2: what a request may say and how a reply names things.
+
+    "tweet" is X's public docs and OpenAPI 2.159; "post" is OpenAPI 2.167, which renames Tweet
+    to Post (`post.fields`, `repost_count`, `post_count`, `note_post`, `referenced_posts`,
+    `edit_history_post_ids`, `includes.posts`, problem types under `https://api.x.com`).
+    """
+
+    name: str
+    spec_version: str
+    problems: str  # problem `type` prefix
+    fields_param: str  # `tweet.fields` / `post.fields`
+    post_fields: frozenset[str]
+    post_expansions: frozenset[str]
+    user_expansions: frozenset[str]
+    user_fields: frozenset[str]
+    repost_count: str
+    post_count: str
+    edit_history: str
+    note: str
+    referenced: str  # the post field listing referenced posts
+    referenced_expansion: str
+    includes_posts: str  # `includes.tweets` / `includes.posts`
+
+    @property
+    def expansion_fields(self) -> dict[str, str]:
+        """Expansion -> the post field it brings along (an expansion implies its field)."""
+        return {
+            "attachments.media_keys": "attachments",
+            "author_id": "author_id",
+            "in_reply_to_user_id": "in_reply_to_user_id",
+            self.referenced_expansion: self.referenced,
+        }
+
+    def vocabularies(self, operation: Operation) -> dict[str, frozenset[str]]:
+        """The list-valued parameters of `operation` and the values each accepts."""
+        if operation is Operation.USER:
+            return {
+                "user.fields": self.user_fields,
+                "expansions": self.user_expansions,
+                self.fields_param: self.post_fields,
+            }
+        out = {
+            self.fields_param: self.post_fields,
+            "expansions": self.post_expansions,
+            "media.fields": MEDIA_FIELDS,
+            "poll.fields": POLL_FIELDS,
+            "user.fields": self.user_fields,
+            "place.fields": PLACE_FIELDS,
+        }
+        if operation is Operation.TIMELINE:
+            out["exclude"] = EXCLUDES
+        return out
+
+    def parameters(self, operation: Operation) -> frozenset[str]:
+        """Every query parameter `operation` accepts."""
+        plain = {
+            Operation.TIMELINE: TIMELINE_PARAMS,
+            Operation.LOOKUP: LOOKUP_PARAMS,
+            Operation.USER: USER_PARAMS,
+        }[operation]
+        return plain | frozenset(self.vocabularies(operation))
+
+
+TWEET_DIALECT = Dialect(
+    name="tweet",
+    spec_version="2.159",
+    problems=PROBLEMS,
+    fields_param="tweet.fields",
+    post_fields=TWEET_FIELDS,
+    post_expansions=TWEET_EXPANSIONS,
+    user_expansions=TWEET_USER_EXPANSIONS,
+    user_fields=TWEET_USER_FIELDS,
+    repost_count="retweet_count",
+    post_count="tweet_count",
+    edit_history="edit_history_tweet_ids",
+    note="note_tweet",
+    referenced="referenced_tweets",
+    referenced_expansion="referenced_tweets.id",
+    includes_posts="tweets",
+)
+POST_DIALECT = Dialect(
+    name="post",
+    spec_version="2.167",
+    problems=POST_PROBLEMS,
+    fields_param="post.fields",
+    post_fields=POST_FIELDS,
+    post_expansions=POST_EXPANSIONS,
+    user_expansions=POST_USER_EXPANSIONS,
+    user_fields=POST_USER_FIELDS,
+    repost_count="repost_count",
+    post_count="post_count",
+    edit_history="edit_history_post_ids",
+    note="note_post",
+    referenced="referenced_posts",
+    referenced_expansion="referenced_posts",
+    includes_posts="posts",
+)
+DIALECTS = {dialect.name: dialect for dialect in (TWEET_DIALECT, POST_DIALECT)}
+
+
+def dialect_of(state: SandboxState) -> Dialect:
+    """The spelling the sandbox speaks now (the `x_spelling` switch)."""
+    return DIALECTS[state.faults.x_spelling]
+
+
+# Sub-fields X names, one error each, when it refuses a private field group ("retweet_count"
+# is respelled per dialect).
 _PRIVATE_SUBFIELDS: dict[str, tuple[str, ...]] = {
     "non_public_metrics": ("impression_count", "url_link_clicks", "user_profile_clicks"),
     "organic_metrics": ("impression_count", "like_count", "reply_count", "retweet_count"),
@@ -313,22 +402,38 @@ def x_dumps(payload: Any) -> str:
 class Selection:
     """The `*.fields` / `expansions` of a request, validated."""
 
-    tweet_fields: frozenset[str] = frozenset()
+    tweet_fields: frozenset[str] = frozenset()  # `tweet.fields` or `post.fields`
     expansions: frozenset[str] = frozenset()
     media_fields: frozenset[str] = frozenset()
     user_fields: frozenset[str] = frozenset()
+    dialect: Dialect = TWEET_DIALECT
 
     @property
     def private_fields(self) -> tuple[str, ...]:
         return tuple(f for f in PRIVATE_TWEET_FIELDS if f in self.tweet_fields)
 
 
-def _list_param(params: dict[str, str], name: str) -> frozenset[str]:
+def check_parameters(params: dict[str, str], dialect: Dialect, operation: Operation) -> None:
+    """X's 400 for a query parameter the operation does not take (e.g. `post.fields` where only
+    `tweet.fields` exists, `access_token`)."""
+    allowed = dialect.parameters(operation)
+    for name, value in params.items():
+        if name not in allowed:
+            raise invalid_request(
+                f"The query parameter [{name}] is not one of [{','.join(sorted(allowed))}]",
+                name,
+                [value],
+            )
+
+
+def _list_param(
+    params: dict[str, str], name: str, dialect: Dialect, operation: Operation
+) -> frozenset[str]:
     raw = params.get(name)
     if raw is None:
         return frozenset()
-    values = [value for value in raw.split(",")]
-    allowed = _PARAM_VOCABULARY[name]
+    values = raw.split(",")
+    allowed = dialect.vocabularies(operation)[name]
     bad = [value for value in values if value not in allowed]
     if bad:
         raise invalid_request(
@@ -340,12 +445,17 @@ def _list_param(params: dict[str, str], name: str) -> frozenset[str]:
     return frozenset(values)
 
 
-def parse_selection(params: dict[str, str]) -> Selection:
+def parse_selection(params: dict[str, str], dialect: Dialect, operation: Operation) -> Selection:
+    """The validated selection of a request (unknown parameters are X's 400 problem)."""
+    check_parameters(params, dialect, operation)
+    for name in dialect.vocabularies(operation):
+        _list_param(params, name, dialect, operation)  # poll.fields & co: checked, not modeled
     return Selection(
-        tweet_fields=_list_param(params, "tweet.fields"),
-        expansions=_list_param(params, "expansions"),
-        media_fields=_list_param(params, "media.fields"),
-        user_fields=_list_param(params, "user.fields"),
+        tweet_fields=_list_param(params, dialect.fields_param, dialect, operation),
+        expansions=_list_param(params, "expansions", dialect, operation),
+        media_fields=_list_param(params, "media.fields", dialect, operation),
+        user_fields=_list_param(params, "user.fields", dialect, operation),
+        dialect=dialect,
     )
 
 
@@ -473,9 +583,9 @@ def _render_entities(entities: x_data.Entities) -> dict[str, Any]:
     return out
 
 
-def _public_metrics(m: x_data.TweetMetrics) -> dict[str, int]:
+def _public_metrics(m: x_data.TweetMetrics, dialect: Dialect) -> dict[str, int]:
     return {
-        "retweet_count": m.retweets,
+        dialect.repost_count: m.retweets,
         "reply_count": m.replies,
         "like_count": m.likes,
         "quote_count": m.quotes,
@@ -484,10 +594,11 @@ def _public_metrics(m: x_data.TweetMetrics) -> dict[str, int]:
     }
 
 
-def _private_metrics(name: str, m: x_data.TweetMetrics) -> dict[str, int]:
+def _private_metrics(name: str, m: x_data.TweetMetrics, dialect: Dialect) -> dict[str, int]:
     out = {"impression_count": m.impressions}
     if name == "organic_metrics":
-        out.update(like_count=m.likes, reply_count=m.replies, retweet_count=m.retweets)
+        out.update(like_count=m.likes, reply_count=m.replies)
+        out[dialect.repost_count] = m.retweets
     if m.link_clicks is not None:  # X leaves url_link_clicks out for posts without a link
         out["url_link_clicks"] = m.link_clicks
     out["user_profile_clicks"] = m.profile_clicks
@@ -497,16 +608,14 @@ def _private_metrics(name: str, m: x_data.TweetMetrics) -> dict[str, int]:
 def render_tweet(
     tweet: x_data.SyntheticTweet, sel: Selection, state: SandboxState, now: dt.datetime
 ) -> dict[str, Any]:
-    """The post with `id`, `text`, `edit_history_tweet_ids` (X's defaults) and the requested
-    fields it models (private ones only when the caller already checked they are allowed)."""
-    out: dict[str, Any] = {
-        "id": tweet.id,
-        "text": tweet.text,
-        "edit_history_tweet_ids": [tweet.id],
-    }
+    """The post with `id`, `text`, `edit_history_tweet_ids` (`edit_history_post_ids`; X's
+    defaults) and the requested fields it models (private ones only when the caller already
+    checked they are allowed), named in the selection's dialect."""
+    names = sel.dialect
+    out: dict[str, Any] = {"id": tweet.id, "text": tweet.text, names.edit_history: [tweet.id]}
     # An expansion brings the field it expands along, as on X.
     wanted = sel.tweet_fields | {
-        name for expansion, name in _EXPANSION_FIELDS.items() if expansion in sel.expansions
+        name for expansion, name in names.expansion_fields.items() if expansion in sel.expansions
     }
     metrics = x_data.metrics_for(tweet, now.date(), state.config)
     if "created_at" in wanted:
@@ -521,18 +630,18 @@ def render_tweet(
         out["attachments"] = {"media_keys": [media.media_key for media in tweet.media]}
     if "entities" in wanted and not tweet.entities.is_empty():
         out["entities"] = _render_entities(tweet.entities)
-    if "note_tweet" in wanted and tweet.note_text is not None:
+    if names.note in wanted and tweet.note_text is not None:
         note: dict[str, Any] = {"text": tweet.note_text}
         if tweet.note_entities is not None and not tweet.note_entities.is_empty():
             note["entities"] = _render_entities(tweet.note_entities)
-        out["note_tweet"] = note
-    if "referenced_tweets" in wanted and tweet.referenced_id is not None:
-        out["referenced_tweets"] = [{"type": tweet.kind.value, "id": tweet.referenced_id}]
+        out[names.note] = note
+    if names.referenced in wanted and tweet.referenced_id is not None:
+        out[names.referenced] = [{"type": tweet.kind.value, "id": tweet.referenced_id}]
     if "public_metrics" in wanted:
-        out["public_metrics"] = _public_metrics(metrics)
+        out["public_metrics"] = _public_metrics(metrics, names)
     for name in ("non_public_metrics", "organic_metrics"):
         if name in wanted:
-            out[name] = _private_metrics(name, metrics)
+            out[name] = _private_metrics(name, metrics, names)
     return out
 
 
@@ -553,7 +662,11 @@ def _private_refusals(
         )
         if refused:
             errors.extend(
-                field_authorization_error(tweet.id, f"{name}.{sub}", parameter)
+                field_authorization_error(
+                    tweet.id,
+                    f"{name}.{sel.dialect.repost_count if sub == 'retweet_count' else sub}",
+                    parameter,
+                )
                 for sub in _PRIVATE_SUBFIELDS[name]
             )
     return errors
@@ -588,11 +701,12 @@ def render_user(
         out["public_metrics"] = {
             "followers_count": total,
             "following_count": 100 + total // 50,
-            "tweet_count": 1_000 + total // 7,
+            sel.dialect.post_count: 1_000 + total // 7,
             "listed_count": total // 400,
             "like_count": total // 3,
-            "media_count": total // 90,
         }
+        if sel.dialect is POST_DIALECT:  # 2.159's UserPublicMetrics has no media_count
+            out["public_metrics"]["media_count"] = total // 90
     if "created_at" in sel.user_fields:
         out["created_at"] = "2015-03-02T10:00:00.000Z"
     if "protected" in sel.user_fields:
@@ -612,6 +726,7 @@ class TweetPage:
     errors: list[dict[str, Any]] = field(default_factory=list)
     media: dict[str, dict[str, Any]] = field(default_factory=dict)
     authors: dict[str, None] = field(default_factory=dict)
+    referenced: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def add(self, tweet: x_data.SyntheticTweet, state: SandboxState) -> None:
         refusals = _private_refusals(tweet, self.sel, self.app_only, self.now, self.parameter)
@@ -624,6 +739,19 @@ class TweetPage:
                 self.media[media.media_key] = _render_media(media, self.sel, tweet, state, self.now)
         if "author_id" in self.sel.expansions:
             self.authors[tweet.user_id] = None
+        if self.sel.dialect.referenced_expansion in self.sel.expansions and tweet.referenced_id:
+            self._add_referenced(tweet.referenced_id, state)
+
+    def _add_referenced(self, tweet_id: str, state: SandboxState) -> None:
+        """A referenced post in `includes.tweets` (`includes.posts`), with X's default fields."""
+        referenced = x_data.decode_tweet_id(tweet_id, state.config)
+        if (
+            referenced is not None
+            and referenced.created_at <= self.now
+            and tweet_id not in state.faults.deleted_posts
+        ):
+            plain = Selection(dialect=self.sel.dialect)
+            self.referenced[tweet_id] = render_tweet(referenced, plain, state, self.now)
 
     def body(self, state: SandboxState, meta: dict[str, Any] | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {}
@@ -634,6 +762,8 @@ class TweetPage:
             includes["media"] = list(self.media.values())
         if self.authors:
             includes["users"] = [render_user(u, self.sel, state, self.now) for u in self.authors]
+        if self.referenced:
+            includes[self.sel.dialect.includes_posts] = list(self.referenced.values())
         if includes:
             body["includes"] = includes
         if self.errors:
@@ -651,17 +781,24 @@ class CallContext:
     seq: int
     now: dt.datetime  # the sandbox clock, read once per request
     app_only: bool
+    dialect: Dialect = TWEET_DIALECT
+
+
+def _optional_id(params: dict[str, str], name: str) -> int | None:
+    raw = params.get(name)
+    return None if raw is None else int(_check_id(name, raw))
 
 
 def timeline(
     user_id: str, params: dict[str, str], state: SandboxState, ctx: CallContext
 ) -> dict[str, Any]:
-    sel = parse_selection(params)
+    sel = parse_selection(params, ctx.dialect, Operation.TIMELINE)
     start = _parse_time("start_time", params.get("start_time"))
     end = _parse_time("end_time", params.get("end_time"))
     _check_time_range(params, start, end)
     limit = _parse_max_results(params.get("max_results"))
-    exclude = _list_param(params, "exclude")
+    exclude = _list_param(params, "exclude", ctx.dialect, Operation.TIMELINE)
+    since_id, until_id = _optional_id(params, "since_id"), _optional_id(params, "until_id")
     token = params.get("pagination_token")
     before = decode_token(token) if token else None
     if not x_data.user_exists(user_id, state.config):
@@ -682,6 +819,8 @@ def timeline(
         if tweet.id not in deleted
         and not ("retweets" in exclude and tweet.kind is x_data.TweetKind.RETWEET)
         and not ("replies" in exclude and tweet.kind is x_data.TweetKind.REPLY)
+        and (since_id is None or int(tweet.id) > since_id)  # both exclusive, as on X
+        and (until_id is None or int(tweet.id) < until_id)
     )
     found = list(islice(candidates, limit + 1))
     tweets = found[:limit]
@@ -715,7 +854,7 @@ def parse_ids(params: dict[str, str]) -> list[str]:
 
 def lookup(params: dict[str, str], state: SandboxState, ctx: CallContext) -> dict[str, Any]:
     ids = parse_ids(params)
-    sel = parse_selection(params)
+    sel = parse_selection(params, ctx.dialect, Operation.LOOKUP)
     page = TweetPage(sel, ctx.app_only, ctx.now, "ids")
     deleted = state.faults.deleted_posts
     for tweet_id in dict.fromkeys(ids):
@@ -730,7 +869,7 @@ def lookup(params: dict[str, str], state: SandboxState, ctx: CallContext) -> dic
 def user_lookup(
     user_id: str, params: dict[str, str], state: SandboxState, ctx: CallContext
 ) -> dict[str, Any]:
-    sel = parse_selection(params)
+    sel = parse_selection(params, ctx.dialect, Operation.USER)
     if not x_data.user_exists(user_id, state.config):
         return {"errors": [not_found_error("user", "id", user_id)]}
     return {"data": render_user(user_id, sel, state, ctx.now)}
@@ -778,7 +917,9 @@ def transient_response(kind: TransientKind, state: SandboxState, wall: float) ->
             "type": "about:blank",
             "status": 503,
         }
-        return Response(x_dumps(body), 503, rate_limit_headers(state, wall), media_type=_JSON_TYPE)
+        return Response(
+            x_dumps(body), 503, rate_limit_headers(state, wall), media_type=_PROBLEM_TYPE
+        )
     headers = rate_limit_headers(state, wall, remaining=0)
     headers["x-rate-limit-reset"] = str(int(wall) + 1)  # the window reopens in about a second
     body = {
@@ -787,7 +928,7 @@ def transient_response(kind: TransientKind, state: SandboxState, wall: float) ->
         "type": "about:blank",
         "status": 429,
     }
-    return Response(x_dumps(body), 429, headers, media_type=_JSON_TYPE)
+    return Response(x_dumps(body), 429, headers, media_type=_PROBLEM_TYPE)
 
 
 async def _x_call(request: Request, prepared: Prepared) -> Response:
@@ -806,6 +947,7 @@ def _x_answer(request: Request, prepared: Prepared, call: CallStart) -> Outcome:
     version = request.path_params["version"]
     users = prepared.user_ids
     faults = state.faults
+    dialect = dialect_of(state)
     fault: str | None = None
     error_code: int | None = None
     try:
@@ -832,7 +974,7 @@ def _x_answer(request: Request, prepared: Prepared, call: CallStart) -> Outcome:
             response = transient_response(kind, state, wall)
         else:
             app_only = faults.any_in("app_only_accounts", users)
-            body = prepared.run(CallContext(seq, now, app_only))
+            body = respell_problems(prepared.run(CallContext(seq, now, app_only, dialect)), dialect)
             if app_only and any(
                 e.get("type", "").endswith("not-authorized-for-field")
                 for e in body.get("errors", ())
@@ -844,8 +986,39 @@ def _x_answer(request: Request, prepared: Prepared, call: CallStart) -> Outcome:
     except XProblem as problem:
         error_code = problem.error_code
         headers = {} if problem.status == 404 else rate_limit_headers(state, wall)
-        response = Response(x_dumps(problem.body), problem.status, headers, media_type=_JSON_TYPE)
+        body = respell_problems(problem.body, dialect)
+        # A problem (RFC 7807, with a `type`) travels as application/problem+json, a v1.1-style
+        # `{"errors": [{"code": ..}]}` as application/json: the spec's two `default` replies.
+        media_type = _PROBLEM_TYPE if "type" in body else _JSON_TYPE
+        response = Response(x_dumps(body), problem.status, headers, media_type=media_type)
     return Outcome(response, error_code, fault)
+
+
+def respell_problems(body: dict[str, Any], dialect: Dialect) -> dict[str, Any]:
+    """Problem `type`s (top level and in `errors`) under the dialect's host."""
+
+    def respelled(entry: Any) -> Any:
+        kind = entry.get("type") if isinstance(entry, dict) else None
+        if isinstance(kind, str) and kind.startswith(PROBLEMS) and dialect.problems != PROBLEMS:
+            return {**entry, "type": dialect.problems + kind.removeprefix(PROBLEMS)}
+        return entry
+
+    out = respelled(body)
+    if isinstance(out.get("errors"), list):
+        out = {**out, "errors": [respelled(entry) for entry in out["errors"]]}
+    if dialect is POST_DIALECT and out.get("type") == POST_PROBLEMS + "invalid-request":
+        # 2.167's InvalidRequestProblem names one parameter and value instead of `errors`.
+        first = out["errors"][0]
+        parameter, values = next(iter(first["parameters"].items()))
+        out = {
+            "type": out["type"],
+            "title": out["title"],
+            "detail": first["message"],
+            "parameter": parameter,
+            "value": ",".join(values),
+            "status": 400,
+        }
+    return out
 
 
 def _params(request: Request) -> dict[str, str]:

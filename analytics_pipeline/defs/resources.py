@@ -158,6 +158,10 @@ class XConfig(_ApiConfig):
     private_metrics: list[str] = Field(
         default=list(_X.private_metrics), description="User-context field groups, or 'none'."
     )
+    field_spelling: str = Field(
+        default=_X.field_spelling,
+        description="'tweet' (tweet.fields, X's docs) or 'post' (post.fields, OpenAPI 2.167).",
+    )
 
 
 class PlatformsResource(dg.ConfigurableResource):

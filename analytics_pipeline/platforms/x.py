@@ -1,31 +1,46 @@
 """X (Twitter) API v2: a user's posts of a day, their lifetime metrics and the follower total.
 
-Wire format (the sandbox serves exactly this; base `https://api.x.com`, version path `/2`):
+Wire format (the sandbox serves exactly this; base `https://api.x.com`, version path `/2`;
+checked against X's own OpenAPI documents by `analytics_pipeline_tests/test_x_spec.py`):
 - Posts: `GET {base}/{version}/users/{id}/tweets?start_time=&end_time=&max_results=100&
-  exclude=retweets&tweet.fields=...&expansions=attachments.media_keys,author_id&
-  media.fields=type&user.fields=username`, page after page with `pagination_token` =
-  `meta.next_token` until `meta.next_token` is absent, with a page cap. `end_time` is
-  inclusive on X, so posts are also filtered to [day 00:00, next day 00:00) here. A range of
-  days is ONE walk (start_time = the first day's midnight, end_time = the midnight after the
-  last). X serves only the 3,200 most recent posts of a timeline (retweets included), so days
-  older than that list as empty whichever way they are asked. Only
-  metadata fields are asked for: metrics come from the lookup below, and asking a listing
-  for private metrics would make X leave posts out of it.
+  exclude=retweets&tweet.fields=attachments,author_id,created_at,entities,note_tweet,
+  referenced_tweets&expansions=attachments.media_keys,author_id&media.fields=type&
+  user.fields=username`, page after page with `pagination_token` = `meta.next_token` until
+  `meta.next_token` is absent, with a page cap. `end_time` is inclusive on X, so posts are
+  also filtered to [day 00:00, next day 00:00) here. A range of days is ONE walk (start_time =
+  the first day's midnight, end_time = the midnight after the last). X serves only the 3,200
+  most recent posts of a timeline (retweets included), so days older than that list as empty
+  whichever way they are asked. Only metadata fields are asked for:
+  metrics come from the lookup below, and asking a listing for private metrics would make X
+  leave posts out of it.
 - Metrics: `GET {base}/{version}/tweets?ids=<up to 100>&tweet.fields=attachments,
   public_metrics[,non_public_metrics,organic_metrics]&expansions=attachments.media_keys&
   media.fields=type,public_metrics`: ceil(n / 100) calls, plus at most one more per kind
   (see "Private metrics"). HTTP 200 may carry `errors` next to `data`: what came back is kept.
 - Followers: `GET {base}/{version}/users/{id}?user.fields=public_metrics`.
 
+Tweet or Post spelling (`XSettings.field_spelling`): X's OpenAPI 2.167 renames Tweet to Post.
+The default, "tweet", sends the names above (X's public docs and OpenAPI 2.159). "post" sends
+the 2.167 names instead: `post.fields=` (timeline `attachments,created_at,entities,note_post`:
+2.167 has no `author_id` / `referenced_tweets` field, so `author_id` and the references come
+with the expansions `attachments.media_keys,author_id,referenced_posts`; lookup `attachments,
+public_metrics[,...]`). Replies are read in BOTH spellings whatever the setting, so a rename
+can never turn a count into NULL: `public_metrics.retweet_count` / `repost_count`,
+`note_tweet` / `note_post`, `referenced_tweets` / `referenced_posts`, problem types under
+`https://api.twitter.com/2/problems/` or `https://api.x.com/2/problems/` (only the last path
+segment counts), and `not-authorized-for-field` / `field-unauthorized` for a refused field.
+
 Reference posts: retweets are not the account's own content and are skipped (`exclude=
 retweets` plus a client-side check). Quotes and replies are kept, with `ContentItem.
-reference_type` "quote" / "reply" (from `referenced_tweets[].type` quoted / replied_to; a
-reply that quotes counts as a reply); `XPost` also keeps the referenced post id.
+reference_type` "quote" / "reply" (from `referenced_tweets[].type` (or `referenced_posts[]`)
+quoted / replied_to; a reply that quotes counts as a reply); `XPost` also keeps the referenced
+post id.
 
 Formats (`detect_format`): 2+ media -> CAROUSEL (also mixed photo/video); one video or
 animated_gif -> VIDEO; one photo -> POST; no media but a link to somewhere other than an X
 post (`entities.urls` without `media_key`) -> LINK; otherwise TEXT (polls included). Long
-posts carry their full text and entities in `note_tweet`, which wins over the cut `text`.
+posts carry their full text and entities in `note_tweet` (`note_post`), which wins over the
+cut `text`.
 Hashtags come from `entities.hashtags[].tag`, normalized like `text.extract_hashtags`.
 
 Metrics mapping (`parse_tweet_metrics`; lifetime totals, `LIFETIME_SNAPSHOT`):
@@ -38,7 +53,8 @@ Metrics mapping (`parse_tweet_metrics`; lifetime totals, `LIFETIME_SNAPSHOT`):
 | reactions   | public_metrics.like_count                                | likes are X's only |
 |             |                                                          | reaction           |
 | comments    | public_metrics.reply_count                               |                    |
-| shares      | public_metrics.retweet_count + quote_count               | NULL unless both   |
+| shares      | public_metrics.retweet_count (or repost_count)           | NULL unless both   |
+|             | + quote_count                                            |                    |
 | saves       | public_metrics.bookmark_count                            |                    |
 | clicks      | non_public_metrics (else organic_metrics) url_link_clicks| X omits link clicks|
 |             | + user_profile_clicks, summing those present             | on posts without a |
@@ -50,10 +66,10 @@ Metrics mapping (`parse_tweet_metrics`; lifetime totals, `LIFETIME_SNAPSHOT`):
 Private metrics: `non_public_metrics` / `organic_metrics` need a user-context token and only
 exist for posts younger than 30 days. They are asked for only for ids whose snowflake time is
 younger than 30 days (minus a 1 h margin), in separate calls from older ids. When X refuses
-them (a 200 with `not-authorized-for-field` errors and the post left out of `data`, or a 403
-`unsupported-authentication`), the refused ids are fetched again with public metrics only
-(clicks stay NULL, never 0); if a whole call was refused the integration is remembered as
-app-only for this client's lifetime and never asked again.
+them (a 200 with `not-authorized-for-field` / `field-unauthorized` errors and the post left out
+of `data`, or a 403 `unsupported-authentication`), the refused ids are fetched again with
+public metrics only (clicks stay NULL, never 0); if a whole call was refused the integration is
+remembered as app-only for this client's lifetime and never asked again.
 
 Account metrics: X v2 has no per-day account metrics: only `followers_total` (the current
 `public_metrics.followers_count`, on the snapshot day); every other field stays NULL and no
@@ -74,6 +90,8 @@ Errors (`classify_response`, by problem `type` / v1.1 `code`, not HTTP status al
 |                                                  | x-rate-limit-reset - now     |
 | 5xx, 408                                         | TRANSIENT                    |
 | 404 resource-not-found                           | PERMANENT_OBJECT             |
+| 400 invalid-request naming `tweet.fields` or     | PERMANENT_CONFIG (names      |
+| `post.fields` (the spelling is not served)       | ANALYTICS_X_FIELD_SPELLING)  |
 | 400 invalid-request, other 4xx, non-JSON 2xx     | INVALID_RESPONSE             |
 | 200 errors resource-not-found / not-authorized-  | SkippedObject (that post)    |
 | for-resource / resource-unavailable on a post    |                              |
@@ -127,8 +145,11 @@ from analytics_pipeline.records import (
 
 __all__ = [
     "COMMON_REFERENCE_TYPES",
+    "DEFAULT_FIELD_SPELLING",
+    "FIELD_SPELLINGS",
     "LOOKUP_LIMIT",
     "PRIVATE_METRIC_GROUPS",
+    "FieldSpelling",
     "ReferenceType",
     "XClient",
     "XPartialError",
@@ -165,11 +186,35 @@ TIMELINE_USER_FIELDS = "username"
 METRICS_EXPANSIONS = "attachments.media_keys"
 METRICS_MEDIA_FIELDS = "type,public_metrics"
 
+
+@dataclass(frozen=True)
+class FieldSpelling:
+    """The request names of one spelling of X API v2 (see "Tweet or Post spelling")."""
+
+    fields_param: str  # the `*.fields` parameter of post objects
+    timeline_fields: str
+    timeline_expansions: str
+
+
+# "tweet": X's public docs and OpenAPI 2.159; "post": OpenAPI 2.167 (Tweet renamed Post). In
+# "post", author_id and the references are not post fields: their expansions bring them along.
+FIELD_SPELLINGS: Mapping[str, FieldSpelling] = {
+    "tweet": FieldSpelling("tweet.fields", TIMELINE_TWEET_FIELDS, TIMELINE_EXPANSIONS),
+    "post": FieldSpelling(
+        "post.fields",
+        "attachments,created_at,entities,note_post",
+        "attachments.media_keys,author_id,referenced_posts",
+    ),
+}
+DEFAULT_FIELD_SPELLING = "tweet"
+
 # Problem types (last path segment of `type`) that concern one post in a 200 reply.
 _OBJECT_PROBLEMS = frozenset(
     {"resource-not-found", "not-authorized-for-resource", "resource-unavailable"}
 )
 _FIELD_REFUSED = "not-authorized-for-field"
+# 2.167 also names `field-unauthorized` (FieldUnauthorizedProblem): the same refusal.
+_FIELD_REFUSED_NAMES = frozenset({_FIELD_REFUSED, "field-unauthorized"})
 _UNSUPPORTED_AUTH = "unsupported-authentication"
 _USAGE_CAPPED = "usage-capped"
 _RETIRED_VERSION_CODES = frozenset({453})  # v1.1 "you only have access to a subset of v2"
@@ -193,11 +238,19 @@ class XSettings:
     # Pagination cap per listing (X serves at most 3200 timeline posts = 32 full pages):
     # exceeding it raises INVALID_RESPONSE, never loops forever.
     max_pages: int = 40
+    # Request names: "tweet" (`tweet.fields`, X's docs, OpenAPI 2.159) or "post" (`post.fields`,
+    # OpenAPI 2.167). Replies are read in both spellings either way.
+    field_spelling: str = DEFAULT_FIELD_SPELLING
     retry: RetryConfig = field(default_factory=RetryConfig)
 
     def __post_init__(self) -> None:
         if [group.lower() for group in self.private_metrics] == ["none"]:
             object.__setattr__(self, "private_metrics", ())
+        if self.field_spelling not in FIELD_SPELLINGS:
+            raise ValueError(
+                f"field_spelling must be one of {', '.join(FIELD_SPELLINGS)} "
+                f"(tweet.fields or post.fields), got {self.field_spelling!r}"
+            )
         if not 5 <= self.page_size <= 100:
             raise ValueError("page_size must be 5..100 (X's max_results)")
         if not 1 <= self.lookup_batch_size <= LOOKUP_LIMIT:
@@ -217,12 +270,16 @@ class XSettings:
     def api_root(self) -> str:
         return f"{self.base_url.rstrip('/')}/{self.api_version}"
 
+    @property
+    def spelling(self) -> FieldSpelling:
+        return FIELD_SPELLINGS[self.field_spelling]
+
 
 # --------------------------------------------------------------------------- records
 
 
 class ReferenceType(StrEnum):
-    """How a post relates to another one (`referenced_tweets[].type`)."""
+    """How a post relates to another one (`referenced_tweets[].type`, `referenced_posts[]`)."""
 
     QUOTED = "quoted"
     REPLIED_TO = "replied_to"
@@ -325,6 +382,20 @@ def _reply_text(body: Any, response: requests.Response) -> tuple[str | None, lis
     return name, codes, _excerpt(text or json.dumps(body))
 
 
+def _names_spelling(body: Any) -> bool:
+    """True when an invalid-request problem is about a `*.fields` parameter of post objects (a
+    spelling the API does not take), not about one of its values."""
+    spelled = {spelling.fields_param for spelling in FIELD_SPELLINGS.values()}
+    for entry in _dict(body).get("errors") or ():
+        parameters = _dict(entry).get("parameters") if isinstance(entry, dict) else None
+        message = str(_dict(entry).get("message") or "") if isinstance(entry, dict) else ""
+        if spelled.intersection(_dict(parameters)) and "query parameter [" in message:
+            return True
+    return _dict(body).get("parameter") in spelled and "query parameter [" in str(
+        _dict(body).get("detail") or ""
+    )
+
+
 def usage_cap_reset(period: Any, now: dt.datetime) -> float:
     """Seconds until a usage cap resets: next UTC midnight for a `Daily` cap, the first of next
     month for `Monthly` (X resets on the project's billing day, which the reply does not say:
@@ -402,6 +473,13 @@ def classify_response(
         "served: set ANALYTICS_X_API_VERSION to a supported version such as '2' and check "
         "ANALYTICS_X_BASE_URL."
     )
+    if status == 400 and name == "invalid-request" and _names_spelling(body):
+        return make(
+            ErrorClass.PERMANENT_CONFIG,
+            f"{text} (request {safe_url(response.url or '')}). X does not take this spelling of "
+            "the post fields: set ANALYTICS_X_FIELD_SPELLING to 'post' (post.fields, OpenAPI "
+            "2.167) or 'tweet' (tweet.fields, X's docs).",
+        )
     if status == 403 and _RETIRED_VERSION_CODES.intersection(codes):
         return make(ErrorClass.PERMANENT_CONFIG, config_hint)
     # X reports a missing post or user in a 200; a 404 means the path (version) is wrong.
@@ -513,10 +591,20 @@ def _media_type(key: str, media: Mapping[str, Mapping[str, Any]]) -> str | None:
     return _MEDIA_KEY_TYPES.get(key.partition("_")[0])
 
 
+def _either(body: Mapping[str, Any], *names: str) -> Any:
+    """The value of the first of `names` (one field in its spellings) present and not null."""
+    for name in names:
+        value = body.get(name)
+        if value is not None:
+            return value
+    return None
+
+
 def _text_and_entities(tweet: Mapping[str, Any]) -> tuple[str | None, Mapping[str, Any] | None]:
-    """The full text and its entities: `note_tweet` for long posts, else `text`/`entities`.
-    Entities None means the reply did not carry them (hashtags then come from the text)."""
-    note = tweet.get("note_tweet")
+    """The full text and its entities: `note_tweet` (`note_post`) for long posts, else `text` /
+    `entities`. Entities None means the reply did not carry them (hashtags then come from the
+    text)."""
+    note = _either(tweet, "note_tweet", "note_post")
     if isinstance(note, dict) and isinstance(note.get("text"), str):
         entities = note.get("entities")
         return note["text"], entities if isinstance(entities, dict) else None
@@ -564,7 +652,7 @@ def detect_format(
 
 def _reference(tweet: Mapping[str, Any]) -> tuple[ReferenceType | None, str | None]:
     found: dict[ReferenceType, str | None] = {}
-    for entry in tweet.get("referenced_tweets") or ():
+    for entry in _either(tweet, "referenced_tweets", "referenced_posts") or ():
         if not isinstance(entry, dict):
             continue
         try:
@@ -638,7 +726,8 @@ def parse_tweet_metrics(
         if impressions is None:
             impressions = _as_int(private.get("impression_count"))
     likes = _as_int(public.get("like_count"))
-    retweets, quotes = _as_int(public.get("retweet_count")), _as_int(public.get("quote_count"))
+    retweets = _as_int(_either(public, "retweet_count", "repost_count"))
+    quotes = _as_int(public.get("quote_count"))
     clicks = None
     for private in (non_public, organic):
         if clicks is None:
@@ -745,8 +834,8 @@ class XClient(SessionClient):
             "end_time": until.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "max_results": self.settings.page_size,
             "exclude": "retweets",
-            "tweet.fields": TIMELINE_TWEET_FIELDS,
-            "expansions": TIMELINE_EXPANSIONS,
+            self.settings.spelling.fields_param: self.settings.spelling.timeline_fields,
+            "expansions": self.settings.spelling.timeline_expansions,
             "media.fields": TIMELINE_MEDIA_FIELDS,
             "user.fields": TIMELINE_USER_FIELDS,
         }
@@ -855,7 +944,7 @@ class XClient(SessionClient):
         ]
         params = {
             "ids": ",".join(ids),
-            "tweet.fields": ",".join(fields),
+            self.settings.spelling.fields_param: ",".join(fields),
             "expansions": METRICS_EXPANSIONS,
             "media.fields": METRICS_MEDIA_FIELDS,
         }
@@ -903,7 +992,7 @@ class XClient(SessionClient):
             if target not in asked or target in result.metrics:
                 logger.debug("X lookup partial error not about a post asked for: %s", error.message)
                 continue
-            if error.problem == _FIELD_REFUSED:
+            if error.problem in _FIELD_REFUSED_NAMES:
                 refused[target] = None
             else:  # resource-not-found, not-authorized-for-resource, ...: this post only
                 result.skipped.setdefault(
