@@ -17,7 +17,7 @@ nothing (the benchmark sandbox has no faults) and records no ledger rows.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -78,12 +78,6 @@ class BaselineStats:
     metrics_requests_by_day: dict[str, int] = field(default_factory=dict)
 
 
-def snapshot_is_recordable(day: dt.date, today: dt.date, window_days: int) -> bool:
-    """The old design's rule: a lifetime total observed now was stamped on any day up to
-    `window_days` old (the pipeline now stamps it on the day it was observed only)."""
-    return 0 <= (today - day).days <= window_days
-
-
 class Baseline:
     """Sequential per-post ingestion with one commit per row (see the module docstring)."""
 
@@ -94,16 +88,16 @@ class Baseline:
         token: str,
         *,
         lookback_days: int,
-        snapshot_window_days: int,
+        recordable_days: Collection[dt.date],
         partitions_start: dt.date,
-        today: dt.date,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.lookback_days = lookback_days
-        self.snapshot_window_days = snapshot_window_days
+        # The days whose lifetime totals may be stamped: the pipeline's rule (the day they are
+        # observed), so that both designs write the same rows.
+        self.recordable_days = frozenset(recordable_days)
         self.partitions_start = partitions_start
-        self.today = today
         self.stats = BaselineStats()
         self._http = requests.Session()
         self._http.trust_env = False  # 127.0.0.1 only: never through a proxy
@@ -120,7 +114,7 @@ class Baseline:
         for day in days:
             self._metadata_day(integration, day)
         for day in days:
-            if snapshot_is_recordable(day, self.today, self.snapshot_window_days):
+            if day in self.recordable_days:
                 self._metrics_day(integration, day)
         for day in days:
             self._account_day(integration, day)
@@ -188,7 +182,7 @@ class Baseline:
         body = self._get(f"{root}/{page}/insights", params, "account")
         columns = parse_page_insights(body, day, self.settings.page_metrics)
         followers = None
-        if snapshot_is_recordable(day, self.today, self.snapshot_window_days):
+        if day in self.recordable_days:
             snap = self._get(f"{root}/{page}", {"fields": "followers_count,fan_count"}, "account")
             followers = parse_page_snapshot(snap)
         self._write_account(integration, day, followers, columns)

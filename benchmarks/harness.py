@@ -55,7 +55,7 @@ from analytics_pipeline.ingest import (
     ingest_integration,
     snapshot_day,
 )
-from analytics_pipeline.platforms.facebook import FacebookSettings
+from analytics_pipeline.platforms.facebook import PAGE_INSIGHTS_CHUNK_DAYS, FacebookSettings
 from analytics_pipeline.platforms.graph import GRAPH_BATCH_LIMIT
 from analytics_pipeline.records import AssetName, ContentFormat, ContentItem, ContentPartition
 from analytics_pipeline.warehouse.migrations import migrate
@@ -79,9 +79,6 @@ LISTING_PAGE_SIZE = FacebookSettings().page_size
 DATA_TABLES = (content_items, content_metrics_daily, account_metrics_daily)
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 SNAPSHOT_CUTOFF = dt.timedelta(hours=SETTINGS.snapshot_cutoff_hours)
-# The old design stamped a lifetime total observed now on any day up to 2 days old (its
-# default); the baseline keeps that rule, as it keeps every other behaviour of the old design.
-OLD_SNAPSHOT_WINDOW_DAYS = 2
 
 # name -> (integrations, days); --quick -> the scaled-down shape
 FULL = {"small": (5, 7), "daily": (1000, 1), "backfill": (100, 90)}
@@ -255,32 +252,35 @@ def metrics_calls_by_partition(url: str) -> dict[str, int]:
 def lower_bound(shape: Shape, config: SandboxConfig) -> dict[str, Any]:
     """Requests a correct partitioned client minimally needs (see the README for the formula).
 
-    Per integration-day: listing ceil(posts / page size) pages (at least 1: an empty day is
-    one empty page); one account batch (page insights, plus the followers snapshot in the same
-    batch); and for a recordable metrics day ceil(batch items / 50), a post being one batch
-    item and a reel two (its post fields + its `video_insights`, which Graph cannot merge).
-    `issue_metrics_target` is issue 4's target per metrics day: ceil(items / 50) + 1.
+    Per integration and run: ONE range listing of every window the run's days need
+    (ceil(posts / page size) pages, at least 1) and ONE account batch (page insights of every
+    day, 89 days per batch item, plus the followers snapshot in the same batch). Per recordable
+    metrics day: ceil(batch items / 50), a post being one batch item and a reel two (its post
+    fields + its `video_insights`, which Graph cannot merge). `issue_metrics_target` is issue
+    4's target per metrics day: ceil(items / 50) + 1.
     """
     listing = account = metrics = target = 0
     window_days = [*shape.seed_days, *shape.day_list]
     for integration_id in shape.ids:
         page = shape.page(integration_id)
         posts = {d: sandbox_data.posts_for_day(page, d, config) for d in window_days}
-        for day in shape.day_list:
-            listing += max(1, math.ceil(len(posts[day]) / LISTING_PAGE_SIZE))
-            account += 1
+        listed = sum(len(day_posts) for day_posts in posts.values())
+        listing += max(1, math.ceil(listed / LISTING_PAGE_SIZE))
+        account += math.ceil(math.ceil(shape.days / PAGE_INSIGHTS_CHUNK_DAYS) / GRAPH_BATCH_LIMIT)
         for day in shape.recordable_days:
             first = day - dt.timedelta(days=SETTINGS.lookback_days - 1)
             items = [p for d in window_days if first <= d <= day for p in posts[d]]
             reels = sum(p.format is sandbox_data.PostFormat.REEL for p in items)
             metrics += math.ceil((len(items) + reels) / GRAPH_BATCH_LIMIT)
             target += math.ceil(len(items) / GRAPH_BATCH_LIMIT) + 1
+    old_days = shape.integrations * (shape.days - len(shape.recordable_days))
     return {
         "total": listing + account + metrics,
         "listing": listing,
         "account": account,
         "metrics": metrics,
         "issue_metrics_target": target,
+        "old_integration_days": old_days,
     }
 
 
@@ -387,9 +387,8 @@ def run_baseline(
         FacebookSettings(base_url=sandbox.base_url),
         TOKEN,
         lookback_days=SETTINGS.lookback_days,
-        snapshot_window_days=OLD_SNAPSHOT_WINDOW_DAYS,
+        recordable_days=shape.recordable_days,
         partitions_start=shape.partitions_start,
-        today=dt.datetime.now(dt.UTC).date(),
     )
     sandbox.clear_log()
     reset_peak_rss()
@@ -486,6 +485,9 @@ def api_scenario(shape: Shape, baseline_max: int, overhead: bool) -> dict[str, A
         "api_requests_lower_bound": bound["total"],
         "api_requests_lower_bound_parts": bound,
         "api_requests_vs_lower_bound": round(pipe["requests"] / bound["total"], 3),
+        "listing_and_account_requests_per_integration_day": round(
+            (pipe["requests"] - sum(metrics_calls.values())) / (shape.integrations * shape.days), 3
+        ),
         "metrics_requests_per_integration_day": _per_day(metrics_calls),
         "metrics_requests": sum(metrics_calls.values()),
         "metrics_requests_issue_target": bound["issue_metrics_target"],
