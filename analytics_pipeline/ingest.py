@@ -301,7 +301,7 @@ class _IntegrationWorker:
                 raise _StopIntegration(error) from None
             raise
 
-    # -- the two assets --------------------------------------------------------------------
+    # -- the three assets ------------------------------------------------------------------
 
     def _metadata_days(
         self, client: PlatformClient, days: list[dt.date]
