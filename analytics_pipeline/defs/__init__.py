@@ -1,6 +1,6 @@
 """The Dagster wiring: the only package of the project that imports dagster.
 
-- `partitions.py`: date x integration partitions, the lookback mapping, range-run tags;
+- `partitions.py`: date x integration partitions, range-run tags, a step's partition keys;
 - `resources.py`: the warehouse and the platform clients, typed configuration shown in the UI;
 - `assets.py`: the asset specs and the one ingestion step that materializes them;
 - `checks.py`: asset checks on what the run wrote;

@@ -1,7 +1,8 @@
 """The ingestion assets: their specs, and the one step that materializes them all.
 
 Three assets, each partitioned by UTC day x tracked integration (`partitions.py`):
-`content_metadata` -> `content_daily_metrics` (lookback mapping), and `account_daily_metrics`.
+`content_metadata` -> `content_daily_metrics` (the same partition: metadata D holds the whole
+lookback window ending on D), and `account_daily_metrics`.
 
 All specs live in ONE subsettable multi-asset step (any subset can be materialized alone) for
 two reasons measured on Dagster 1.13:
@@ -9,8 +10,8 @@ two reasons measured on Dagster 1.13:
   that landed and raises at the end if any failed, so Dagster marks exactly the failed partitions
   FAILED and the rest MATERIALIZED. With separate assets, a failing upstream step would skip the
   downstream step of every integration in the run;
-- lookback order: a backfill always puts metadata and metrics of the same partitions in the same
-  run, and inside it the metadata days are written before any metrics day is read.
+- order: a run that covers metadata and metrics of a day writes the metadata first, and the
+  requests behind the run's days are shared (one range listing, one account range request).
 """
 
 import datetime as dt

@@ -31,7 +31,7 @@ def build_content_partitions(settings: DefinitionSettings) -> dg.MultiPartitions
     return dg.MultiPartitionsDefinition(
         {
             # end_offset=1: today's (still incomplete) day is a partition too, so content that
-            # expires within a day can be captured the same day (intraday schedule).
+            # expires within a day can be captured the same day (refresh schedule).
             "date": dg.DailyPartitionsDefinition(
                 start_date=settings.partitions_start_date.isoformat(),
                 timezone="UTC",
