@@ -8,6 +8,7 @@ restamped onto an older day would show as a changed row.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -60,7 +61,7 @@ def pipeline(warehouse_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[di
             )
             assert result.success
 
-        yield {"engine": engine, "run": run}
+        yield {"engine": engine, "run": run, "sandbox": sandbox}
     engine.dispose()
 
 
@@ -133,3 +134,22 @@ def test_the_change_view_credits_each_day_with_its_own_growth(pipeline: dict[str
     before, after = _truth(END, END), _truth(NEXT, NEXT)
     both = [cid for cid in on_day if cid in before]  # in END's window and NEXT's
     assert both and all(on_day[cid] == after[cid] - before[cid] for cid in both)
+
+
+def test_a_refresh_of_the_current_day_costs_the_lower_bound(pipeline: dict[str, Any]) -> None:
+    """What the refresh schedule runs every few hours: the current day's three partitions. One
+    range listing page, one account batch, ceil(batch items / 50) metrics batches (a reel
+    is two items: its post fields and its video_insights)."""
+    pipeline["run"](at(END, 20), END, END)
+    sandbox = pipeline["sandbox"]
+    sandbox.reset()
+    pipeline["run"](at(END, 23), END, END)
+    window = [
+        post
+        for n in range(28)
+        for post in sandbox_data.posts_for_day(PAGES["fb-1"], END - dt.timedelta(days=n))
+    ]
+    reels = sum(post.format is sandbox_data.PostFormat.REEL for post in window)
+    assert len(window) <= 100, "one listing page: keep the data set small enough"
+    expected = 1 + 1 + math.ceil((len(window) + reels) / 50)
+    assert sandbox.request_count() == expected
