@@ -30,12 +30,14 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 import requests
 import sqlalchemy as sa
 from psycopg import sql
+from requests.adapters import HTTPAdapter
 from sqlalchemy.engine import URL, make_url
 
 # Step retries of the ingestion asset wait 30 s by default; tests check the behaviour, not the
@@ -244,6 +246,20 @@ def sandbox(
     server.reset()
     clock.set(request.module.NOW)
     return server
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[requests.PreparedRequest]:
+    """Every HTTP request sent during the test, in order (still passed on to the sandbox)."""
+    log: list[requests.PreparedRequest] = []
+    real_send = HTTPAdapter.send
+
+    def send(self: HTTPAdapter, request: requests.PreparedRequest, **kwargs: Any) -> Any:
+        log.append(request)
+        return real_send(self, request, **kwargs)
+
+    monkeypatch.setattr(HTTPAdapter, "send", send)
+    return log
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
 
 from analytics_pipeline import warehouse as wh
 from analytics_pipeline.defs.resources import PlatformsResource
@@ -49,20 +48,6 @@ def account(platform: str, n: int) -> Account:
         external_account_id=ACCOUNT_IDS[platform][n],
         token=Secret(f"token-of-{platform}-account-{n}-4b1d"),
     )
-
-
-@pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[requests.PreparedRequest]:
-    """Every HTTP request sent during the test, in order (still passed on to the sandbox)."""
-    log: list[requests.PreparedRequest] = []
-    real_send = HTTPAdapter.send
-
-    def send(self: HTTPAdapter, request: requests.PreparedRequest, **kwargs: Any) -> Any:
-        log.append(request)
-        return real_send(self, request, **kwargs)
-
-    monkeypatch.setattr(HTTPAdapter, "send", send)
-    return log
 
 
 def use_every_method(client: PlatformClient) -> None:

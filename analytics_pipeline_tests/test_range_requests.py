@@ -20,7 +20,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
 
 from analytics_pipeline.platforms.base import Account, PlatformClient, Secret
 from analytics_pipeline.platforms.facebook import FacebookClient, FacebookSettings
@@ -126,20 +125,6 @@ def assert_account_days_match(
         snapshot_day
     ]
     return ranged.api_calls, per_day.api_calls, found
-
-
-@pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[requests.PreparedRequest]:
-    """Every HTTP request sent during the test, in order (still passed on to the sandbox)."""
-    log: list[requests.PreparedRequest] = []
-    real_send = HTTPAdapter.send
-
-    def send(self: HTTPAdapter, request: requests.PreparedRequest, **kwargs: Any) -> Any:
-        log.append(request)
-        return real_send(self, request, **kwargs)
-
-    monkeypatch.setattr(HTTPAdapter, "send", send)
-    return log
 
 
 def batch_urls(sent: list[requests.PreparedRequest]) -> list[str]:
