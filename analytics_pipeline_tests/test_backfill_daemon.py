@@ -9,10 +9,11 @@ The one difference: the backfill daemon loops every 2 s instead of Dagster's fix
 One world serves every form (module-scoped). Each form backfills the last 3 complete days x the
 first and last of 3 tracked integrations, so the middle one is NOT selected and a range spanning
 first..last would show up as partitions outside the selection; `all` selects every partition
-(the world's first date partition is the first of those days). Partitions are attributed to a
-backfill through its runs (`dagster/backfill` tag), so earlier forms' materializations of the same
-keys do not count for later ones. Every selected partition must also be FRESH (not Unsynced); the
-last test shows that check does see a stale partition.
+(the world's first date partition is the first of those days, which also keeps the runs short:
+metadata windows do not reach before it). Partitions are attributed to a backfill through its
+runs (`dagster/backfill` tag), so earlier forms' materializations of the same keys do not count
+for later ones. Every selected partition must also be FRESH (not Unsynced); the last test shows
+that check does see a stale partition.
 
 Run with the pre-fix `step_partition_keys` (single-partition tags first), both job forms fail:
 each of their range runs materializes the same one partition (1 of 6 distinct, 2 events) while

@@ -24,7 +24,7 @@ The forms (what Dagster 1.13.27's UI sends, read from its bundled JavaScript):
 - `job`: `selector` + `partitionNames` + `fromFailure: false`: the op-job *Launch backfill*
   dialog (1.13.27 shows it only for op jobs; older UIs and scripts send it for asset jobs);
 - `all`: `assetSelection` + `allPartitions: true`: the dialog's "all partitions" target. It
-  selects every partition, so the world's first date partition is the window's first day
+  selects every partition, so the first date partition of its world is the window's first day
   (`ANALYTICS_PARTITIONS_START_DATE`) unless `--partitions-start` says otherwise.
 `fromFailure: true` is not covered: asset backfills reject it, and the UI offers it only in the
 op-job dialog.
@@ -731,8 +731,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--partitions-start",
         type=dt.date.fromisoformat,
-        help="first date partition of the world (default: the pipeline's; the window's first "
-        "day when --form all is in the list)",
+        help="first date partition of every world (default: the pipeline's, except the "
+        "window's first day in a world that backfills --form all)",
     )
     parser.add_argument("--latency-ms", type=int, default=0, help="sandbox latency per request")
     parser.add_argument("--timeout-min", type=float, default=30, help="give up on a backfill")
@@ -753,14 +753,15 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     try:
         start, end = scenario_dates(args.days, args.partitions_start)
-        if args.partitions_start is None and "all" in forms:
-            args.partitions_start = start
         indices = parse_indices(args.select, args.integrations)
         batches = [forms] if args.shared_world else [[form] for form in forms]
         for batch in batches:
             world = World(
                 args.integrations,
-                partitions_start=args.partitions_start,
+                # Only a world that backfills `all` starts its partitions at the window (the
+                # others keep the pipeline's start: the first days' lookback windows are
+                # clamped to the first partition, which would list less).
+                partitions_start=args.partitions_start or (start if "all" in batch else None),
                 latency_ms=args.latency_ms,
                 daemon_interval_s=args.daemon_interval_s,
             )
