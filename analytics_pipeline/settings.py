@@ -28,7 +28,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "ANALYTICS_"
-_ECHO_LIMIT = 60
+_ECHO_LIMIT = 40
 
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
@@ -107,9 +107,12 @@ def variable_name(prefix: str, field: str) -> str:
 
 
 def shown(value: object) -> str:
-    """A value quoted for an error message, cut short (it may be something pasted by mistake)."""
-    text = repr(value)
-    return text if len(text) <= _ECHO_LIMIT else text[: _ECHO_LIMIT - 3] + "..."
+    """A refused value for an error message: quoted if short, else only its length (a long
+    value may be a token pasted by mistake: no part of it is echoed)."""
+    text = str(value)
+    if len(text) > _ECHO_LIMIT:
+        return f"a value of {len(text)} characters (not shown)"
+    return repr(text)
 
 
 def _section_values(

@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from analytics_pipeline.records import IntegrationStatus
+from analytics_pipeline.settings import shown
 from analytics_pipeline.warehouse._sql import dialect_insert, require_aware
 from analytics_pipeline.warehouse.tables import (
     INTEGRATION_STATUSES,
@@ -30,7 +31,6 @@ from analytics_pipeline.warehouse.tables import (
 _INTEGRATION_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _CREDENTIAL_ENV = re.compile(r"[A-Z_][A-Z0-9_]*")
 _CREDENTIAL_ENV_MAX = 128
-_ECHO_LIMIT = 40
 _ORGANIZATION_ID_MAX = 64
 _TEXT_MAX = 255
 
@@ -59,20 +59,12 @@ class TrackedIntegration:
     updated_at: dt.datetime
 
 
-def _shown(value: object) -> str:
-    """A refused value for an error message: quoted if short, else only its length."""
-    text = str(value)
-    if len(text) > _ECHO_LIMIT:
-        return f"a value of {len(text)} characters (not shown)"
-    return repr(text)
-
-
 def validate_integration_id(value: str) -> str:
     """`value` if it can be an integration id (and so a Dagster partition key), else ValueError."""
     if isinstance(value, str) and _INTEGRATION_ID.fullmatch(value):
         return value
     raise ValueError(
-        f"Invalid integration id {_shown(value)}: use 1 to 64 characters among lowercase "
+        f"Invalid integration id {shown(value)}: use 1 to 64 characters among lowercase "
         "letters a-z, digits 0-9, '-' and '_', starting with a letter or a digit (e.g. "
         "'acme-facebook-main'). It becomes a Dagster partition key, so uppercase, spaces, "
         "'|' and ',' are not allowed."
@@ -91,7 +83,7 @@ def validate_credential_env(name: str) -> str:
     ):
         return name
     raise ValueError(
-        f"Invalid credential_env {_shown(name)}: give the NAME of the environment variable "
+        f"Invalid credential_env {shown(name)}: give the NAME of the environment variable "
         f"that holds the access token (uppercase letters, digits and '_', not starting with a "
         f"digit, at most {_CREDENTIAL_ENV_MAX} characters, e.g. ACME_FACEBOOK_TOKEN), never "
         "the token itself."
@@ -101,14 +93,14 @@ def validate_credential_env(name: str) -> str:
 def validate_platform(platform: str) -> str:
     if platform in PLATFORMS:
         return platform
-    raise ValueError(f"Unknown platform {_shown(platform)}: expected one of {', '.join(PLATFORMS)}")
+    raise ValueError(f"Unknown platform {shown(platform)}: expected one of {', '.join(PLATFORMS)}")
 
 
 def validate_status(status: str) -> str:
     if status in INTEGRATION_STATUSES:
         return status
     raise ValueError(
-        f"Unknown integration status {_shown(status)}: expected one of "
+        f"Unknown integration status {shown(status)}: expected one of "
         f"{', '.join(INTEGRATION_STATUSES)}"
     )
 
@@ -278,7 +270,7 @@ def set_integration_status(
     now = require_aware("now", now)
     current = get_integration(conn, integration_id)
     if current is None:
-        raise UnknownIntegrationError(f"No tracked integration {_shown(integration_id)}")
+        raise UnknownIntegrationError(f"No tracked integration {shown(integration_id)}")
     if (current.status, current.status_reason) == (status, reason):
         return current
     conn.execute(
@@ -295,4 +287,4 @@ def remove_integration(conn: sa.Connection, integration_id: str) -> None:
     """Stop tracking an integration (its loaded data stays); UnknownIntegrationError if absent."""
     result = conn.execute(sa.delete(_table).where(_table.c.integration_id == integration_id))
     if result.rowcount == 0:
-        raise UnknownIntegrationError(f"No tracked integration {_shown(integration_id)}")
+        raise UnknownIntegrationError(f"No tracked integration {shown(integration_id)}")
