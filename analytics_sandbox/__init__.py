@@ -1,6 +1,7 @@
-"""A local imitation of the platform APIs (Facebook Graph so far) for tests and the demo.
+"""A local imitation of the four platform APIs (Facebook and Instagram Graph, LinkedIn REST,
+X API v2) for development, tests, benchmarks and the demo (`analytics-sandbox serve|demo`).
 
-Production code never imports this package: clients only see a base URL. Typical use::
+`analytics_pipeline` never imports this package: clients only see a base URL. Typical use::
 
     with SandboxServer(clock=FixedClock(now)) as sandbox:
         settings = FacebookSettings(base_url=sandbox.base_url)
