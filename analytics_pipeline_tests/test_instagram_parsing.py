@@ -173,7 +173,7 @@ def test_list_content_pages_media_then_stories_and_keeps_the_day_only() -> None:
     assert urlsplit(first.url or "").path == f"/v25.0/{IG}/media"
     assert parse_qs(urlsplit(first.url or "").query) == {
         "fields": [MEDIA_FIELDS],
-        "limit": ["50"],
+        "limit": ["100"],
     }
     # page 2 is `paging.next` without its access_token (the token travels in the header)
     assert "access_token" not in (second.url or "")

@@ -151,6 +151,30 @@ def unix(day: dt.date) -> int:
     return int(dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).timestamp())
 
 
+# --------------------------------------------------------------------------- all platforms
+
+OLD_DAY_REQUEST_BUDGET = 0.1  # listing + account requests per old integration-day (issue 9)
+
+
+@pytest.mark.parametrize("platform", ["facebook", "instagram", "linkedin", "x"])
+def test_old_days_cost_at_most_a_tenth_of_a_request_per_day(
+    platform: str, sandbox: SandboxServer, clock: FixedClock
+) -> None:
+    """90 old days of one account: the range listing and the account range request together
+    stay within the budget, with each client's default settings."""
+    make: dict[str, Callable[[], PlatformClient]] = {
+        "facebook": lambda: facebook(sandbox),
+        "instagram": lambda: instagram(sandbox, clock),
+        "linkedin": lambda: linkedin(sandbox, clock),
+        "x": lambda: x_client(sandbox, clock),
+    }
+    client = make[platform]()
+    listed = list(client.list_content_between(START, END))
+    client.fetch_account_metrics_between(START, END, snapshot_day=TODAY)
+    assert listed
+    assert client.api_calls <= OLD_DAY_REQUEST_BUDGET * len(DAYS), client.api_calls
+
+
 # --------------------------------------------------------------------------- Facebook
 
 
@@ -258,7 +282,7 @@ def instagram_media() -> list[igd.IgMedia]:
     return list(igd.media_desc(IG, now=NOW, config=CONFIG))
 
 
-def instagram_walk_pages(start: dt.date, page_size: int = 50) -> int:
+def instagram_walk_pages(start: dt.date, page_size: int = InstagramSettings.page_size) -> int:
     """Pages of /media newest first down to the first page that ends before `start`."""
     media = instagram_media()
     floor = dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC)
@@ -287,8 +311,8 @@ def test_instagram_range_listing_is_the_union_of_the_days_with_live_stories(
     assert sorted(listed) == sorted(m.id for m in media + stories)
     # One walk of /media down to the range plus one /stories read; every day walked /media
     # from the newest item down to its own day.
-    assert range_calls == instagram_walk_pages(start) + 1 == 9
-    assert day_calls == sum(instagram_walk_pages(day) + 1 for day in days) == 462
+    assert range_calls == instagram_walk_pages(start) + 1 == 5
+    assert day_calls == sum(instagram_walk_pages(day) + 1 for day in days) == 302
 
 
 def test_instagram_range_account_metrics_equal_the_days_in_two_batch_calls(
@@ -352,7 +376,9 @@ def linkedin_posts() -> list[li.LiPost]:
     return list(li.iter_posts_created_desc(ORG, NOW, CONFIG))
 
 
-def linkedin_walk_pages(start: dt.date, page_size: int = 50, slack_days: int = 1) -> int:
+def linkedin_walk_pages(
+    start: dt.date, page_size: int = LinkedInSettings.page_size, slack_days: int = 1
+) -> int:
     """Pages of the created-desc posts finder down to posts created `slack_days` before."""
     posts = linkedin_posts()
     floor = dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC) - dt.timedelta(days=slack_days)
@@ -371,8 +397,8 @@ def test_linkedin_range_listing_is_the_union_of_the_days_in_one_walk(
     )
     posts = [p for day in DAYS for p in li.posts_for_day(ORG, day, CONFIG)]
     assert sorted(listed) == sorted(p.urn for p in posts)
-    assert range_calls == linkedin_walk_pages(START) == 8
-    assert day_calls == sum(linkedin_walk_pages(day) for day in DAYS) == 385
+    assert range_calls == linkedin_walk_pages(START) == 4
+    assert day_calls == sum(linkedin_walk_pages(day) for day in DAYS) == 217
 
 
 def test_linkedin_range_account_metrics_equal_the_days_in_one_request_per_finder(

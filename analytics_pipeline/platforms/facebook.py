@@ -90,6 +90,7 @@ from analytics_pipeline.platforms.common import SessionClient
 from analytics_pipeline.platforms.graph import (
     DEFAULT_GRAPH_API_VERSION,
     GRAPH_BATCH_LIMIT,
+    GRAPH_MAX_PAGE_SIZE,
     Ask,
     GraphApi,
     GraphPlatform,
@@ -217,7 +218,7 @@ class FacebookSettings(GraphSettings):
         "page_daily_follows_unique",
         "page_views_total",
     )
-    page_size: int = 100
+    page_size: int = GRAPH_MAX_PAGE_SIZE
     batch_size: int = GRAPH_BATCH_LIMIT
     # Pagination cap per listing: exceeding it raises INVALID_RESPONSE, never loops forever.
     max_pages: int = 200

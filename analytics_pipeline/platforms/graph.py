@@ -77,6 +77,8 @@ __all__ = [
 logger = redacting_logger("analytics_pipeline.platforms.graph")
 
 GRAPH_BATCH_LIMIT = 50
+# Graph edges (a Page's posts, an IG user's media) return at most 100 objects per page.
+GRAPH_MAX_PAGE_SIZE = 100
 DEFAULT_GRAPH_API_VERSION = "v25.0"
 _VERSION_RE = re.compile(r"v\d+\.\d+")
 PACIFIC = zoneinfo.ZoneInfo("America/Los_Angeles")
@@ -153,8 +155,10 @@ class GraphSettings:
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= GRAPH_BATCH_LIMIT:
             raise ValueError(f"batch_size must be 1..{GRAPH_BATCH_LIMIT}")
-        if self.page_size < 1 or self.max_pages < 1:
-            raise ValueError("page_size and max_pages must be >= 1")
+        if not 1 <= self.page_size <= GRAPH_MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be 1..{GRAPH_MAX_PAGE_SIZE}")
+        if self.max_pages < 1:
+            raise ValueError("max_pages must be >= 1")
         if not 0 <= self.usage_slowdown_pct < 100:
             raise ValueError("usage_slowdown_pct must be in [0, 100)")
         check_graph_version(self.api_version)

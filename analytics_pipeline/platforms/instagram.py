@@ -89,6 +89,7 @@ from analytics_pipeline.platforms.common import SessionClient, utc_now
 from analytics_pipeline.platforms.graph import (
     DEFAULT_GRAPH_API_VERSION,
     GRAPH_BATCH_LIMIT,
+    GRAPH_MAX_PAGE_SIZE,
     Ask,
     GraphApi,
     GraphPlatform,
@@ -194,7 +195,7 @@ class InstagramSettings(GraphSettings):
         "website_clicks",
         "views",
     )
-    page_size: int = 50
+    page_size: int = GRAPH_MAX_PAGE_SIZE  # media per listing page (Graph's largest `limit`)
     batch_size: int = GRAPH_BATCH_LIMIT
     # Pagination cap per listing: exceeding it raises INVALID_RESPONSE, never loops forever.
     max_pages: int = 200

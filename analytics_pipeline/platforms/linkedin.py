@@ -183,7 +183,7 @@ class LinkedInSettings:
     api_version: str = "202609"
     post_metrics: tuple[str, ...] = tuple(POST_METRIC_COLUMNS)
     account_metrics: tuple[str, ...] = tuple(ACCOUNT_METRIC_SOURCES)
-    page_size: int = 50  # posts per listing page (at most 100)
+    page_size: int = MAX_PAGE_SIZE  # posts per listing page (fewer pages per range listing)
     # Pagination cap per listing: exceeding it raises INVALID_RESPONSE, never loops forever.
     max_pages: int = 200
     stats_chunk_size: int = 50  # post URNs per statistics call (see the module docstring)
