@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from benchmarks import harness
+from benchmarks import harness, range_requests
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +80,15 @@ def test_bad_options_are_refused(argv: list[str], capsys: pytest.CaptureFixture[
         harness.main(argv)
     assert exit_info.value.code == 2
     assert f"{argv[0]} " in capsys.readouterr().err  # the message names the option
+
+
+def test_the_ranges_scenario_counts_what_the_sandbox_saw_per_platform() -> None:
+    """30 old days of one account per platform: every request the clients counted reached the
+    sandbox, the listings found content, and each platform is far below the per-day design."""
+    line = json.loads(json.dumps(range_requests.run(days=30, posts_per_day=2)))
+    assert set(line["platforms"]) == {"facebook", "instagram", "linkedin", "x"}
+    for platform, figures in line["platforms"].items():
+        assert figures["requests"] == figures["requests_seen_by_sandbox"] > 0, platform
+        assert figures["items_listed"] > 0, platform
+        assert figures["requests_per_integration_day"] == round(figures["requests"] / 30, 3)
+        assert figures["requests"] < figures["per_day_design_requests"], platform

@@ -2,6 +2,10 @@
 
     .venv/bin/python -m benchmarks.harness --scenario small [--latency-ms 50] [--quick]
     .venv/bin/python -m benchmarks.harness --scenario warehouse [--rows 1000000]
+    .venv/bin/python -m benchmarks.harness --scenario ranges [--days 90]
+
+`ranges` counts what old days cost per platform (range listing + account range request of one
+account, default client settings; `benchmarks.range_requests`): requests only, no timing.
 
 API scenarios (small, daily, backfill) run in ONE process against ONE sandbox in a process of its
 own (`benchmarks.remote_sandbox`, 127.0.0.1, `SandboxConfig(posts_per_day=(P, P))`, `latency_ms`
@@ -67,7 +71,7 @@ from analytics_pipeline.warehouse.tables import (
 )
 from analytics_sandbox import data as sandbox_data
 from analytics_sandbox.data import SandboxConfig
-from benchmarks import warehouse_bulk
+from benchmarks import range_requests, warehouse_bulk
 from benchmarks.baseline import Baseline, BaselineIntegration, iter_days
 from benchmarks.remote_sandbox import RemoteSandbox
 
@@ -567,7 +571,7 @@ def shapes(args: argparse.Namespace) -> list[Shape]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    choices = ["small", "daily", "backfill", "warehouse", "all"]
+    choices = ["small", "daily", "backfill", "warehouse", "ranges", "all"]
     parser.add_argument("--scenario", choices=choices, default="small")
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--integrations", type=int, help="override the scenario's integrations")
@@ -592,7 +596,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--rows and --rows-per-call must be >= 1")
 
     runners: list[Callable[[], dict[str, Any]]] = []
-    if args.scenario != "warehouse":
+    if args.scenario == "ranges":
+        runners.append(partial(range_requests.run, args.days or 90, args.posts_per_day))
+    elif args.scenario != "warehouse":
         for shape in shapes(args):
             if shape.start < shape.partitions_start:
                 parser.error(f"{shape.name}: {shape.start} is before the first date partition")
