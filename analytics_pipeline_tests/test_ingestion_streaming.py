@@ -8,7 +8,7 @@ import threading
 import time
 from types import SimpleNamespace
 
-from analytics_pipeline.defs import assets as ingestion
+from analytics_pipeline.defs import integration_run as ingestion
 from analytics_pipeline.defs.assets import (
     ACCOUNT_DAILY_METRICS,
     CONTENT_DAILY_METRICS,
@@ -26,7 +26,7 @@ KEYS = [ContentPartition(day, i).key for day in DAYS for i in INTEGRATIONS]
 
 
 def _context() -> SimpleNamespace:
-    silent = SimpleNamespace(info=lambda _m: None, error=lambda _m: None)
+    silent = SimpleNamespace(info=lambda _m: None, error=lambda _m: None, warning=lambda _m: None)
     selected = {CONTENT_METADATA, CONTENT_DAILY_METRICS, ACCOUNT_DAILY_METRICS}
     return SimpleNamespace(selected_asset_keys=selected, log=silent)
 
@@ -52,8 +52,12 @@ def _slow_ingest(started: list[str], produced: list[str]):
 
 def _run(monkeypatch, started: list[str], produced: list[str]):
     monkeypatch.setattr(ingestion, "ingest_integration", _slow_ingest(started, produced))
-    platforms = SimpleNamespace(create_client=None, max_concurrency=CONCURRENCY)
-    return ingestion._run_integrations(_context(), None, platforms, None, KEYS)  # type: ignore[arg-type]
+    monkeypatch.setattr(ingestion, "landed_partitions", lambda _context: set())
+    platforms = SimpleNamespace(
+        create_client=None, max_concurrency=CONCURRENCY, pacer=lambda _stop: None
+    )
+    run = ingestion.IntegrationRun(_context(), None, platforms, None)  # type: ignore[arg-type]
+    return run.outcomes(KEYS)
 
 
 def test_every_partition_of_every_integration_comes_back(monkeypatch) -> None:
