@@ -141,8 +141,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         summaries = runs.run_backfill(args.start, args.end, known, chosen)
     per_integration = len(AssetName) * ((args.end - args.start).days + 1)
     _print_inactive([i for i in integrations if i.integration_id in chosen], per_integration)
+    paused = {i.integration_id for i in integrations if i.status == IntegrationStatus.PAUSED}
     for summary in summaries:
-        _print_summary(summary)
+        _print_summary(summary, paused)
     not_started = sorted(set(chosen) - {i for s in summaries for i in s.integrations})
     if received and not_started:
         print(f"stopped before starting: {', '.join(not_started)}")
@@ -194,7 +195,8 @@ def _print_inactive(integrations: Sequence[TrackedIntegration], per_integration:
             )
 
 
-def _print_summary(summary: runs.RunSummary) -> None:
+def _print_summary(summary: runs.RunSummary, paused: set[str]) -> None:
+    """One line per run, then every partition that failed (with its class) or did neither."""
     by_class: dict[str, int] = {}
     for partition in summary.partitions_failed:
         name = summary.failure_classes.get(partition, "unknown")
@@ -214,7 +216,8 @@ def _print_summary(summary: runs.RunSummary) -> None:
     for partition in summary.partitions_failed:
         print(f"  failed ({summary.failure_classes.get(partition, 'unknown')}): {partition}")
     for partition in summary.not_materialized:
-        print(f"  not materialized: {partition}")
+        if partition.rsplit("|", 1)[-1] not in paused:  # already said: skipped
+            print(f"  not materialized: {partition}")
     for partition in summary.without_failure_row:
         print(f"  no ingestion_failures row (warehouse unreachable): {partition}")
 

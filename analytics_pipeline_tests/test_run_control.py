@@ -70,7 +70,10 @@ def env(sandbox, tmp_path, monkeypatch):
             "engine": engine,
             "instance": instance,
             "sandbox": sandbox,
-            "resources": {"warehouse": WarehouseResource(url=url), "platforms": _platforms(sandbox)},
+            "resources": {
+                "warehouse": WarehouseResource(url=url),
+                "platforms": _platforms(sandbox),
+            },
         }
     engine.dispose()
 
@@ -182,9 +185,7 @@ def test_failure_rows_the_warehouse_refused_are_written_at_step_end(env, monkeyp
 def test_failure_rows_that_cannot_be_written_are_named(tmp_path):
     # A SQLite file in a directory that does not exist: every connection attempt fails.
     unreachable = sa.create_engine(f"sqlite:///{tmp_path / 'missing' / 'warehouse.sqlite'}")
-    outcome = ingest.stopped_outcome(
-        AssetName.CONTENT_METADATA, ContentPartition(DAYS[0], "fb-1")
-    )
+    outcome = ingest.stopped_outcome(AssetName.CONTENT_METADATA, ContentPartition(DAYS[0], "fb-1"))
     slept: list[float] = []
     left = ingest.record_failures(unreachable, [outcome], "run-1", patience_s=3, sleep=slept.append)
     assert left == [outcome]
@@ -230,3 +231,25 @@ def test_a_rejected_metric_gets_one_row_per_integration_and_run(env):
     ]
     assert {row.run_id for row in rows} == {result.run_id}
     assert all(row.resolved_at is None for row in rows)
+
+
+def test_an_interrupt_dagster_turned_into_a_retry_ends_the_retry_at_once(env, monkeypatch):
+    """Dagster raises an interrupt outside the step's code while it records an event; its
+    RetryPolicy then asks for a retry, which must stop at once instead of starting over."""
+    from analytics_pipeline.defs import integration_run
+
+    calls: list[int] = []
+
+    def interrupted(self, partition_keys):
+        calls.append(1)
+        raise dg.DagsterExecutionInterruptedError()
+        yield  # a generator, like the real one
+
+    monkeypatch.setattr(integration_run.IntegrationRun, "outcomes", interrupted)
+    result = _materialize(env)
+    assert not result.success
+    assert len(_events(result, dg.DagsterEventType.STEP_UP_FOR_RETRY)) == 1
+    assert calls == [1]  # the retry did no work
+    assert env["sandbox"].request_count() == 0
+    (failure,) = _events(result, dg.DagsterEventType.STEP_FAILURE)
+    assert "stopped" in failure.step_failure_data.error.message

@@ -22,7 +22,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from analytics_pipeline.defs.checks import CHECK_SPECS, run_checks
-from analytics_pipeline.defs.integration_run import IntegrationRun
+from analytics_pipeline.defs.integration_run import IntegrationRun, interrupted_before
 from analytics_pipeline.defs.partitions import SETTINGS, content_partitions, step_partition_keys
 from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResource
 from analytics_pipeline.ingest import (
@@ -132,6 +132,11 @@ def social_ingestion(
     warehouse: WarehouseResource,
     platforms: PlatformsResource,
 ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
+    if interrupted_before(context):
+        raise dg.Failure(
+            description="The run was stopped during an earlier attempt of this step: not retried.",
+            allow_retries=False,
+        )
     selected = context.selected_asset_keys
     engine = warehouse.get_engine()
     partition_keys = step_partition_keys(context) or ()

@@ -13,6 +13,7 @@ of issue 10 live here:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import queue
@@ -81,14 +82,25 @@ class IntegrationRun:
 
     def outcomes(self, partition_keys: Sequence[str]) -> Iterator[PartitionOutcome]:
         requests = self._requests(partition_keys)
-        results: queue.SimpleQueue[PartitionOutcome | _WorkerDone] = queue.SimpleQueue()
+        # Bounded: workers commit at most a few partitions ahead of what this thread has
+        # recorded in Dagster, so a stop has only those few left to record.
+        results: queue.Queue[PartitionOutcome | _WorkerDone] = queue.Queue(
+            maxsize=_BACKLOG_PER_WORKER * self.platforms.max_concurrency
+        )
         pool = ThreadPoolExecutor(max_workers=self.platforms.max_concurrency)
+        futures = [pool.submit(self._work, request, results) for request in requests]
         try:
-            futures = [pool.submit(self._work, request, results) for request in requests]
             yield from self._collect(requests, futures, results)
         finally:
+            # Left early (Dagster closed the step): stop the workers, unblocking any that waits
+            # to hand over an outcome, so the step ends promptly.
             self._stop.set()
-            pool.shutdown(wait=True, cancel_futures=True)
+            for future in futures:
+                future.cancel()
+            while not all(future.done() for future in futures):
+                with contextlib.suppress(queue.Empty):
+                    results.get(timeout=_POLL_S)
+            pool.shutdown(wait=True)
 
     def _requests(self, partition_keys: Sequence[str]) -> list[IntegrationRequest]:
         """One request per integration with partitions still to do (those that landed in an
@@ -127,7 +139,7 @@ class IntegrationRun:
     def _work(
         self,
         request: IntegrationRequest,
-        results: queue.SimpleQueue[PartitionOutcome | _WorkerDone],
+        results: queue.Queue[PartitionOutcome | _WorkerDone],
     ) -> None:
         reported: set[tuple[AssetName, dt.date]] = set()
         error: Exception | None = None
@@ -151,7 +163,7 @@ class IntegrationRun:
         self,
         requests: list[IntegrationRequest],
         futures: list[Future[None]],
-        results: queue.SimpleQueue[PartitionOutcome | _WorkerDone],
+        results: queue.Queue[PartitionOutcome | _WorkerDone],
     ) -> Iterator[PartitionOutcome]:
         reported: set[tuple[AssetName, ContentPartition]] = set()
         running = len(requests)
@@ -178,14 +190,15 @@ class IntegrationRun:
             yield from self._not_reached(requests, reported)
 
     def _next(
-        self, results: queue.SimpleQueue[PartitionOutcome | _WorkerDone]
+        self, results: queue.Queue[PartitionOutcome | _WorkerDone]
     ) -> PartitionOutcome | _WorkerDone:
         while True:
+            if not self.stopped and stop_requested():
+                raise _StopAsked()
             try:
                 return results.get(timeout=_POLL_S)
             except queue.Empty:
-                if not self.stopped and stop_requested():
-                    raise _StopAsked() from None
+                continue
 
     def _begin_stop(self, futures: list[Future[None]]) -> int:
         """Stop the workers; returns how many never started (they will not report)."""
@@ -210,6 +223,7 @@ class IntegrationRun:
 
 
 _POLL_S = 0.2  # how often the step's thread looks at the process's stop request
+_BACKLOG_PER_WORKER = 2  # committed partitions a worker may have waiting to be recorded
 
 
 def landed_partitions(context: dg.AssetExecutionContext) -> set[tuple[dg.AssetKey, str]]:
@@ -252,3 +266,25 @@ class _WorkerDone:
     request: IntegrationRequest
     reported: set[tuple[AssetName, dt.date]]
     error: Exception | None
+
+
+_INTERRUPT_NAMES = frozenset({"KeyboardInterrupt", "DagsterExecutionInterruptedError"})
+
+
+def interrupted_before(context: dg.AssetExecutionContext) -> bool:
+    """True when an earlier attempt of this step was turned into a retry by an interrupt.
+
+    The step catches Dagster's interrupt itself (see `IntegrationRun`), except in the instant
+    Dagster is recording one of its events: Dagster then raises it outside the step's code and
+    its RetryPolicy asks for a retry. That retry must end at once instead of starting over."""
+    records = context.instance.get_records_for_run(
+        context.run.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY
+    ).records
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        error = event.step_retry_data.error if event is not None else None
+        while error is not None:
+            if error.cls_name in _INTERRUPT_NAMES:
+                return True
+            error = error.cause
+    return False
