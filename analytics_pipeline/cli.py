@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import gc
 import json
 import signal
 import sys
@@ -139,6 +140,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         )
     with _stop_on_signals() as received:
         summaries = runs.run_backfill(args.start, args.end, known, chosen)
+    # The process ends after the summary: spare it the interpreter's final garbage collection
+    # of Dagster's heap, measured at 4-5 s (a stop must end the command promptly).
+    gc.freeze()
     per_integration = len(AssetName) * ((args.end - args.start).days + 1)
     _print_inactive([i for i in integrations if i.integration_id in chosen], per_integration)
     paused = {i.integration_id for i in integrations if i.status == IntegrationStatus.PAUSED}

@@ -253,3 +253,55 @@ def test_an_interrupt_dagster_turned_into_a_retry_ends_the_retry_at_once(env, mo
     assert env["sandbox"].request_count() == 0
     (failure,) = _events(result, dg.DagsterEventType.STEP_FAILURE)
     assert "stopped" in failure.step_failure_data.error.message
+
+
+def _reexecutable_job() -> dg.JobDefinition:
+    """The ingestion job with its resources from the environment, executed in process (a
+    module-level function, so that Dagster can reconstruct it for a re-execution)."""
+    from analytics_pipeline.definitions import resources_from_env
+    from analytics_pipeline.defs.automation import ingestion_job
+
+    definitions = dg.Definitions(
+        assets=[social_ingestion],
+        jobs=[ingestion_job],
+        resources=resources_from_env(),
+        executor=dg.in_process_executor,
+    )
+    return definitions.resolve_job_def("ingestion_job")
+
+
+def test_a_reexecution_from_failure_fetches_only_what_failed(env, monkeypatch, tmp_path):
+    sandbox = env["sandbox"]
+    monkeypatch.setenv("ANALYTICS_WAREHOUSE_URL", env["resources"]["warehouse"].url)
+    monkeypatch.setenv("ANALYTICS_FACEBOOK_BASE_URL", sandbox.base_url)
+    monkeypatch.setenv("ANALYTICS_HTTP_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("ANALYTICS_HTTP_BACKOFF_BASE_S", "0.001")
+    monkeypatch.setenv("ANALYTICS_FACEBOOK_USAGE_MAX_PAUSE_S", "0.01")
+    job = dg.reconstructable(_reexecutable_job)
+    instance = env["instance"]
+    sandbox.faults.fail_next(PAGES["fb-2"], 100_000)
+    with dg.execute_job(
+        job, instance, tags=range_run_tags(START, END, list(PAGES)), raise_on_error=False
+    ) as first:
+        assert not first.success
+        first_run_id = first.run_id
+    sandbox.reset()  # the fault clears, the request log starts again
+    options = dg.ReexecutionOptions.from_failure(first_run_id, instance)
+    # The UI's "Re-execute from failure" keeps the parent's tags (its partition range) too.
+    with dg.execute_job(
+        job,
+        instance,
+        tags=range_run_tags(START, END, list(PAGES)),
+        reexecution_options=options,
+        raise_on_error=False,
+    ) as again:
+        assert again.success
+        landed = {
+            (event.asset_key.to_user_string(), event.partition)
+            for event in again.all_events
+            if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+        }
+    assert _requests_per_page(sandbox)["fb-1"] == 0
+    assert _requests_per_page(sandbox)["fb-3"] == 0
+    assert _requests_per_page(sandbox)["fb-2"] > 0
+    assert landed == {tuple(label.split(":", 1)) for label in _partitions("fb-2")}

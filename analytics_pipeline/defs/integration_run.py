@@ -8,7 +8,7 @@ of issue 10 live here:
   within seconds (pauses wake, no further request, the partitions being written commit) and is
   never turned into a retry: the rest come back as `stopped` failures;
 - a retry redoes only what failed: partitions materialized by an earlier attempt of this run,
-  or by the runs a re-execution from failure resumes, are neither fetched nor written again.
+  or by the runs a re-execution re-executes, are neither fetched nor written again.
 """
 
 from __future__ import annotations
@@ -228,10 +228,12 @@ _BACKLOG_PER_WORKER = 2  # committed partitions a worker may have waiting to be 
 
 def landed_partitions(context: dg.AssetExecutionContext) -> set[tuple[dg.AssetKey, str]]:
     """(asset, partition key) materialized by this run (earlier attempts of the step) and, for
-    a re-execution from failure, by the runs it resumes (its parent, their parents)."""
+    a re-execution, by the runs it re-executes (its parent, their parents): the UI's and the
+    daemon's "from failure" re-executions and also "all steps" ones, since the step is the
+    whole run here (refetching what landed is a new backfill, not a re-execution)."""
     instance = context.instance
     run_ids = [context.run.run_id]
-    parent_id = context.run.parent_run_id if context.run.is_resume_retry else None
+    parent_id = context.run.parent_run_id
     while parent_id is not None and parent_id not in run_ids:
         run_ids.append(parent_id)
         parent = instance.get_run_by_id(parent_id)
