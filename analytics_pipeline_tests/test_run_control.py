@@ -138,6 +138,10 @@ def test_step_retries_refetch_only_the_failing_integration(env):
     assert _materialize(env, ["fb-3"]).success
     reference_fb3 = sandbox.request_count(page_id=PAGES["fb-3"])
 
+    print(
+        f"requests with fb-2 failing ({retries} step retries): {faulty_run}; "
+        f"clean: fb-1 {reference_fb1}, fb-3 {reference_fb3}"
+    )
     # One round of requests for each healthy integration however often fb-2 was retried.
     assert faulty_run["fb-1"] == reference_fb1 > 0
     assert faulty_run["fb-3"] == reference_fb3 > 0
