@@ -8,6 +8,7 @@ compared with a clean reference run, never with numbers written into the test.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections import Counter
 
 import dagster as dg
@@ -309,3 +310,13 @@ def test_a_reexecution_from_failure_fetches_only_what_failed(env, monkeypatch, t
     assert _requests_per_page(sandbox)["fb-3"] == 0
     assert _requests_per_page(sandbox)["fb-2"] > 0
     assert landed == {tuple(label.split(":", 1)) for label in _partitions("fb-2")}
+
+
+def test_the_wait_budget_is_read_from_its_variable_and_validated():
+    from analytics_pipeline.settings import SettingsError
+
+    resource = PlatformsResource.from_env({"ANALYTICS_MAX_RATE_LIMIT_WAIT_S": "120"})
+    assert resource.max_rate_limit_wait_s == 120
+    assert resource.pacer(threading.Event()).wait_budget_s == 120
+    with pytest.raises(SettingsError, match="ANALYTICS_MAX_RATE_LIMIT_WAIT_S='-1'"):
+        PlatformsResource.from_env({"ANALYTICS_MAX_RATE_LIMIT_WAIT_S": "-1"})
