@@ -202,11 +202,12 @@ class IntegrationRun:
 
     def _begin_stop(self, futures: list[Future[None]]) -> int:
         """Stop the workers; returns how many never started (they will not report)."""
-        if not self.stopped:
-            self.context.log.warning(
-                "Stop requested: no further requests; the partitions being written are "
-                "committed, the others fail as `stopped` (not retried)."
-            )
+        if self.stopped:  # a second signal: already stopping, nothing more to cancel
+            return 0
+        self.context.log.warning(
+            "Stop requested: no further requests; the partitions being written are "
+            "committed, the others fail as `stopped` (not retried)."
+        )
         self.stopped = True
         self._stop.set()
         return sum(1 for future in futures if future.cancel())
@@ -231,6 +232,8 @@ def landed_partitions(context: dg.AssetExecutionContext) -> set[tuple[dg.AssetKe
     a re-execution, by the runs it re-executes (its parent, their parents): the UI's and the
     daemon's "from failure" re-executions and also "all steps" ones, since the step is the
     whole run here (refetching what landed is a new backfill, not a re-execution)."""
+    if context.retry_number == 0 and context.run.parent_run_id is None:
+        return set()  # a first attempt of a fresh run: nothing can have landed yet
     instance = context.instance
     run_ids = [context.run.run_id]
     parent_id = context.run.parent_run_id
