@@ -15,7 +15,7 @@ from analytics_pipeline.defs.assets import (
     CONTENT_METADATA,
 )
 from analytics_pipeline.ingest import PartitionOutcome, Status
-from analytics_pipeline.records import AssetName, ContentPartition
+from analytics_pipeline.records import AssetName, ContentPartition, ErrorClass
 
 DAYS = [dt.date(2026, 11, 1) + dt.timedelta(days=n) for n in range(5)]
 CONCURRENCY = 4
@@ -78,3 +78,34 @@ def test_leaving_early_stops_the_workers(monkeypatch) -> None:
     # stopped after the partition it was writing.
     assert len(started) <= CONCURRENCY < len(INTEGRATIONS)
     assert len(produced) <= 2 * CONCURRENCY
+
+
+def test_a_stop_request_ends_the_run_and_fails_the_rest_as_stopped(monkeypatch) -> None:
+    from analytics_pipeline import stop
+
+    started: list[str] = []
+    produced: list[str] = []
+    monkeypatch.setattr(ingestion, "ingest_integration", _slow_ingest(started, produced))
+    monkeypatch.setattr(ingestion, "landed_partitions", lambda _context: set())
+    platforms = SimpleNamespace(
+        create_client=None, max_concurrency=CONCURRENCY, pacer=lambda _stop: None
+    )
+    context = _context()
+    context.selected_asset_keys = {CONTENT_METADATA}
+    run = ingestion.IntegrationRun(context, None, platforms, None)  # type: ignore[arg-type]
+    outcomes = run.outcomes(KEYS)
+    first = next(outcomes)
+    stop.request_stop()
+    try:
+        rest = list(outcomes)
+    finally:
+        stop.clear_stop()
+    every = [first, *rest]
+    assert run.stopped
+    assert len(started) <= CONCURRENCY < len(INTEGRATIONS)
+    # Every partition comes back exactly once: landed, or failed as `stopped`.
+    assert sorted(o.partition.key for o in every) == sorted(KEYS)
+    landed = [o for o in every if o.status is Status.MATERIALIZED]
+    stopped = [o for o in every if o.status is Status.FAILED]
+    assert len(landed) == len(produced) and stopped
+    assert {o.error_class for o in stopped} == {ErrorClass.STOPPED}
