@@ -17,13 +17,22 @@ Error policy (shared/platform-facts.md):
   is written, its remaining partitions fail without another API call, and nothing retries it;
 - transient error left after the client's own retries: the partition fails (the Dagster
   RetryPolicy retries the step) and the integration's remaining partitions are not attempted now;
-- a permanent error on one content item: the item is skipped, the rest of the day lands.
+- a permanent error on one content item: the item is skipped, the rest of the day lands;
+- a metric the platform rejected or deprecated: the partition lands without it and one
+  `rejected_metric` failure row per integration x metric x run says so;
+- the run's rate-limit wait budget spent (`http.WaitBudgetSpent`): the partition fails as
+  transient but `deferred`, so it is not retried in this run (like a daily quota).
+
+Every failed partition gets an `ingestion_failures` row: written with the failure when the
+warehouse allows, else (and for partitions not attempted) by `record_failures` at the end of
+the step; `PartitionOutcome.recorded` says which is which.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -33,6 +42,7 @@ import sqlalchemy as sa
 
 from analytics_pipeline import warehouse as wh
 from analytics_pipeline.platforms.base import Account, PlatformClient, PlatformError, Secret
+from analytics_pipeline.platforms.http import WaitBudgetSpent
 from analytics_pipeline.platforms.redact import redact
 from analytics_pipeline.records import (
     AccountMetrics,
@@ -64,6 +74,8 @@ class PartitionOutcome:
     message: str | None = None
     retry_after: float | None = None
     rows: int = 0  # rows the partition holds after a materialization
+    recorded: bool = False  # its ingestion_failures row is written (failures only)
+    deferred: bool = False  # left for a later run (wait budget spent): not retried in this one
 
     @property
     def day(self) -> dt.date:
@@ -79,6 +91,7 @@ class PartitionOutcome:
         return (
             self.status is Status.FAILED
             and self.error_class is ErrorClass.TRANSIENT
+            and not self.deferred
             and (self.retry_after or 0) <= MAX_IN_RUN_RETRY_AFTER_S
         )
 
@@ -103,6 +116,13 @@ class IntegrationRequest:
     metadata: bool
     metrics: bool
     account: bool = False
+    # Partitions that already landed in this run (an earlier step attempt) or in the run it
+    # resumes: neither fetched nor written again.
+    landed: frozenset[tuple[AssetName, dt.date]] = frozenset()
+
+    def pending(self) -> list[tuple[AssetName, dt.date]]:
+        """The partitions still to do, in the order they are written."""
+        return [key for key in _all_partitions(self) if key not in self.landed]
 
 
 _STOPS_INTEGRATION = frozenset(
@@ -174,9 +194,75 @@ def unexpected_failure(
             ErrorClass.TRANSIENT,
             message,
         )
-        for asset, day in _all_partitions(request)
+        for asset, day in request.pending()
         if (asset, day) not in already_reported
     ]
+
+
+def stopped_outcome(asset: AssetName, partition: ContentPartition) -> PartitionOutcome:
+    """A partition a stopped run did not get to (class `stopped`, not retried)."""
+    return PartitionOutcome(
+        asset,
+        partition,
+        Status.FAILED,
+        {"error_class": ErrorClass.STOPPED.value, "not_attempted": True},
+        ErrorClass.STOPPED,
+        "Not attempted: the run was stopped (SIGTERM, Ctrl-C or Terminate) before this "
+        "partition landed.",
+    )
+
+
+# How long the end of a step keeps trying to write failure rows while the warehouse is away.
+FAILURE_ROW_PATIENCE_S = 30.0
+UNKNOWN_ORGANIZATION = "unknown"  # a failure of an integration no longer tracked
+
+
+def record_failures(
+    engine: sa.Engine,
+    outcomes: Sequence[PartitionOutcome],
+    run_id: str | None,
+    *,
+    patience_s: float = FAILURE_ROW_PATIENCE_S,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[PartitionOutcome]:
+    """Write the `ingestion_failures` row of every failed outcome that has none yet (partitions
+    not attempted, failures met while the warehouse was away), in one transaction, retrying
+    for up to `patience_s` while the warehouse cannot be reached. Returns the failed outcomes
+    still without a row (the caller reports them by name)."""
+    missing = [o for o in outcomes if o.status is Status.FAILED and not o.recorded]
+    deadline = time.monotonic() + patience_s
+    delay = 1.0
+    while missing:
+        try:
+            _write_failures(engine, missing, run_id)
+            return []
+        except sa.exc.SQLAlchemyError:
+            if time.monotonic() + delay > deadline:
+                return missing
+            sleep(delay)
+            delay = min(delay * 2, 8.0)
+    return []
+
+
+def _write_failures(
+    engine: sa.Engine, missing: Sequence[PartitionOutcome], run_id: str | None
+) -> None:
+    now = utc_now()
+    with engine.begin() as conn:
+        organizations = {i.integration_id: i.organization_id for i in wh.list_integrations(conn)}
+        for outcome in missing:
+            wh.record_failure(
+                conn,
+                organization_id=organizations.get(outcome.integration_id, UNKNOWN_ORGANIZATION),
+                integration_id=outcome.integration_id,
+                asset=outcome.asset,
+                partition_key=outcome.partition.key,
+                error_class=outcome.error_class or ErrorClass.TRANSIENT,
+                platform_code=outcome.metadata.get("platform_code"),
+                message=outcome.message or "failed",
+                run_id=run_id,
+                occurred_at=now,
+            )
 
 
 def _assets(request: IntegrationRequest) -> list[AssetName]:
@@ -227,7 +313,7 @@ def _preflight(
         PartitionOutcome(
             asset, ContentPartition(day, request.integration_id), status, {}, error_class, reason
         )
-        for asset, day in _all_partitions(request)
+        for asset, day in request.pending()
     ]
 
 
@@ -256,8 +342,10 @@ class _IntegrationWorker:
     def run(self, request: IntegrationRequest) -> Iterator[PartitionOutcome]:
         stop: PlatformError | None = None
         client: PlatformClient | None = None
-        days = sorted(request.days)
         for asset in _assets(request):
+            days = [day for day in sorted(request.days) if (asset, day) not in request.landed]
+            if not days:
+                continue
             pending = list(days)
             if stop is None:
                 try:
@@ -404,6 +492,9 @@ class _IntegrationWorker:
             )
             if batch.skipped:
                 self._record_skipped(conn, day, batch.skipped, now)
+            self._record_rejected(
+                conn, AssetName.CONTENT_DAILY_METRICS, day, batch.rejected_metrics, now
+            )
         return PartitionOutcome(
             AssetName.CONTENT_DAILY_METRICS,
             ContentPartition(day, account.integration_id),
@@ -461,6 +552,9 @@ class _IntegrationWorker:
                 "rejected_metrics": sorted(metrics.rejected_metrics),
             }
             self._mark_loaded(conn, AssetName.ACCOUNT_DAILY_METRICS, day, now, 1, details)
+            self._record_rejected(
+                conn, AssetName.ACCOUNT_DAILY_METRICS, day, metrics.rejected_metrics, now
+            )
         return PartitionOutcome(
             AssetName.ACCOUNT_DAILY_METRICS,
             ContentPartition(day, account.integration_id),
@@ -534,9 +628,58 @@ class _IntegrationWorker:
                 occurred_at=now,
             )
 
+    def _record_rejected(
+        self,
+        conn: sa.Connection,
+        asset: AssetName,
+        day: dt.date,
+        metrics: Collection[str],
+        now: dt.datetime,
+    ) -> None:
+        """A `rejected_metric` row per metric the platform refused, once per run."""
+        platform = self.integration.platform
+        for metric in sorted(metrics):
+            wh.record_rejected_metric(
+                conn,
+                organization_id=self.integration.organization_id,
+                integration_id=self.integration.integration_id,
+                asset=asset,
+                partition_key=ContentPartition(day, self.integration.integration_id).key,
+                metric=metric,
+                message=(
+                    f"{platform} rejected or no longer serves the metric {metric!r}: partitions "
+                    f"landed without it. Drop it from ANALYTICS_{platform.upper()}_*_METRICS "
+                    "or check the API version."
+                ),
+                run_id=self.options.run_id,
+                occurred_at=now,
+            )
+
     def _failed(self, asset: AssetName, day: dt.date, error: PlatformError) -> PartitionOutcome:
+        """The failed partition, its failure row written now when the warehouse allows (else
+        `record_failures` writes it at the end of the step)."""
         now = self.options.now()
         message = redact(str(error))
+        try:
+            self._write_failure(asset, day, error, message, now)
+            recorded = True
+        except sa.exc.SQLAlchemyError:
+            recorded = False
+        return PartitionOutcome(
+            asset,
+            ContentPartition(day, self.integration.integration_id),
+            Status.FAILED,
+            {"error_class": error.error_class.value, "platform_code": error.code},
+            error.error_class,
+            message,
+            error.retry_after,
+            recorded=recorded,
+            deferred=isinstance(error, WaitBudgetSpent),
+        )
+
+    def _write_failure(
+        self, asset: AssetName, day: dt.date, error: PlatformError, message: str, now: dt.datetime
+    ) -> None:
         with self.engine.begin() as conn:
             wh.record_failure(
                 conn,
@@ -558,15 +701,6 @@ class _IntegrationWorker:
                     message,
                     now,
                 )
-        return PartitionOutcome(
-            asset,
-            ContentPartition(day, self.integration.integration_id),
-            Status.FAILED,
-            {"error_class": error.error_class.value, "platform_code": error.code},
-            error.error_class,
-            message,
-            error.retry_after,
-        )
 
     def _not_attempted(
         self, asset: AssetName, day: dt.date, cause: PlatformError
@@ -580,6 +714,7 @@ class _IntegrationWorker:
             cause.error_class,
             message,
             cause.retry_after,
+            deferred=isinstance(cause, WaitBudgetSpent),
         )
 
 

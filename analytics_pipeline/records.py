@@ -68,6 +68,11 @@ class ErrorClass(StrEnum):
     # stop, say which setting to change, do not mark the integration needs_reauth.
     PERMANENT_CONFIG = "permanent_config"
     INVALID_RESPONSE = "invalid_response"
+    # Failure rows only (ingestion_failures, migration 0004), never a PlatformError's class:
+    # a partition a stopped run did not get to, and a metric the platform rejected or
+    # deprecated (one row per integration x metric x run; the partition landed without it).
+    STOPPED = "stopped"
+    REJECTED_METRIC = "rejected_metric"
 
 
 class ValueKind(StrEnum):

@@ -18,7 +18,10 @@ import requests
 from analytics_pipeline.platforms.base import PlatformError, Secret
 from analytics_pipeline.platforms.http import (
     ApiSession,
+    Pacer,
     RetryConfig,
+    RunStopped,
+    WaitBudgetSpent,
     backoff_delay,
     parse_retry_after,
     safe_url,
@@ -361,3 +364,56 @@ def test_against_a_real_local_server(
     assert response.json() == {"data": [1, 2]}
     assert handler.seen == [("/v1/items?a=1", f"Bearer {TOKEN}")] * 2
     assert session.calls == 2 and len(waits) == 1
+
+
+# --------------------------------------------------------------------------- run pacing
+
+
+def _paced_session(pacer: Pacer, *steps: Step, **kwargs: Any) -> tuple[ApiSession, ScriptedAdapter]:
+    http, adapter = scripted_session(*steps)
+    session = ApiSession("test", simple_classify, sleep=pacer, session=http, **kwargs)
+    return session, adapter
+
+
+def test_a_stop_wakes_a_long_pause_and_no_further_request_is_sent() -> None:
+    stop = threading.Event()
+    pacer = Pacer(stop)
+    session, adapter = _paced_session(
+        pacer, Reply(200, {}), Reply(200, {}), throttle=lambda _r: 250.0
+    )
+    session.request("GET", URL, token=Secret(TOKEN))  # asks for a 250 s pause before the next
+    outcome: list[BaseException] = []
+
+    def second_request() -> None:
+        try:
+            session.request("GET", URL, token=Secret(TOKEN))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=second_request)
+    worker.start()
+    stop.set()
+    worker.join(timeout=60)  # hang guard: the pause is 250 s
+    assert not worker.is_alive()
+    assert [type(exc) for exc in outcome] == [RunStopped]
+    assert len(adapter.requests) == 1
+
+
+def test_pauses_beyond_the_run_budget_are_refused_as_deferred() -> None:
+    pacer = Pacer(threading.Event(), wait_budget_s=0.0)
+    session, adapter = _paced_session(
+        pacer, Reply(200, {}), Reply(200, {}), throttle=lambda _r: 5.0
+    )
+    session.request("GET", URL, token=Secret(TOKEN))
+    with pytest.raises(WaitBudgetSpent) as raised:
+        session.request("GET", URL, token=Secret(TOKEN))
+    assert raised.value.error_class is ErrorClass.TRANSIENT
+    assert "ANALYTICS_MAX_RATE_LIMIT_WAIT_S" in raised.value.message
+    assert len(adapter.requests) == 1 and pacer.waited_s == 0
+
+
+def test_the_budget_is_shared_by_every_session_of_the_run() -> None:
+    pacer = Pacer(threading.Event(), wait_budget_s=0.02)
+    assert pacer.reserve(0.015)
+    assert not pacer.reserve(0.01)  # a second session's pause no longer fits
+    assert pacer.reserve(0.005)

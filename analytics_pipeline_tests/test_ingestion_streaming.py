@@ -8,14 +8,14 @@ import threading
 import time
 from types import SimpleNamespace
 
-from analytics_pipeline.defs import assets as ingestion
+from analytics_pipeline.defs import integration_run as ingestion
 from analytics_pipeline.defs.assets import (
     ACCOUNT_DAILY_METRICS,
     CONTENT_DAILY_METRICS,
     CONTENT_METADATA,
 )
 from analytics_pipeline.ingest import PartitionOutcome, Status
-from analytics_pipeline.records import AssetName, ContentPartition
+from analytics_pipeline.records import AssetName, ContentPartition, ErrorClass
 
 DAYS = [dt.date(2026, 11, 1) + dt.timedelta(days=n) for n in range(5)]
 CONCURRENCY = 4
@@ -26,7 +26,7 @@ KEYS = [ContentPartition(day, i).key for day in DAYS for i in INTEGRATIONS]
 
 
 def _context() -> SimpleNamespace:
-    silent = SimpleNamespace(info=lambda _m: None, error=lambda _m: None)
+    silent = SimpleNamespace(info=lambda _m: None, error=lambda _m: None, warning=lambda _m: None)
     selected = {CONTENT_METADATA, CONTENT_DAILY_METRICS, ACCOUNT_DAILY_METRICS}
     return SimpleNamespace(selected_asset_keys=selected, log=silent)
 
@@ -52,8 +52,12 @@ def _slow_ingest(started: list[str], produced: list[str]):
 
 def _run(monkeypatch, started: list[str], produced: list[str]):
     monkeypatch.setattr(ingestion, "ingest_integration", _slow_ingest(started, produced))
-    platforms = SimpleNamespace(create_client=None, max_concurrency=CONCURRENCY)
-    return ingestion._run_integrations(_context(), None, platforms, None, KEYS)  # type: ignore[arg-type]
+    monkeypatch.setattr(ingestion, "landed_partitions", lambda _context: set())
+    platforms = SimpleNamespace(
+        create_client=None, max_concurrency=CONCURRENCY, pacer=lambda _stop: None
+    )
+    run = ingestion.IntegrationRun(_context(), None, platforms, None)  # type: ignore[arg-type]
+    return run.outcomes(KEYS)
 
 
 def test_every_partition_of_every_integration_comes_back(monkeypatch) -> None:
@@ -74,3 +78,34 @@ def test_leaving_early_stops_the_workers(monkeypatch) -> None:
     # stopped after the partition it was writing.
     assert len(started) <= CONCURRENCY < len(INTEGRATIONS)
     assert len(produced) <= 2 * CONCURRENCY
+
+
+def test_a_stop_request_ends_the_run_and_fails_the_rest_as_stopped(monkeypatch) -> None:
+    from analytics_pipeline import stop
+
+    started: list[str] = []
+    produced: list[str] = []
+    monkeypatch.setattr(ingestion, "ingest_integration", _slow_ingest(started, produced))
+    monkeypatch.setattr(ingestion, "landed_partitions", lambda _context: set())
+    platforms = SimpleNamespace(
+        create_client=None, max_concurrency=CONCURRENCY, pacer=lambda _stop: None
+    )
+    context = _context()
+    context.selected_asset_keys = {CONTENT_METADATA}
+    run = ingestion.IntegrationRun(context, None, platforms, None)  # type: ignore[arg-type]
+    outcomes = run.outcomes(KEYS)
+    first = next(outcomes)
+    stop.request_stop()
+    try:
+        rest = list(outcomes)
+    finally:
+        stop.clear_stop()
+    every = [first, *rest]
+    assert run.stopped
+    assert len(started) <= CONCURRENCY < len(INTEGRATIONS)
+    # Every partition comes back exactly once: landed, or failed as `stopped`.
+    assert sorted(o.partition.key for o in every) == sorted(KEYS)
+    landed = [o for o in every if o.status is Status.MATERIALIZED]
+    stopped = [o for o in every if o.status is Status.FAILED]
+    assert len(landed) == len(produced) and stopped
+    assert {o.error_class for o in stopped} == {ErrorClass.STOPPED}

@@ -15,33 +15,23 @@ two reasons measured on Dagster 1.13:
 """
 
 import datetime as dt
-import queue
-import threading
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 import sqlalchemy as sa
 
 from analytics_pipeline.defs.checks import CHECK_SPECS, run_checks
-from analytics_pipeline.defs.partitions import (
-    SETTINGS,
-    content_partitions,
-    group_by_integration,
-    step_partition_keys,
-)
+from analytics_pipeline.defs.integration_run import IntegrationRun, interrupted_before
+from analytics_pipeline.defs.partitions import SETTINGS, content_partitions, step_partition_keys
 from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResource
 from analytics_pipeline.ingest import (
+    FAILURE_ROW_PATIENCE_S,
     IngestOptions,
-    IntegrationRequest,
     PartitionOutcome,
     Status,
-    ingest_integration,
-    unexpected_failure,
+    record_failures,
 )
-from analytics_pipeline.platforms.redact import redact
 from analytics_pipeline.records import AssetName
 from analytics_pipeline.warehouse import tables
 
@@ -142,10 +132,16 @@ def social_ingestion(
     warehouse: WarehouseResource,
     platforms: PlatformsResource,
 ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
+    if interrupted_before(context):
+        raise dg.Failure(
+            description="The run was stopped during an earlier attempt of this step: not retried.",
+            allow_retries=False,
+        )
     selected = context.selected_asset_keys
     engine = warehouse.get_engine()
     partition_keys = step_partition_keys(context) or ()
     failures: list[PartitionOutcome] = []
+    stopped = False
     if selected:
         options = IngestOptions(
             lookback_days=SETTINGS.lookback_days,
@@ -153,90 +149,26 @@ def social_ingestion(
             partitions_start=SETTINGS.partitions_start_date,
             run_id=context.run.run_id,
         )
-        for outcome in _run_integrations(context, engine, platforms, options, partition_keys):
+        ingestion = IntegrationRun(context, engine, platforms, options)
+        for outcome in ingestion.outcomes(partition_keys):
             event = _event_for(outcome)
             if event is not None:
                 yield event
             if outcome.status is Status.FAILED:
                 failures.append(outcome)
-    yield from run_checks(engine, context.selected_asset_check_keys, partition_keys)
-    if failures:
-        raise _failure_for(failures)
-
-
-def _run_integrations(
-    context: dg.AssetExecutionContext,
-    engine: sa.Engine,
-    platforms: PlatformsResource,
-    options: IngestOptions,
-    partition_keys: Sequence[str],
-) -> Iterator[PartitionOutcome]:
-    """Each integration on a worker thread (bounded). Every partition's outcome is passed back
-    through a queue the moment it is committed, so this (the step's) thread records it in
-    Dagster while the workers are waiting on the platforms, instead of after a whole
-    integration is done."""
-    selected = context.selected_asset_keys
-    requests = [
-        IntegrationRequest(
-            integration_id=integration_id,
-            days=days,
-            metadata=CONTENT_METADATA in selected,
-            metrics=CONTENT_DAILY_METRICS in selected,
-            account=ACCOUNT_DAILY_METRICS in selected,
-        )
-        for integration_id, days in group_by_integration(partition_keys).items()
-    ]
-    context.log.info(
-        f"Ingesting {len(requests)} integration(s), {sum(len(r.days) for r in requests)} "
-        f"integration-day(s), with up to {platforms.max_concurrency} at a time."
-    )
-    results: queue.SimpleQueue[PartitionOutcome | _WorkerDone] = queue.SimpleQueue()
-    stopping = threading.Event()
-
-    def work(request: IntegrationRequest) -> None:
-        reported: set[tuple[AssetName, dt.date]] = set()
-        error: Exception | None = None
+        stopped = ingestion.stopped
+    if not stopped:
         try:
-            for outcome in ingest_integration(engine, platforms.create_client, request, options):
-                reported.add((outcome.asset, outcome.day))
-                results.put(outcome)
-                if stopping.is_set():
-                    break
-        except Exception as exc:  # a bug or a warehouse outage must not hide the others
-            error = exc
-        results.put(_WorkerDone(request, reported, error))
-
-    pool = ThreadPoolExecutor(max_workers=platforms.max_concurrency)
-    try:
-        for request in requests:
-            pool.submit(work, request)
-        running = len(requests)
-        while running:
-            item = results.get()
-            if isinstance(item, PartitionOutcome):
-                yield item
-                continue
-            running -= 1
-            if item.error is not None:
-                context.log.error(
-                    f"Integration {item.request.integration_id}: unexpected "
-                    f"{type(item.error).__name__}: {redact(str(item.error))}"
-                )
-                yield from unexpected_failure(item.request, item.error, item.reported)
-    finally:
-        # Left early (the run is being terminated): integrations not started are dropped and
-        # running ones stop after the partition they are writing, so the run ends promptly.
-        stopping.set()
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-@dataclass(frozen=True)
-class _WorkerDone:
-    """A worker finished one integration; `error` if it stopped on an unexpected exception."""
-
-    request: IntegrationRequest
-    reported: set[tuple[AssetName, dt.date]]
-    error: Exception | None
+            yield from run_checks(engine, context.selected_asset_check_keys, partition_keys)
+        except sa.exc.SQLAlchemyError as exc:
+            if not failures:
+                raise
+            # The warehouse went away: the partitions' failures below matter more than checks.
+            context.log.error(f"Asset checks not evaluated: {type(exc).__name__} (warehouse).")
+    if failures:
+        patience = 0.0 if stopped else FAILURE_ROW_PATIENCE_S
+        unrecorded = record_failures(engine, failures, context.run.run_id, patience_s=patience)
+        raise _failure_for(failures, unrecorded, stopped=stopped)
 
 
 def _event_for(outcome: PartitionOutcome) -> dg.AssetMaterialization | None:
@@ -261,23 +193,53 @@ def _plottable(details: dict) -> dict[str, Any]:
     return metadata
 
 
-def _failure_for(failures: list[PartitionOutcome]) -> dg.Failure:
-    retryable = any(outcome.retryable for outcome in failures)
+def _failure_for(
+    failures: list[PartitionOutcome], unrecorded: list[PartitionOutcome], *, stopped: bool
+) -> dg.Failure:
+    """The step's failure: never retried after a stop; its metadata is what the CLI reports
+    (`failed_partitions`, `failure_classes`, `stopped`, `without_failure_row`)."""
+    retryable = not stopped and any(outcome.retryable for outcome in failures)
     by_integration: dict[str, str] = {}
+    by_class: dict[str, int] = {}
     for outcome in failures:
         by_integration.setdefault(outcome.integration_id, outcome.message or "")
+        by_class[failure_class(outcome)] = by_class.get(failure_class(outcome), 0) + 1
     lines = [f"- {integration}: {message}" for integration, message in by_integration.items()]
+    classes = ", ".join(f"{count} {name}" for name, count in sorted(by_class.items()))
+    head = "The run was stopped. " if stopped else ""
+    missing = (
+        f"\n{len(unrecorded)} of them have NO ingestion_failures row (the warehouse could not "
+        "be reached): see `without_failure_row`."
+        if unrecorded
+        else ""
+    )
     return dg.Failure(
         description=(
-            f"{len(failures)} partition(s) of {len(by_integration)} integration(s) failed; "
-            "every other partition of this run landed and is marked materialized.\n"
-            + "\n".join(lines)
+            f"{head}{len(failures)} partition(s) of {len(by_integration)} integration(s) "
+            f"failed ({classes}); every other partition of this run landed and is marked "
+            f"materialized.{missing}\n" + "\n".join(lines)
         ),
         metadata={
-            "failed_partitions": dg.MetadataValue.json(
-                sorted(f"{o.asset}:{o.partition.key}" for o in failures)
+            "failed_partitions": dg.MetadataValue.json(sorted(_label(o) for o in failures)),
+            "failure_classes": dg.MetadataValue.json(
+                {_label(o): failure_class(o) for o in sorted(failures, key=_label)}
             ),
+            "without_failure_row": dg.MetadataValue.json(sorted(_label(o) for o in unrecorded)),
+            "stopped": stopped,
             "retryable": retryable,
         },
         allow_retries=retryable,
     )
+
+
+def failure_class(outcome: PartitionOutcome) -> str:
+    """How a failed partition is reported: its error class, `transient (deferred)` when it
+    waits for a later run (wait budget spent, quota)."""
+    name = outcome.error_class.value if outcome.error_class else "unknown"
+    if outcome.status is Status.FAILED and name == "transient" and not outcome.retryable:
+        return "transient (deferred)"
+    return name
+
+
+def _label(outcome: PartitionOutcome) -> str:
+    return f"{outcome.asset}:{outcome.partition.key}"

@@ -2,7 +2,8 @@
 
 Every setting is a field of a resource, so the UI's resource view shows what a run uses:
 `definitions.py` builds both resources with `from_env()` when the definitions load, reading
-`ANALYTICS_WAREHOUSE_URL`, `ANALYTICS_MAX_CONCURRENCY`, `ANALYTICS_HTTP_*` and
+`ANALYTICS_WAREHOUSE_URL`, `ANALYTICS_MAX_CONCURRENCY`, `ANALYTICS_MAX_RATE_LIMIT_WAIT_S`,
+`ANALYTICS_HTTP_*` and
 `ANALYTICS_<PLATFORM>_*` (a variable per field: `facebook.post_metrics` is
 `ANALYTICS_FACEBOOK_POST_METRICS`, a comma-separated list). A malformed value stops the load with
 a message naming the variable.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -27,7 +29,7 @@ from pydantic import Field, PrivateAttr
 from analytics_pipeline.platforms import SUPPORTED_PLATFORMS, create_client, settings_type
 from analytics_pipeline.platforms.base import Account, PlatformClient
 from analytics_pipeline.platforms.facebook import FacebookSettings
-from analytics_pipeline.platforms.http import RetryConfig
+from analytics_pipeline.platforms.http import Pacer, RetryConfig
 from analytics_pipeline.platforms.instagram import InstagramSettings
 from analytics_pipeline.platforms.linkedin import LinkedInSettings
 from analytics_pipeline.platforms.x import XSettings
@@ -44,6 +46,10 @@ from analytics_pipeline.warehouse.migrations import pending_migrations
 WAREHOUSE_URL_ENV = "ANALYTICS_WAREHOUSE_URL"
 DEFAULT_CONCURRENCY = 4
 Concurrency = Annotated[int, Field(ge=1, le=64)]
+# Rate-limit pauses (usage headers, Retry-After, backoff) of one run attempt, all integrations
+# together: what does not fit is deferred to a later run (see http.Pacer).
+DEFAULT_MAX_RATE_LIMIT_WAIT_S = 1800.0
+WaitBudget = Annotated[float, Field(ge=0, le=86_400)]
 
 _HTTP = RetryConfig()
 _FACEBOOK = FacebookSettings()
@@ -170,6 +176,10 @@ class PlatformsResource(dg.ConfigurableResource):
     max_concurrency: Concurrency = Field(
         default=DEFAULT_CONCURRENCY, description="Integrations fetched at once inside a run."
     )
+    max_rate_limit_wait_s: WaitBudget = Field(
+        default=DEFAULT_MAX_RATE_LIMIT_WAIT_S,
+        description="Total rate-limit pauses per run attempt; what does not fit is deferred.",
+    )
     http: HttpConfig = HttpConfig()
     facebook: FacebookConfig = FacebookConfig()
     instagram: InstagramConfig = InstagramConfig()
@@ -185,7 +195,11 @@ class PlatformsResource(dg.ConfigurableResource):
             name: read_section(_section_type(name), _prefix(name), environ)
             for name in ("http", *SUPPORTED_PLATFORMS)
         }
-        resource = cls(max_concurrency=top.max_concurrency, **sections)
+        resource = cls(
+            max_concurrency=top.max_concurrency,
+            max_rate_limit_wait_s=top.max_rate_limit_wait_s,
+            **sections,
+        )
         resource.validate_settings()
         return resource
 
@@ -210,15 +224,21 @@ class PlatformsResource(dg.ConfigurableResource):
                     text = ",".join(value) if isinstance(value, tuple) else value
                     raise SettingsError(f"{variable}={shown(text)}: {exc}.") from None
 
-    def create_client(self, account: Account) -> PlatformClient:
-        """A fresh client for `account` (own HTTP session and call counter), for one worker."""
-        return create_client(account, self.settings_for(account.platform))
+    def create_client(self, account: Account, pacer: Pacer | None = None) -> PlatformClient:
+        """A fresh client for `account` (own HTTP session and call counter), for one worker;
+        its pauses go through the run's `pacer` (stop, wait budget) when one is given."""
+        return create_client(account, self.settings_for(account.platform), sleep=pacer)
+
+    def pacer(self, stop: threading.Event) -> Pacer:
+        """The pacing of one run attempt: pauses wake on `stop`, capped by the wait budget."""
+        return Pacer(stop, self.max_rate_limit_wait_s)
 
 
 class _TopLevel(pydantic.BaseModel):
     """The resource's own (not per-section) fields, as read from `ANALYTICS_*`."""
 
     max_concurrency: Concurrency = DEFAULT_CONCURRENCY
+    max_rate_limit_wait_s: WaitBudget = DEFAULT_MAX_RATE_LIMIT_WAIT_S
 
 
 def _client_values(section: dg.Config) -> dict[str, Any]:

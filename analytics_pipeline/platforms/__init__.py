@@ -9,6 +9,7 @@ package (or `platforms.base`) does not pull in every client's dependencies.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -65,13 +66,17 @@ def client_class(platform: str) -> type[PlatformClient]:
     return cast(type[PlatformClient], cls)
 
 
-def create_client(account: Account, settings: Any) -> PlatformClient:
+def create_client(
+    account: Account, settings: Any, *, sleep: Callable[[float], None] | None = None
+) -> PlatformClient:
     """A new client for `account` on its platform, with `settings` (that platform's settings
     dataclass) and its own HTTP session and counters. Every call of the client is about this
-    account. Unknown platform -> ValueError listing the supported ones."""
+    account. `sleep` replaces the session's `time.sleep` (a run's `http.Pacer`: stop and wait
+    budget). Unknown platform -> ValueError listing the supported ones."""
     entry = _registration(account.platform)
     module = importlib.import_module(entry.module)
-    client = getattr(module, entry.client_class)(settings, account)
+    extra = {} if sleep is None else {"sleep": sleep}
+    client = getattr(module, entry.client_class)(settings, account, **extra)
     if not isinstance(client, PlatformClient):
         raise TypeError(f"{entry.client_class} is not a PlatformClient")
     return client

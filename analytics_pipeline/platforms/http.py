@@ -11,6 +11,10 @@ Policy, in one place so every platform behaves the same:
   `max_wait_s` is not slept: the error is raised at once and the run retries later.
 - Every other class (credential, object, invalid response) is raised after exactly one attempt.
 - `throttle(resp)` turns usage headers into a pause before the next request.
+- A `Pacer` given as `sleep` (one per run attempt, shared by every session of the run) makes
+  every pause wake up at once on a stop (`RunStopped`, also raised before any further request)
+  and caps the pauses of the whole run: a pause that would exceed the run's budget raises
+  `WaitBudgetSpent` (a transient error the run defers to a later run) instead of sleeping.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,8 +38,11 @@ from analytics_pipeline.records import ErrorClass
 __all__ = [
     "ApiSession",
     "Classifier",
+    "Pacer",
     "RetryConfig",
+    "RunStopped",
     "Throttle",
+    "WaitBudgetSpent",
     "backoff_delay",
     "parse_retry_after",
     "safe_url",
@@ -71,6 +79,45 @@ class RetryConfig:
             raise ValueError("backoff and wait bounds must be >= 0")
         if self.connect_timeout_s <= 0 or self.read_timeout_s <= 0:
             raise ValueError("timeouts must be > 0")
+
+
+class RunStopped(Exception):
+    """The run is being stopped: raised instead of sending another request or sleeping on."""
+
+
+class WaitBudgetSpent(PlatformError):
+    """A pause would exceed the run's rate-limit wait budget: the work is deferred to a later run
+    like a daily quota (transient, but not retried within this run)."""
+
+
+class Pacer:
+    """The `sleep` of every session of one run attempt: pauses wake up on `stop`, and their
+    total is capped by `wait_budget_s` (None: no cap). Thread-safe (one per run, many workers)."""
+
+    def __init__(self, stop: threading.Event, wait_budget_s: float | None = None) -> None:
+        self.stop = stop
+        self.wait_budget_s = wait_budget_s
+        self._lock = threading.Lock()
+        self.waited_s = 0.0
+
+    def check(self) -> None:
+        """Raise `RunStopped` once a stop was asked for."""
+        if self.stop.is_set():
+            raise RunStopped("the run is being stopped")
+
+    def reserve(self, seconds: float) -> bool:
+        """Count `seconds` against the budget; False (nothing counted) when they do not fit."""
+        with self._lock:
+            budget = self.wait_budget_s
+            if budget is not None and self.waited_s + seconds > budget:
+                return False
+            self.waited_s += seconds
+            return True
+
+    def __call__(self, seconds: float) -> None:
+        self.check()
+        if self.stop.wait(seconds):
+            raise RunStopped("the run is being stopped")
 
 
 def backoff_delay(retry: RetryConfig, retry_number: int, rng: random.Random | None = None) -> float:
@@ -202,6 +249,8 @@ class ApiSession:
         attempt = 0
         while True:
             attempt += 1
+            if isinstance(self._sleep, Pacer):
+                self._sleep.check()
             self._pause_before_request()
             outcome = self._attempt(
                 method, url, params, data, send_headers, secrets, attempt, log_url
@@ -306,9 +355,19 @@ class ApiSession:
         self._wait(pause)
 
     def _wait(self, seconds: float) -> None:
-        if seconds > 0:
-            self.waited_s += seconds
-            self._sleep(seconds)
+        if seconds <= 0:
+            return
+        pacer = self._sleep if isinstance(self._sleep, Pacer) else None
+        if pacer is not None and not pacer.reserve(seconds):
+            raise WaitBudgetSpent(
+                ErrorClass.TRANSIENT,
+                f"deferred: a {seconds:.0f} s rate-limit pause would exceed this run's wait "
+                f"budget ({pacer.wait_budget_s:.0f} s in all, {pacer.waited_s:.0f} s already "
+                "spent; ANALYTICS_MAX_RATE_LIMIT_WAIT_S); the next run picks it up",
+                platform=self.platform,
+            )
+        self.waited_s += seconds
+        self._sleep(seconds)
 
 
 def _scrub(error: PlatformError, secrets: tuple[str, ...]) -> None:

@@ -48,6 +48,7 @@ from analytics_pipeline.warehouse.ledger import (
     open_failures,
     record_failure,
     record_partition_load,
+    record_rejected_metric,
     resolve_failures,
 )
 from analytics_pipeline.warehouse.migrations import migrate
@@ -81,6 +82,7 @@ __all__ = [
     "permalinks_published_between",
     "record_failure",
     "record_partition_load",
+    "record_rejected_metric",
     "remove_integration",
     "resolve_failures",
     "set_integration_status",

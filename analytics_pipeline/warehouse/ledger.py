@@ -79,7 +79,10 @@ def resolve_failures(
     partition_key: str,
     resolved_at: dt.datetime,
 ) -> int:
-    """Mark the partition's open failures resolved (e.g. after it succeeded); returns how many."""
+    """Mark the partition's open failures resolved (e.g. after it succeeded); returns how many.
+
+    `rejected_metric` rows are left open: the partition landed, without that metric, and a
+    later success of it says nothing about the metric."""
     result = conn.execute(
         sa.update(ingestion_failures)
         .where(
@@ -87,10 +90,54 @@ def resolve_failures(
             ingestion_failures.c.asset == asset,
             ingestion_failures.c.partition_key == partition_key,
             ingestion_failures.c.resolved_at.is_(None),
+            ingestion_failures.c.error_class != ErrorClass.REJECTED_METRIC.value,
         )
         .values(resolved_at=require_aware("resolved_at", resolved_at))
     )
     return int(result.rowcount)
+
+
+def record_rejected_metric(
+    conn: sa.Connection,
+    *,
+    organization_id: str,
+    integration_id: str,
+    asset: str,
+    partition_key: str,
+    metric: str,
+    message: str,
+    run_id: str | None,
+    occurred_at: dt.datetime,
+) -> bool:
+    """One `rejected_metric` row per integration x metric x run (`platform_code` = the metric):
+    False when this run already recorded it."""
+    already = conn.execute(
+        sa.select(sa.literal(1))
+        .where(
+            ingestion_failures.c.integration_id == integration_id,
+            ingestion_failures.c.error_class == ErrorClass.REJECTED_METRIC.value,
+            ingestion_failures.c.platform_code == metric[:64],
+            ingestion_failures.c.run_id.is_(None)
+            if run_id is None
+            else ingestion_failures.c.run_id == run_id,
+        )
+        .limit(1)
+    ).first()
+    if already is not None:
+        return False
+    record_failure(
+        conn,
+        organization_id=organization_id,
+        integration_id=integration_id,
+        asset=asset,
+        partition_key=partition_key,
+        error_class=ErrorClass.REJECTED_METRIC,
+        platform_code=metric[:64],
+        message=message,
+        run_id=run_id,
+        occurred_at=occurred_at,
+    )
+    return True
 
 
 def open_failures(conn: sa.Connection, integration_id: str | None = None) -> list[FailureRecord]:

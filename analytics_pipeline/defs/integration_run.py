@@ -1,0 +1,295 @@
+"""The ingestion step's run over its integrations: worker threads, stop, and what already landed.
+
+`IntegrationRun` fans the step's integrations out on threads (`ingest.ingest_integration`) and
+hands each partition's outcome back to the step's thread as soon as it is committed. Two rules
+of issue 10 live here:
+- stop means stop: Dagster's interrupt (SIGTERM/SIGINT of an in-process run, the UI's
+  Terminate forwarded by the run worker) or the process's `stop.request_stop()` ends the work
+  within seconds (pauses wake, no further request, the partitions being written commit) and is
+  never turned into a retry: the rest come back as `stopped` failures;
+- a retry redoes only what failed: partitions materialized by an earlier attempt of this run,
+  or by the runs a re-execution re-executes, are neither fetched nor written again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import dagster as dg
+import sqlalchemy as sa
+
+from analytics_pipeline.defs.partitions import group_by_integration
+from analytics_pipeline.defs.resources import PlatformsResource
+from analytics_pipeline.ingest import (
+    IngestOptions,
+    IntegrationRequest,
+    PartitionOutcome,
+    ingest_integration,
+    stopped_outcome,
+    unexpected_failure,
+)
+from analytics_pipeline.platforms.base import Account, PlatformClient
+from analytics_pipeline.platforms.http import RunStopped
+from analytics_pipeline.platforms.redact import redact
+from analytics_pipeline.records import AssetName, ContentPartition
+from analytics_pipeline.stop import stop_requested
+
+
+def _key(asset: AssetName) -> dg.AssetKey:
+    return dg.AssetKey(asset.value)
+
+
+# How Dagster delivers a stop to the step's thread (SIGTERM/SIGINT of an in-process run, the
+# run worker forwarding the UI's Terminate). Both are public names.
+class _StopAsked(Exception):
+    """The process asked for a stop (`analytics_pipeline.stop`, the CLI on SIGTERM)."""
+
+
+_STOPS = (KeyboardInterrupt, dg.DagsterExecutionInterruptedError, _StopAsked)
+
+
+class IntegrationRun:
+    """Each integration of the step on a worker thread (bounded). Every partition's outcome is
+    passed back through a queue the moment it is committed, so the step's thread records it in
+    Dagster while the workers are waiting on the platforms.
+
+    A stop (Dagster's interrupt in the step's thread, or `stop.request_stop()`) is never turned
+    into a retry: integrations not started are dropped, every pause wakes up, no further request
+    is sent, the partitions being written are committed and reported, and the rest come back as
+    `stopped` failures (`self.stopped` is then True)."""
+
+    def __init__(
+        self,
+        context: dg.AssetExecutionContext,
+        engine: sa.Engine,
+        platforms: PlatformsResource,
+        options: IngestOptions,
+    ) -> None:
+        self.context = context
+        self.engine = engine
+        self.platforms = platforms
+        self.options = options
+        self.stopped = False
+        self._stop = threading.Event()
+        self._pacer = platforms.pacer(self._stop)
+
+    def outcomes(self, partition_keys: Sequence[str]) -> Iterator[PartitionOutcome]:
+        requests = self._requests(partition_keys)
+        # Bounded: workers commit at most a few partitions ahead of what this thread has
+        # recorded in Dagster, so a stop has only those few left to record.
+        results: queue.Queue[PartitionOutcome | _WorkerDone] = queue.Queue(
+            maxsize=_BACKLOG_PER_WORKER * self.platforms.max_concurrency
+        )
+        pool = ThreadPoolExecutor(max_workers=self.platforms.max_concurrency)
+        futures = [pool.submit(self._work, request, results) for request in requests]
+        try:
+            yield from self._collect(requests, futures, results)
+        finally:
+            # Left early (Dagster closed the step): stop the workers, unblocking any that waits
+            # to hand over an outcome, so the step ends promptly.
+            self._stop.set()
+            for future in futures:
+                future.cancel()
+            while not all(future.done() for future in futures):
+                with contextlib.suppress(queue.Empty):
+                    results.get(timeout=_POLL_S)
+            pool.shutdown(wait=True)
+
+    def _requests(self, partition_keys: Sequence[str]) -> list[IntegrationRequest]:
+        """One request per integration with partitions still to do (those that landed in an
+        earlier attempt of this run, or in the run this one resumes, are left out)."""
+        selected = self.context.selected_asset_keys
+        landed = landed_partitions(self.context)
+        requests, skipped = [], 0
+        for integration_id, days in group_by_integration(partition_keys).items():
+            request = IntegrationRequest(
+                integration_id=integration_id,
+                days=days,
+                metadata=_key(AssetName.CONTENT_METADATA) in selected,
+                metrics=_key(AssetName.CONTENT_DAILY_METRICS) in selected,
+                account=_key(AssetName.ACCOUNT_DAILY_METRICS) in selected,
+            )
+            done = frozenset(
+                (asset, day)
+                for asset, day in request.pending()
+                if (_key(asset), ContentPartition(day, integration_id).key) in landed
+            )
+            skipped += len(done)
+            request = dataclasses.replace(request, landed=done)
+            if request.pending():
+                requests.append(request)
+        self.context.log.info(
+            f"Ingesting {len(requests)} integration(s), {sum(len(r.days) for r in requests)} "
+            f"integration-day(s), with up to {self.platforms.max_concurrency} at a time"
+            + (
+                f"; {skipped} partition(s) already landed in this run are skipped."
+                if skipped
+                else "."
+            )
+        )
+        return requests
+
+    def _work(
+        self,
+        request: IntegrationRequest,
+        results: queue.Queue[PartitionOutcome | _WorkerDone],
+    ) -> None:
+        reported: set[tuple[AssetName, dt.date]] = set()
+        error: Exception | None = None
+
+        def client_factory(account: Account) -> PlatformClient:
+            return self.platforms.create_client(account, self._pacer)
+
+        try:
+            for outcome in ingest_integration(self.engine, client_factory, request, self.options):
+                reported.add((outcome.asset, outcome.day))
+                results.put(outcome)
+                if self._stop.is_set():
+                    break
+        except RunStopped:
+            pass  # its partitions not reported come back as `stopped`
+        except Exception as exc:  # a bug or a warehouse outage must not hide the others
+            error = exc
+        results.put(_WorkerDone(request, reported, error))
+
+    def _collect(
+        self,
+        requests: list[IntegrationRequest],
+        futures: list[Future[None]],
+        results: queue.Queue[PartitionOutcome | _WorkerDone],
+    ) -> Iterator[PartitionOutcome]:
+        reported: set[tuple[AssetName, ContentPartition]] = set()
+        running = len(requests)
+        while running:
+            try:
+                item = self._next(results)
+            except _STOPS:
+                running -= self._begin_stop(futures)
+                continue
+            if isinstance(item, PartitionOutcome):
+                reported.add((item.asset, item.partition))
+                yield item
+                continue
+            running -= 1
+            if item.error is not None:
+                self.context.log.error(
+                    f"Integration {item.request.integration_id}: unexpected "
+                    f"{type(item.error).__name__}: {redact(str(item.error))}"
+                )
+                for outcome in unexpected_failure(item.request, item.error, item.reported):
+                    reported.add((outcome.asset, outcome.partition))
+                    yield outcome
+        if self.stopped:
+            yield from self._not_reached(requests, reported)
+
+    def _next(
+        self, results: queue.Queue[PartitionOutcome | _WorkerDone]
+    ) -> PartitionOutcome | _WorkerDone:
+        while True:
+            if not self.stopped and stop_requested():
+                raise _StopAsked()
+            try:
+                return results.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
+
+    def _begin_stop(self, futures: list[Future[None]]) -> int:
+        """Stop the workers; returns how many never started (they will not report)."""
+        if self.stopped:  # a second signal: already stopping, nothing more to cancel
+            return 0
+        self.context.log.warning(
+            "Stop requested: no further requests; the partitions being written are "
+            "committed, the others fail as `stopped` (not retried)."
+        )
+        self.stopped = True
+        self._stop.set()
+        return sum(1 for future in futures if future.cancel())
+
+    @staticmethod
+    def _not_reached(
+        requests: list[IntegrationRequest], reported: set[tuple[AssetName, ContentPartition]]
+    ) -> Iterator[PartitionOutcome]:
+        for request in requests:
+            for asset, day in request.pending():
+                partition = ContentPartition(day, request.integration_id)
+                if (asset, partition) not in reported:
+                    yield stopped_outcome(asset, partition)
+
+
+_POLL_S = 0.2  # how often the step's thread looks at the process's stop request
+_BACKLOG_PER_WORKER = 2  # committed partitions a worker may have waiting to be recorded
+
+
+def landed_partitions(context: dg.AssetExecutionContext) -> set[tuple[dg.AssetKey, str]]:
+    """(asset, partition key) materialized by this run (earlier attempts of the step) and, for
+    a re-execution, by the runs it re-executes (its parent, their parents): the UI's and the
+    daemon's "from failure" re-executions and also "all steps" ones, since the step is the
+    whole run here (refetching what landed is a new backfill, not a re-execution)."""
+    if context.retry_number == 0 and context.run.parent_run_id is None:
+        return set()  # a first attempt of a fresh run: nothing can have landed yet
+    instance = context.instance
+    run_ids = [context.run.run_id]
+    parent_id = context.run.parent_run_id
+    while parent_id is not None and parent_id not in run_ids:
+        run_ids.append(parent_id)
+        parent = instance.get_run_by_id(parent_id)
+        parent_id = parent.parent_run_id if parent is not None else None
+    landed: set[tuple[dg.AssetKey, str]] = set()
+    for run_id in run_ids:
+        cursor = None
+        while True:
+            page = instance.get_records_for_run(
+                run_id,
+                cursor=cursor,
+                of_type=dg.DagsterEventType.ASSET_MATERIALIZATION,
+                limit=_RECORDS_PAGE,
+            )
+            for record in page.records:
+                materialization = record.event_log_entry.asset_materialization
+                if materialization is not None and materialization.partition is not None:
+                    landed.add((materialization.asset_key, materialization.partition))
+            if not page.has_more:
+                break
+            cursor = page.cursor
+    return landed
+
+
+_RECORDS_PAGE = 5_000
+
+
+@dataclass(frozen=True)
+class _WorkerDone:
+    """A worker finished one integration; `error` if it stopped on an unexpected exception."""
+
+    request: IntegrationRequest
+    reported: set[tuple[AssetName, dt.date]]
+    error: Exception | None
+
+
+_INTERRUPT_NAMES = frozenset({"KeyboardInterrupt", "DagsterExecutionInterruptedError"})
+
+
+def interrupted_before(context: dg.AssetExecutionContext) -> bool:
+    """True when an earlier attempt of this step was turned into a retry by an interrupt.
+
+    The step catches Dagster's interrupt itself (see `IntegrationRun`), except in the instant
+    Dagster is recording one of its events: Dagster then raises it outside the step's code and
+    its RetryPolicy asks for a retry. That retry must end at once instead of starting over."""
+    records = context.instance.get_records_for_run(
+        context.run.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY
+    ).records
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        error = event.step_retry_data.error if event is not None else None
+        while error is not None:
+            if error.cls_name in _INTERRUPT_NAMES:
+                return True
+            error = error.cause
+    return False
