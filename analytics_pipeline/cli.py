@@ -126,14 +126,19 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         raise UsageError(f"--end {args.end} is in the future (latest: today, {today}).")
     runs.ensure_dagster_home()
     with _engine().connect() as conn:
-        known = [i.integration_id for i in wh.list_integrations(conn)]
+        platform_of = {i.integration_id: i.platform for i in wh.list_integrations(conn)}
+    known = list(platform_of)
     chosen = args.integration or known
     unknown = sorted(set(chosen) - set(known))
     if unknown:
         raise UsageError(
             f"Unknown integration(s): {', '.join(unknown)}. Known: {', '.join(known)}."
         )
-    summaries = runs.run_backfill(args.start, args.end, known, chosen)
+    try:
+        summaries = runs.run_backfill(args.start, args.end, known, chosen, platform_of=platform_of)
+    except KeyboardInterrupt:
+        print("Interrupted: the runs this backfill launched were terminated.", file=sys.stderr)
+        return 130
     for summary in summaries:
         state = "ok" if summary.success else f"{len(summary.partitions_failed)} FAILED"
         print(
@@ -146,11 +151,24 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return exit_code
 
 
+def cmd_init_dagster_home(args: argparse.Namespace) -> int:
+    from analytics_pipeline.defs import runs
+
+    home = runs.ensure_dagster_home()
+    print(f"Dagster home {home}: storage initialized.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="analytics-pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("init-db", help="Create or migrate the warehouse schema (idempotent).")
+    sub.add_parser(
+        "init-dagster-home",
+        help="Create $DAGSTER_HOME's storage once (run before starting the webserver and "
+        "daemon on a fresh home).",
+    )
 
     integrations = sub.add_parser("integrations", help="Manage tracked integrations.")
     isub = integrations.add_subparsers(dest="action", required=True)
@@ -172,7 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--reason", default="paused by an operator")
 
     backfill = sub.add_parser(
-        "backfill", help="Materialize a date range in this process (single-run backfill)."
+        "backfill",
+        help="Materialize a date range: runs launched through the Dagster instance (queued "
+        "when a daemon runs), waited for and reported.",
     )
     backfill.add_argument("--start", required=True, type=_parse_date)
     backfill.add_argument("--end", required=True, type=_parse_date)
@@ -183,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {
     "init-db": cmd_init_db,
+    "init-dagster-home": cmd_init_dagster_home,
     "integrations": cmd_integrations,
     "backfill": cmd_backfill,
 }

@@ -1,38 +1,38 @@
-"""Running the content job in this process against the persistent Dagster instance.
+"""Backfills from the CLI and the demo: runs of the content job launched through the instance.
 
-Used by the CLI's `backfill` and the sandbox's `demo`: the runs land in $DAGSTER_HOME, so the UI
-(`dg dev`) shows them afterwards exactly like runs launched from there.
+The runs land in $DAGSTER_HOME like runs launched from the UI, and run in a code server's run
+worker, not in the caller (see `launch.py`): a killed CLI leaves no run STARTED forever, and a
+run whose worker dies is marked failed. The caller waits for its runs and gets one summary per
+run; Ctrl-C or SIGTERM while waiting terminates the runs it launched.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
-from collections.abc import Sequence
+import signal
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 import dagster as dg
 
+from analytics_pipeline.defs.dagster_home import ensure_dagster_home
+from analytics_pipeline.defs.launch import Launch, RunLauncherLoop, daemon_is_running
 from analytics_pipeline.defs.partitions import (
     INTEGRATIONS_PARTITIONS_NAME,
-    contiguous_segments,
-    range_run_tags,
+    SETTINGS,
+    batch_run_tags,
+    plan_run_batches,
 )
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-def ensure_dagster_home() -> Path:
-    """$DAGSTER_HOME, or ./.dagster_home seeded with the project's dagster.yaml."""
-    home = Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / ".dagster_home").resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    template = PROJECT_ROOT / "dagster.yaml"
-    if not (home / "dagster.yaml").exists() and template.exists():
-        shutil.copyfile(template, home / "dagster.yaml")
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
+__all__ = [
+    "RunSummary",
+    "ensure_dagster_home",
+    "ensure_integration_partitions",
+    "run_backfill",
+]
 
 
 def ensure_integration_partitions(
@@ -46,19 +46,6 @@ def ensure_integration_partitions(
     return list(instance.get_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME))
 
 
-def run_backfill(
-    start: dt.date, end: dt.date, tracked: Sequence[str], chosen: Sequence[str]
-) -> list[RunSummary]:
-    """Days start..end x the `chosen` integrations (of all `tracked` ones), in as few runs as a
-    range run allows: one per contiguous block of chosen integrations in partition order."""
-    with dg.DagsterInstance.get() as instance:
-        ordered = ensure_integration_partitions(instance, tracked)
-        return [
-            run_content_range(instance, start, end, segment)
-            for segment in contiguous_segments(ordered, chosen)
-        ]
-
-
 @dataclass(frozen=True)
 class RunSummary:
     run_id: str
@@ -69,38 +56,82 @@ class RunSummary:
     seconds: float
 
 
-def run_content_range(
-    instance: dg.DagsterInstance,
+def run_backfill(
     start: dt.date,
     end: dt.date,
-    integration_ids: Sequence[str],
-) -> RunSummary:
-    """One run of the content job over days start..end x the integrations (added order).
+    tracked: Sequence[str],
+    chosen: Sequence[str],
+    *,
+    platform_of: Mapping[str, str] | None = None,
+    via_queue: bool | None = None,
+) -> list[RunSummary]:
+    """Days start..end x the `chosen` integrations (of all `tracked` ones), in runs of at most
+    ANALYTICS_MAX_INTEGRATIONS_PER_RUN integrations of one platform, each a contiguous block in
+    partition order (a range run spans every integration between its ends).
 
-    Resources are built from the environment now, not when the definitions were imported, so a
-    caller that points ANALYTICS_* at the sandbox first (the demo) gets the sandbox.
-    """
-    from analytics_pipeline.definitions import defs
+    `via_queue`: None submits to the run queue when a daemon is running, else launches at once;
+    True/False force one way (the demo launches at once: its sandbox settings live in this
+    process's environment, which a daemon's code server does not see)."""
+    home = ensure_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        ordered = ensure_integration_partitions(instance, tracked)
+        batches = plan_run_batches(
+            ordered, chosen, platform_of or {}, SETTINGS.max_integrations_per_run
+        )
+        launches = [Launch(batch_run_tags(start, end, batch)) for batch in batches]
+        queue = daemon_is_running(instance) if via_queue is None else via_queue
+        with _sigterm_as_interrupt():
+            RunLauncherLoop(instance, Path(home), via_queue=queue).run(launches)
+        return [summarize(instance, launch) for launch in launches]
 
-    definitions = defs()  # resources read the environment now (the demo points it at a sandbox)
-    job = definitions.resolve_job_def("ingestion_job")
-    started = dt.datetime.now(dt.UTC)
-    result = job.execute_in_process(
-        # The run's events are in $DAGSTER_HOME (see them in the UI); keep the terminal quiet.
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        instance=instance,
-        tags=range_run_tags(start, end, integration_ids),
-        raise_on_error=False,
-    )
-    seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM while waiting stops the runs like Ctrl-C does (not a silent exit)."""
+
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def summarize(instance: dg.DagsterInstance, launch: Launch) -> RunSummary:
+    """What one run did, read back from the instance's event log."""
+    record = instance.get_run_record_by_id(launch.run_id)
+    success = record is not None and record.dagster_run.status == dg.DagsterRunStatus.SUCCESS
     materialized, api_calls = 0, 0
-    for event in result.get_asset_materialization_events():
-        materialization = event.step_materialization_data.materialization
+    for entry in _records(instance, launch.run_id, dg.DagsterEventType.ASSET_MATERIALIZATION):
+        materialization = entry.asset_materialization
+        if materialization is None:
+            continue
         materialized += 1
-        metadata = materialization.metadata
-        api_calls += _int(metadata.get("api_calls"))
-    failed = _failed_partitions(result)
-    return RunSummary(result.run_id, result.success, materialized, failed, api_calls, seconds)
+        api_calls += _int(materialization.metadata.get("api_calls"))
+    failed = _failed_partitions(instance, launch.run_id)
+    if record is not None and record.start_time and record.end_time:
+        seconds = record.end_time - record.start_time
+    else:
+        seconds = max(launch.finished - launch.started, 0.0)
+    return RunSummary(launch.run_id, success, materialized, failed, api_calls, seconds)
+
+
+def _records(
+    instance: dg.DagsterInstance, run_id: str, of_type: dg.DagsterEventType
+) -> Iterator[dg.EventLogRecord]:
+    cursor = None
+    while True:
+        page = instance.get_records_for_run(run_id, cursor=cursor, of_type=of_type, limit=1000)
+        yield from page.records
+        if not page.has_more:
+            return
+        cursor = page.cursor
 
 
 def _int(value: object) -> int:
@@ -108,11 +139,12 @@ def _int(value: object) -> int:
     return raw if isinstance(raw, int) and not isinstance(raw, bool) else 0
 
 
-def _failed_partitions(result: dg.ExecuteInProcessResult) -> list[str]:
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data.user_failure_data is not None:
-            entry = event.step_failure_data.user_failure_data.metadata.get("failed_partitions")
-            value = getattr(entry, "value", None)
+def _failed_partitions(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    for record in _records(instance, run_id, dg.DagsterEventType.STEP_FAILURE):
+        event = record.event_log_entry.dagster_event
+        failure = event.step_failure_data.user_failure_data if event is not None else None
+        if failure is not None:
+            value = getattr(failure.metadata.get("failed_partitions"), "value", None)
             if isinstance(value, list):
                 return [str(item) for item in value]
     return []
