@@ -28,7 +28,7 @@ from analytics_sandbox.server import SandboxServer
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-TOKEN_ENV = "CRASH_TEST_TOKEN"  # noqa: S105 (a variable name)
+TOKEN_ENV = "CRASH_TEST_TOKEN"
 HANG_GUARD_S = 300
 IN_PROGRESS = [
     dg.DagsterRunStatus.QUEUED,

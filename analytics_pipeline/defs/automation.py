@@ -21,7 +21,6 @@ exactly the partitions selected, and no repair sensor is needed for ordering.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 
 import dagster as dg
 

@@ -10,7 +10,9 @@ before starting `dagster-webserver` and `dagster-daemon` on a fresh home.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import io
 import os
 import shutil
 from collections.abc import Iterator
@@ -49,7 +51,8 @@ def _seed_config(home: Path) -> None:
 def _initialize_storage() -> None:
     """Open every storage once (creating tables and stamping their revision), then bring them
     to the installed Dagster's schema."""
-    with dg.DagsterInstance.get() as instance:
+    # Dagster's SQLite storages print their upgrade steps; keep the CLI's output to the point.
+    with contextlib.redirect_stdout(io.StringIO()), dg.DagsterInstance.get() as instance:
         instance.upgrade(print_fn=lambda _message: None)
         # Touch each storage so lazily created ones exist before anyone else opens them.
         instance.get_runs(limit=1)

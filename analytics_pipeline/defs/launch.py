@@ -191,7 +191,7 @@ class RunLauncherLoop:
         launch.log_path = self.home / LAUNCH_LOGS / f"{launch.run_id}.log"
         launch.log = launch.log_path.open("wb")
         launch.started = time.monotonic()
-        launch.process = subprocess.Popen(
+        launch.process = subprocess.Popen(  # noqa: S603 (our own argv: dagster job launch)
             launch_command(launch.run_id, launch.tags),
             env=self.env,
             cwd=PROJECT_ROOT,
@@ -249,7 +249,7 @@ class RunLauncherLoop:
             if run is not None and not run.is_finished:
                 try:
                     self.instance.run_coordinator.cancel_run(launch.run_id)
-                except Exception as exc:  # noqa: BLE001 (stopping the others matters more)
+                except Exception as exc:
                     print(f"Could not terminate run {launch.run_id}: {exc}", file=sys.stderr)
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline and not all(self._finished(lc) for lc in launches):
