@@ -218,6 +218,10 @@ class RunLauncherLoop:
 
     def _fail_launch(self, launch: Launch, run: dg.DagsterRun | None) -> None:
         launch.launch_error = last_error_line(launch.log_path)
+        print(
+            f"run {launch.run_id}: launch failed: {launch.launch_error} (log: {launch.log_path})",
+            file=sys.stderr,
+        )
         if run is not None:
             self.instance.report_run_failed(run, f"Launch failed: {launch.launch_error}")
 
