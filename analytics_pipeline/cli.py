@@ -7,14 +7,13 @@ and one line that says what to change; nothing is written in that case.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import gc
 import json
 import signal
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from analytics_pipeline.records import PLATFORMS, AssetName, IntegrationStatus
@@ -132,56 +131,29 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     with _engine().connect() as conn:
         integrations = wh.list_integrations(conn)
     known = [i.integration_id for i in integrations]
+    platform_of = {i.integration_id: i.platform for i in integrations}
     chosen = args.integration or known
     unknown = sorted(set(chosen) - set(known))
     if unknown:
         raise UsageError(
             f"Unknown integration(s): {', '.join(unknown)}. Known: {', '.join(known)}."
         )
-    with _stop_on_signals() as received:
-        summaries = runs.run_backfill(args.start, args.end, known, chosen)
+    backfill = runs.run_backfill(args.start, args.end, known, chosen, platform_of=platform_of)
     # The process ends after the summary: spare it the interpreter's final garbage collection
     # of Dagster's heap, measured at 4-5 s (a stop must end the command promptly).
     gc.freeze()
     per_integration = len(AssetName) * ((args.end - args.start).days + 1)
     _print_inactive([i for i in integrations if i.integration_id in chosen], per_integration)
     paused = {i.integration_id for i in integrations if i.status == IntegrationStatus.PAUSED}
-    for summary in summaries:
+    for summary in backfill.runs:
         _print_summary(summary, paused)
-    not_started = sorted(set(chosen) - {i for s in summaries for i in s.integrations})
-    if received and not_started:
-        print(f"stopped before starting: {', '.join(not_started)}")
-    if received:
-        print(f"stopped by {signal.Signals(received[0]).name}: exit {128 + received[0]}")
-        return 128 + received[0]
-    return 0 if all(_clean(summary) for summary in summaries) else 1
-
-
-@contextlib.contextmanager
-def _stop_on_signals() -> Iterator[list[int]]:
-    """SIGTERM and Ctrl-C ask the running backfill to stop (`stop.request_stop`): the run ends
-    within seconds, without a retry, and no further run starts. Yields the signals received."""
-    from analytics_pipeline.stop import clear_stop, request_stop
-
-    received: list[int] = []
-
-    def on_signal(signum: int, _frame: object) -> None:
-        if not received:
-            print(
-                "stopping: no further requests; waiting for the partitions being written",
-                file=sys.stderr,
-                flush=True,
-            )
-        received.append(signum)
-        request_stop()
-
-    clear_stop()
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield received
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    for partitions in backfill.not_started:
+        print(f"not started (stopped first): {partitions}")
+    if backfill.stopped_by is not None:
+        name = signal.Signals(backfill.stopped_by).name
+        print(f"stopped by {name}: exit {128 + backfill.stopped_by}")
+        return 128 + backfill.stopped_by
+    return 0 if all(_clean(summary) for summary in backfill.runs) else 1
 
 
 def _print_inactive(integrations: Sequence[TrackedIntegration], per_integration: int) -> None:
@@ -230,11 +202,24 @@ def _clean(summary: runs.RunSummary) -> bool:
     return summary.success and not summary.partitions_failed and not summary.stopped
 
 
+def cmd_init_dagster_home(args: argparse.Namespace) -> int:
+    from analytics_pipeline.defs import runs
+
+    home = runs.ensure_dagster_home()
+    print(f"Dagster home {home}: storage initialized.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="analytics-pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("init-db", help="Create or migrate the warehouse schema (idempotent).")
+    sub.add_parser(
+        "init-dagster-home",
+        help="Create $DAGSTER_HOME's storage once (run before starting the webserver and "
+        "daemon on a fresh home).",
+    )
 
     integrations = sub.add_parser("integrations", help="Manage tracked integrations.")
     isub = integrations.add_subparsers(dest="action", required=True)
@@ -256,7 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--reason", default="paused by an operator")
 
     backfill = sub.add_parser(
-        "backfill", help="Materialize a date range in this process (single-run backfill)."
+        "backfill",
+        help="Materialize a date range: runs launched through the Dagster instance (queued "
+        "when a daemon runs), waited for and reported.",
     )
     backfill.add_argument("--start", required=True, type=_parse_date)
     backfill.add_argument("--end", required=True, type=_parse_date)
@@ -267,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {
     "init-db": cmd_init_db,
+    "init-dagster-home": cmd_init_dagster_home,
     "integrations": cmd_integrations,
     "backfill": cmd_backfill,
 }

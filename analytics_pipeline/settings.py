@@ -74,6 +74,14 @@ class DefinitionSettings(BaseSettings):
     step_retry_delay_s: int = Field(
         default=30, ge=0, le=3600, description="First retry delay (exponential, jittered)."
     )
+    max_integrations_per_run: int = Field(
+        default=50,
+        ge=1,
+        le=10_000,
+        description="Largest number of integrations one scheduled or CLI run covers: larger "
+        "sets are split into several runs, which the run launcher can place on separate "
+        "machines.",
+    )
 
 
 def load_definition_settings(environ: Mapping[str, str] | None = None) -> DefinitionSettings:

@@ -13,7 +13,11 @@ from analytics_pipeline.defs.automation import (
     refresh_today_schedule,
     tracked_integrations_sensor,
 )
-from analytics_pipeline.defs.partitions import INTEGRATIONS_PARTITIONS_NAME, SETTINGS
+from analytics_pipeline.defs.partitions import (
+    INTEGRATIONS_PARTITIONS_NAME,
+    PLATFORM_TAG,
+    SETTINGS,
+)
 from analytics_pipeline.defs.resources import WarehouseResource
 from analytics_pipeline.ingest import snapshot_day
 from analytics_pipeline.records import ContentPartition
@@ -122,6 +126,26 @@ def test_daily_schedule_splits_around_a_paused_integration(warehouse):
         ]
 
 
+def test_daily_schedule_splits_a_large_set_into_runs_of_the_configured_size(warehouse, monkeypatch):
+    from analytics_pipeline.defs import automation
+
+    keys = [f"fb-{n}" for n in range(5)]
+    for key in keys:
+        _add(warehouse, key)
+    small = automation.SETTINGS.model_copy(update={"max_integrations_per_run": 2})
+    monkeypatch.setattr(automation, "SETTINGS", small)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME, keys)
+        runs = _evaluate_schedule(daily_ingestion_schedule, instance, warehouse, SCHEDULED)
+        assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in runs] == [
+            ("2026-11-19|fb-0", "2026-11-19|fb-1"),
+            ("2026-11-19|fb-2", "2026-11-19|fb-3"),
+            ("2026-11-19|fb-4", "2026-11-19|fb-4"),
+        ]
+        assert {r.tags[PLATFORM_TAG] for r in runs} == {"facebook"}
+        assert len({r.run_key for r in runs}) == 3
+
+
 def test_schedules_skip_when_nothing_is_eligible(warehouse):
     _add(warehouse, "fb-a", status="paused")
     with dg.instance_for_test() as instance:
@@ -155,10 +179,13 @@ def test_refresh_schedule_targets_the_current_snapshot_day_of_every_platform(war
         )
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME, ["fb-a", "ig-a"])
-        (run,) = _evaluate_schedule(refresh_today_schedule, instance, warehouse, when)
-        assert (run.tags[RANGE_START], run.tags[RANGE_END]) == (f"{day}|fb-a", f"{day}|ig-a")
+        # One run per platform (the run queue limits runs per `analytics/platform` tag).
+        fb_run, ig_run = _evaluate_schedule(refresh_today_schedule, instance, warehouse, when)
+        assert (fb_run.tags[RANGE_START], fb_run.tags[RANGE_END]) == (f"{day}|fb-a", f"{day}|fb-a")
+        assert (ig_run.tags[RANGE_START], ig_run.tags[RANGE_END]) == (f"{day}|ig-a", f"{day}|ig-a")
+        assert (fb_run.tags[PLATFORM_TAG], ig_run.tags[PLATFORM_TAG]) == ("facebook", "instagram")
         # Every tick is a run of its own (stories and fresh totals), never deduplicated.
-        assert run.run_key == f"refresh-{when:%Y-%m-%dT%H%M}-fb-a"
+        assert fb_run.run_key == f"refresh-{when:%Y-%m-%dT%H%M}-fb-a"
 
 
 def test_refresh_schedule_runs_as_often_as_configured():

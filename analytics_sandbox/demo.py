@@ -75,7 +75,12 @@ def run_demo(days: int, pages: int) -> int:
             os.environ[f"ANALYTICS_{platform.upper()}_BASE_URL"] = sandbox.base_url
         os.environ.setdefault(DEMO_TOKEN_ENV, "demo-sandbox-token")
         ids = _track_demo_accounts(engine, pages)
-        summaries = runs.run_backfill(start, end, ids, ids)
+        platform_of = {account[0]: account[1] for account in demo_accounts(pages)}
+        # Launched at once (never queued): the sandbox settings above live in this process's
+        # environment, which reaches the run worker only through the launcher started here.
+        summaries = runs.run_backfill(
+            start, end, ids, ids, platform_of=platform_of, via_queue=False
+        ).runs
         sandbox_requests = sandbox.request_count()
     print_summary(engine, ids, start, end, summaries, sandbox_requests)
     print(

@@ -1,9 +1,12 @@
 """Automation: the ingestion job, the schedules that drive the daily runs, and the sensor.
 
 - `ingestion_job`: the three ingestion assets for a range of days x integrations.
-- Schedules ask for as few runs as possible (one per contiguous block of integrations in
-  partition order, usually exactly one): a Dagster run costs seconds of process start-up while the
-  step fans integrations out on threads and isolates their failures itself.
+- Schedules ask for few runs: one per contiguous block of integrations of one platform in
+  partition order, of at most ANALYTICS_MAX_INTEGRATIONS_PER_RUN integrations (a Dagster run
+  costs seconds of process start-up while the step fans integrations out on threads and
+  isolates their failures itself; past that size the run launcher can place runs on separate
+  machines). Every run carries its platform in `analytics/platform`, which the run queue
+  limits per platform (dagster.yaml).
   `daily_ingestion_schedule` runs yesterday at 01:30 UTC (its final values and end-of-day
   snapshot); `refresh_today_schedule` runs the current snapshot day every
   ANALYTICS_REFRESH_INTERVAL_HOURS (fresh totals; live stories).
@@ -18,7 +21,6 @@ exactly the partitions selected, and no repair sensor is needed for ordering.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 
 import dagster as dg
 
@@ -30,8 +32,9 @@ from analytics_pipeline.defs.assets import (
 from analytics_pipeline.defs.partitions import (
     INTEGRATIONS_PARTITIONS_NAME,
     SETTINGS,
-    contiguous_segments,
-    range_run_tags,
+    RunBatch,
+    batch_run_tags,
+    plan_run_batches,
 )
 from analytics_pipeline.defs.resources import WarehouseResource
 from analytics_pipeline.ingest import snapshot_day
@@ -45,16 +48,20 @@ ingestion_job = dg.define_asset_job(
     ),
     description="Content metadata, then content and account metrics, for a range of days x "
     "integrations.",
+    # One process per run: the job is one multi-asset step (threads inside it), so step
+    # subprocesses would only add start-up time, and a run worker that dies would leave an
+    # orphaned step process still writing after its run was marked failed.
+    executor_def=dg.in_process_executor,
 )
 
 
-def range_run_request(
-    run_key: str, start: dt.date, end: dt.date, integration_ids: Sequence[str], reason: str
+def batch_run_request(
+    run_key: str, start: dt.date, end: dt.date, batch: RunBatch, reason: str
 ) -> dg.RunRequest:
-    """One run covering days start..end for integrations listed in partition (added) order."""
+    """One run covering days start..end for a batch of integrations (`plan_run_batches`)."""
     return dg.RunRequest(
         run_key=run_key,
-        tags={**range_run_tags(start, end, integration_ids), "analytics/reason": reason},
+        tags={**batch_run_tags(start, end, batch), "analytics/reason": reason},
     )
 
 
@@ -70,17 +77,16 @@ def _requests_for_day(
 ) -> list[dg.RunRequest] | dg.SkipReason:
     """Runs for `day` x every active integration; `tick` makes the run keys unique."""
     with warehouse.get_engine().connect() as conn:
-        chosen = {
-            i.integration_id for i in list_integrations(conn, statuses=[IntegrationStatus.ACTIVE])
-        }
+        active = list_integrations(conn, statuses=[IntegrationStatus.ACTIVE])
+    platform_of = {i.integration_id: i.platform for i in active}
     # Partition order (the order integrations were added) is what a range run expands over.
     ordered = list(context.instance.get_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME))
-    segments = contiguous_segments(ordered, chosen)
-    if not segments:
+    batches = plan_run_batches(ordered, platform_of, platform_of, SETTINGS.max_integrations_per_run)
+    if not batches:
         return dg.SkipReason(f"No active integration to run for {day.isoformat()} ({reason}).")
     return [
-        range_run_request(f"{reason}-{tick}-{segment[0]}", day, day, segment, reason)
-        for segment in segments
+        batch_run_request(f"{reason}-{tick}-{batch.integration_ids[0]}", day, day, batch, reason)
+        for batch in batches
     ]
 
 
@@ -152,9 +158,15 @@ def plan_partition_sync(
     start, end = initial_window(now)
     active = {i.integration_id for i in integrations if i.status == IntegrationStatus.ACTIVE}
     runs = [
-        range_run_request(f"initial-{key}-{end.isoformat()}", start, end, [key], "new_integration")
-        for key in to_add
-        if key in active and start <= end
+        batch_run_request(
+            f"initial-{i.integration_id}-{end.isoformat()}",
+            start,
+            end,
+            RunBatch(i.platform, (i.integration_id,)),
+            "new_integration",
+        )
+        for i in integrations
+        if i.integration_id in to_add and i.integration_id in active and start <= end
     ]
     return dg.SensorResult(run_requests=runs, dynamic_partitions_requests=requests)
 

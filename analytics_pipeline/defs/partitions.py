@@ -11,7 +11,8 @@ window and the retry policy shape the definitions themselves (see `settings.py`)
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import dagster as dg
 
@@ -21,6 +22,9 @@ from analytics_pipeline.settings import DefinitionSettings, load_definition_sett
 INTEGRATIONS_PARTITIONS_NAME = "tracked_integrations"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+# Runs that touch one platform only carry its name here; dagster.yaml limits concurrent runs
+# per value (run_queue.tag_concurrency_limits), so concurrent runs cannot gang up on one API.
+PLATFORM_TAG = "analytics/platform"
 
 SETTINGS = load_definition_settings()
 
@@ -84,6 +88,53 @@ def contiguous_segments(ordered: Sequence[str], chosen: Iterable[str]) -> list[l
         elif segments[-1]:
             segments.append([])
     return [segment for segment in segments if segment]
+
+
+@dataclass(frozen=True)
+class RunBatch:
+    """The integrations one run covers: contiguous in partition order, all of one platform."""
+
+    platform: str | None
+    integration_ids: tuple[str, ...]
+
+
+def plan_run_batches(
+    ordered: Sequence[str],
+    chosen: Iterable[str],
+    platform_of: Mapping[str, str],
+    max_per_run: int,
+) -> list[RunBatch]:
+    """Split the `chosen` integrations into runs: each spans only chosen ones of ONE platform
+    (so the run carries a platform tag the run queue can limit) and at most `max_per_run`.
+
+    Every chosen integration that has a partition lands in exactly one batch; integrations
+    without a platform in `platform_of` form batches with `platform=None`."""
+    if max_per_run < 1:
+        raise ValueError("max_per_run must be at least 1.")
+    wanted = set(chosen)
+    batches: list[RunBatch] = []
+    current: list[str] = []
+    platform: str | None = None
+    for key in ordered:
+        this = platform_of.get(key)
+        breaks = key not in wanted or this != platform or len(current) == max_per_run
+        if breaks and current:
+            batches.append(RunBatch(platform, tuple(current)))
+            current = []
+        if key in wanted:
+            current.append(key)
+            platform = this
+    if current:
+        batches.append(RunBatch(platform, tuple(current)))
+    return batches
+
+
+def batch_run_tags(start: dt.date, end: dt.date, batch: RunBatch) -> dict[str, str]:
+    """Range tags of `batch` plus its platform tag (what the run queue limits per platform)."""
+    tags = range_run_tags(start, end, batch.integration_ids)
+    if batch.platform:
+        tags[PLATFORM_TAG] = batch.platform
+    return tags
 
 
 def range_run_tags(start: dt.date, end: dt.date, integration_ids: Sequence[str]) -> dict[str, str]:

@@ -1,51 +1,45 @@
-"""Running the content job in this process against the persistent Dagster instance.
+"""Backfills from the CLI and the demo: runs of the content job launched through the instance.
 
-Used by the CLI's `backfill` and the sandbox's `demo`: the runs land in $DAGSTER_HOME, so the UI
-(`dg dev`) shows them afterwards exactly like runs launched from there.
-
-A run executes on a worker thread: Dagster then installs no signal handler of its own (it would
-turn SIGTERM into a step retry), and the caller's main thread turns SIGTERM / Ctrl-C into
-`stop.request_stop()`, which the step obeys within seconds; no further run is started after a
-stop. `summarize_run` reads a finished run back from the instance, so what the CLI prints is
-what the Dagster run recorded.
+The runs land in $DAGSTER_HOME like runs launched from the UI, and run in a code server's run
+worker, not in the caller (see `launch.py`): a killed CLI leaves no run STARTED forever, and a
+run whose worker dies is marked failed. The caller waits for its runs and gets one summary per
+run, read back from the instance (so what the CLI prints is what the Dagster run recorded);
+Ctrl-C or SIGTERM while waiting terminates the runs it launched, waits for them to end, and the
+summaries say which partitions landed before the stop.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import os
-import shutil
-import threading
-from collections.abc import Sequence
+import signal
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import dagster as dg
 
+from analytics_pipeline.defs.dagster_home import ensure_dagster_home
+from analytics_pipeline.defs.launch import Launch, RunLauncherLoop, daemon_is_running
 from analytics_pipeline.defs.partitions import (
     INTEGRATIONS_PARTITIONS_NAME,
     RANGE_END_TAG,
     RANGE_START_TAG,
+    SETTINGS,
+    batch_run_tags,
     content_partitions,
-    contiguous_segments,
-    range_run_tags,
+    plan_run_batches,
 )
-from analytics_pipeline.stop import stop_requested
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-def ensure_dagster_home() -> Path:
-    """$DAGSTER_HOME, or ./.dagster_home seeded with the project's dagster.yaml."""
-    home = Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / ".dagster_home").resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    template = PROJECT_ROOT / "dagster.yaml"
-    if not (home / "dagster.yaml").exists() and template.exists():
-        shutil.copyfile(template, home / "dagster.yaml")
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
+__all__ = [
+    "Backfill",
+    "RunSummary",
+    "ensure_dagster_home",
+    "ensure_integration_partitions",
+    "run_backfill",
+]
 
 
 def ensure_integration_partitions(
@@ -57,21 +51,6 @@ def ensure_integration_partitions(
     if missing:
         instance.add_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME, missing)
     return list(instance.get_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME))
-
-
-def run_backfill(
-    start: dt.date, end: dt.date, tracked: Sequence[str], chosen: Sequence[str]
-) -> list[RunSummary]:
-    """Days start..end x the `chosen` integrations (of all `tracked` ones), in as few runs as a
-    range run allows: one per contiguous block of chosen integrations in partition order."""
-    with dg.DagsterInstance.get() as instance:
-        ordered = ensure_integration_partitions(instance, tracked)
-        summaries = []
-        for segment in contiguous_segments(ordered, chosen):
-            if stop_requested():  # stop means stop: no further run
-                break
-            summaries.append(run_content_range(instance, start, end, segment))
-        return summaries
 
 
 @dataclass(frozen=True)
@@ -92,48 +71,105 @@ class RunSummary:
     integrations: tuple[str, ...] = ()  # the run's integrations
 
 
-def run_content_range(
-    instance: dg.DagsterInstance,
+@dataclass(frozen=True)
+class Backfill:
+    """What a backfill did: one summary per run it started, the tags of the runs it did not
+    start (it was stopped first), and the signal that stopped it, if any."""
+
+    runs: list[RunSummary]
+    not_started: list[str] = field(default_factory=list)  # "first key...last key" per run
+    stopped_by: int | None = None
+
+
+def run_backfill(
     start: dt.date,
     end: dt.date,
-    integration_ids: Sequence[str],
-) -> RunSummary:
-    """One run of the content job over days start..end x the integrations (added order).
+    tracked: Sequence[str],
+    chosen: Sequence[str],
+    *,
+    platform_of: Mapping[str, str] | None = None,
+    via_queue: bool | None = None,
+) -> Backfill:
+    """Days start..end x the `chosen` integrations (of all `tracked` ones), in runs of at most
+    ANALYTICS_MAX_INTEGRATIONS_PER_RUN integrations of one platform, each a contiguous block in
+    partition order (a range run spans every integration between its ends).
 
-    Resources are built from the environment now, not when the definitions were imported, so a
-    caller that points ANALYTICS_* at the sandbox first (the demo) gets the sandbox.
-    """
-    from analytics_pipeline.definitions import defs
+    `via_queue`: None submits to the run queue when a daemon is running, else launches at once;
+    True/False force one way (the demo launches at once: its sandbox settings live in this
+    process's environment, which a daemon's code server does not see)."""
+    home = ensure_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        ordered = ensure_integration_partitions(instance, tracked)
+        batches = plan_run_batches(
+            ordered, chosen, platform_of or {}, SETTINGS.max_integrations_per_run
+        )
+        launches = [Launch(batch_run_tags(start, end, batch)) for batch in batches]
+        queue = daemon_is_running(instance) if via_queue is None else via_queue
+        stopped_by: int | None = None
+        with _sigterm_as_interrupt() as received:
+            try:
+                RunLauncherLoop(instance, Path(home), via_queue=queue).run(launches)
+            except KeyboardInterrupt:  # the loop terminated its runs and waited for them
+                stopped_by = received[0] if received else signal.SIGINT
+        started = [launch for launch in launches if launch.process is not None]
+        return Backfill(
+            [summarize(instance, launch) for launch in started],
+            not_started=[_range_of(launch.tags) for launch in launches if launch.process is None],
+            stopped_by=stopped_by,
+        )
 
-    definitions = defs()  # resources read the environment now (the demo points it at a sandbox)
-    job = definitions.resolve_job_def("ingestion_job")
-    started = dt.datetime.now(dt.UTC)
-    outcome: dict[str, object] = {}
 
-    def execute() -> None:
-        try:
-            outcome["result"] = job.execute_in_process(
-                # The run's events are in $DAGSTER_HOME (see them in the UI); keep the terminal
-                # quiet.
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-                instance=instance,
-                tags=range_run_tags(start, end, integration_ids),
-                raise_on_error=False,
-            )
-        except BaseException as exc:  # handed to the caller's thread below
-            outcome["error"] = exc
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM while waiting stops the runs like Ctrl-C does (not a silent exit)."""
 
-    worker = threading.Thread(target=execute, name="analytics-run", daemon=True)
-    worker.start()
-    while worker.is_alive():
-        worker.join(0.2)  # short joins keep this (the main) thread answering signals
-    if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]
-    result = outcome["result"]
-    assert isinstance(result, dg.ExecuteInProcessResult)
-    seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
-    summary = summarize_run(instance, result.run_id, seconds)
-    return dataclasses.replace(summary, integrations=tuple(integration_ids))
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[list[int]]:
+    """SIGTERM while waiting stops the runs like Ctrl-C does (not a silent exit). Yields the
+    signals received (SIGINT arrives as Python's own KeyboardInterrupt)."""
+    received: list[int] = []
+
+    def interrupt(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield received
+        return
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _range_of(tags: Mapping[str, str]) -> str:
+    return f"{tags.get(RANGE_START_TAG)}...{tags.get(RANGE_END_TAG)}"
+
+
+def summarize(instance: dg.DagsterInstance, launch: Launch) -> RunSummary:
+    """What one launched run did, read back from the instance's event log."""
+    record = instance.get_run_record_by_id(launch.run_id)
+    if record is not None and record.start_time and record.end_time:
+        seconds = record.end_time - record.start_time
+    else:
+        seconds = max(launch.finished - launch.started, 0.0)
+    return summarize_run(instance, launch.run_id, seconds)
 
 
 def summarize_run(instance: dg.DagsterInstance, run_id: str, seconds: float) -> RunSummary:
