@@ -7,6 +7,7 @@ Used by the CLI's `backfill` and the sandbox's `demo`: the runs land in $DAGSTER
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import shutil
 from collections.abc import Sequence
@@ -87,7 +88,7 @@ def run_content_range(
     started = dt.datetime.now(dt.UTC)
     result = job.execute_in_process(
         # The run's events are in $DAGSTER_HOME (see them in the UI); keep the terminal quiet.
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        run_config={"loggers": {"console": {"config": {"log_level": _console_log_level()}}}},
         instance=instance,
         tags=range_run_tags(start, end, integration_ids),
         raise_on_error=False,
@@ -101,6 +102,14 @@ def run_content_range(
         api_calls += _int(metadata.get("api_calls"))
     failed = _failed_partitions(result)
     return RunSummary(result.run_id, result.success, materialized, failed, api_calls, seconds)
+
+
+def _console_log_level() -> str:
+    """Dagster's console log of an in-process run: silent unless the caller turned on INFO
+    logging for `analytics_pipeline` (`analytics-pipeline --verbose`). Failures are in the
+    run's event log and in the caller's summary, not printed twice with stack traces."""
+    verbose = logging.getLogger("analytics_pipeline").isEnabledFor(logging.INFO)
+    return "WARNING" if verbose else "CRITICAL"
 
 
 def _int(value: object) -> int:
