@@ -251,21 +251,12 @@ def _resume(args: argparse.Namespace) -> int:
 
 def _rerun_initial_window(integration_id: str, tracked: Sequence[str]) -> int:
     """Run the initial window's partitions that are not materialized, like `backfill` does."""
-    import dagster as dg
+    from analytics_pipeline.defs import recovery
 
-    from analytics_pipeline.defs import recovery, runs
-
-    runs.ensure_dagster_home()
-    with dg.DagsterInstance.get() as instance:
-        _print_instance(instance)
-        blocks = recovery.missing_initial_days(instance, integration_id, _now())
-    if not blocks:
+    summaries = recovery.rerun_initial_window(integration_id, tracked, _now(), print)
+    if not summaries:
         print(f"Every partition of {integration_id}'s initial window is materialized.")
         return 0
-    summaries: list[RunSummary] = []
-    for start, end in blocks:
-        print(f"Re-requesting {integration_id} {start}..{end} (not materialized).")
-        summaries.extend(runs.run_backfill(start, end, tracked, [integration_id]))
     return _print_summaries(summaries)
 
 
@@ -411,17 +402,9 @@ def _print_summaries(summaries: Sequence[RunSummary]) -> int:
 
 
 def _announce_instance() -> None:
-    import dagster as dg
+    from analytics_pipeline.defs.recovery import current_instance_line
 
-    with dg.DagsterInstance.get() as instance:
-        _print_instance(instance)
-
-
-def _print_instance(instance: Any) -> None:
-    """One line: which Dagster instance the runs are recorded in (the UI must use the same)."""
-    storage = type(instance.run_storage).__name__.lower()
-    kind = next((name for name in ("postgres", "sqlite", "mysql") if name in storage), storage)
-    print(f"Dagster instance: {instance.root_directory} ({kind})")
+    print(current_instance_line())
 
 
 # --- parser --------------------------------------------------------------------------------------
@@ -509,13 +492,6 @@ def quiet_library_warnings() -> None:
     users of the CLI cannot act on that (the run log keeps Dagster's own messages)."""
     warnings.filterwarnings("ignore", message=r".*(beta|preview)", category=Warning)
     warnings.filterwarnings("ignore", category=Warning, module=r"dagster(\..*)?$")
-    try:
-        from dagster import BetaWarning, PreviewWarning
-
-        warnings.filterwarnings("ignore", category=BetaWarning)
-        warnings.filterwarnings("ignore", category=PreviewWarning)
-    except ImportError:  # pragma: no cover - names differ in other Dagster versions
-        pass
 
 
 def run_reporting_errors(command: str, run: Callable[[], int], *, verbose: bool = False) -> int:

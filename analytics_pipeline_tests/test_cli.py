@@ -66,7 +66,9 @@ def test_integration_lifecycle_and_bad_input(cli_env, capsys):
         "paused",
         "offboarding",
     )
-    assert main(["integrations", "resume", "acme-fb"]) == 0
+    # resume runs the initial window's missing partitions here: refused without the token
+    assert main(["integrations", "resume", "acme-fb"]) == 2
+    assert "ACME_TOKEN" in capsys.readouterr().err
     assert main(["integrations", "remove", "acme-fb"]) == 0
     capsys.readouterr()
     assert main(["integrations", "list", "--json"]) == 0

@@ -10,6 +10,7 @@ each one range run (`runs.run_backfill`), usually a single block.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 
 import dagster as dg
 
@@ -19,7 +20,43 @@ from analytics_pipeline.defs.assets import (
     CONTENT_METADATA,
 )
 from analytics_pipeline.defs.automation import initial_window
+from analytics_pipeline.defs.runs import RunSummary, ensure_dagster_home, run_backfill
 from analytics_pipeline.records import ContentPartition, date_range
+
+
+def instance_line(instance: dg.DagsterInstance) -> str:
+    """ "Dagster instance: <home> (sqlite|postgres)": where runs are recorded (the UI and the
+    daemon must use the same one)."""
+    storage = type(instance.run_storage).__name__.lower()
+    kind = next((name for name in ("postgres", "sqlite", "mysql") if name in storage), storage)
+    return f"Dagster instance: {instance.root_directory} ({kind})"
+
+
+def current_instance_line() -> str:
+    """`instance_line` of $DAGSTER_HOME (seeded first, as `runs.ensure_dagster_home` does)."""
+    ensure_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        return instance_line(instance)
+
+
+def rerun_initial_window(
+    integration_id: str,
+    tracked: Sequence[str],
+    now: dt.datetime,
+    say: Callable[[str], None],
+) -> list[RunSummary]:
+    """Run the initial window's partitions of `integration_id` that are not materialized, in
+    this process like the CLI's `backfill` (one range run per contiguous block of days);
+    `say` reports each step. [] when nothing is missing."""
+    ensure_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        say(instance_line(instance))
+        blocks = missing_initial_days(instance, integration_id, now)
+    summaries: list[RunSummary] = []
+    for start, end in blocks:
+        say(f"Re-requesting {integration_id} {start}..{end} (not materialized).")
+        summaries.extend(run_backfill(start, end, tracked, [integration_id]))
+    return summaries
 
 
 def missing_initial_days(

@@ -26,10 +26,12 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def ensure_dagster_home() -> Path:
-    """$DAGSTER_HOME, or ./.dagster_home seeded with the project's dagster.yaml."""
+    """$DAGSTER_HOME, or ./.dagster_home; seeded with deploy/dagster.yaml (kept out of the
+    project root: `dg dev` warns about a dagster.yaml in the current folder that is not
+    $DAGSTER_HOME)."""
     home = Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / ".dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
-    template = PROJECT_ROOT / "dagster.yaml"
+    template = PROJECT_ROOT / "deploy" / "dagster.yaml"
     if not (home / "dagster.yaml").exists() and template.exists():
         shutil.copyfile(template, home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
