@@ -46,7 +46,12 @@ def _os_message(exc: OSError) -> str:
 
 
 def operator_message(exc: BaseException) -> str | None:
-    """One line for an error an operator can fix; None for an unexpected one."""
+    """One line for an error an operator can fix (redacted); None for an unexpected one."""
+    message = _operator_message(exc)
+    return None if message is None else redact(message)
+
+
+def _operator_message(exc: BaseException) -> str | None:
     from analytics_pipeline.onboarding import CredentialMissingError
     from analytics_pipeline.records import AccountIdError
     from analytics_pipeline.warehouse import (

@@ -192,7 +192,6 @@ def _materialized(integration_id: str) -> set[str]:
     return {key for key in keys if key.endswith(f"|{integration_id}")}
 
 
-@pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
 def test_resume_reruns_only_the_missing_partitions_of_the_initial_window(
     on_sandbox, capsys
 ) -> None:
