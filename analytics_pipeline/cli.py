@@ -97,9 +97,10 @@ def _add(args: argparse.Namespace) -> int:
     check_account_id(args.platform, args.account)
     wh.validate_integration_id(args.id)
     wh.validate_credential_env(args.token_env)
-    ref = CredentialRef(args.id, args.token_env)
-    token = local_credential(ref)
+    token = local_credential(CredentialRef(args.id, args.token_env))
+    engine = _engine()
     if args.verify:
+        _refuse_if_tracked(engine, args)  # before calling the platform
         if token is None:
             raise UsageError(
                 f"--verify needs the credential: ${args.token_env} is not set in this "
@@ -109,7 +110,6 @@ def _add(args: argparse.Namespace) -> int:
         if not _verify(account):
             print(f"Nothing was added: fix the account id or the credential of {args.id}.")
             return 1
-    engine = _engine()
     with engine.begin() as conn:
         added = wh.add_integration(
             conn,
@@ -133,6 +133,20 @@ def _add(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _refuse_if_tracked(engine: sa.Engine, args: argparse.Namespace) -> None:
+    from analytics_pipeline import warehouse as wh
+
+    with engine.connect() as conn:
+        if wh.get_integration(conn, args.id) is not None:
+            raise wh.IntegrationExistsError(f"Integration {args.id!r} is already tracked")
+        existing = wh.find_account(conn, args.org, args.platform, args.account)
+    if existing is not None:
+        raise wh.DuplicateAccountError(
+            f"Organization {args.org!r} already tracks {args.platform} account {args.account} "
+            f"as integration {existing.integration_id!r}; one account is tracked once"
+        )
 
 
 def _account(org: str, integration_id: str, platform: str, account_id: str, token: Any) -> Account:

@@ -166,6 +166,10 @@ def test_add_verify_adds_only_an_account_the_platform_confirms(on_sandbox, capsy
     ids = [row["integration_id"] for row in json.loads(capsys.readouterr().out)]
     assert ids == ["acme-ig"]
     assert on_sandbox.request_count() == 2  # one call per verification
+    # An account already tracked is refused before any call to the platform.
+    assert add("acme-ig-3", "instagram", "17841400000000001", "--verify") == 2
+    assert "already tracks instagram account" in one_line(capsys.readouterr().err)
+    assert on_sandbox.request_count() == 2
 
 
 def test_verify_calls_the_platform_once_with_the_integrations_credential(
