@@ -1,7 +1,9 @@
 """`analytics-pipeline`: warehouse set-up, tracked integrations and backfills.
 
-Every command honours ANALYTICS_WAREHOUSE_URL and DAGSTER_HOME. Bad input exits with status 2
-and one line that says what to change; nothing is written in that case.
+Every command honours ANALYTICS_WAREHOUSE_URL and DAGSTER_HOME. An operator's mistake (bad
+input, an unreachable, missing or unmigrated warehouse, a missing credential, a permission
+error) exits with status 2 and ONE line on stderr that says what to change; nothing is written
+in that case. `--verbose` adds the details (traceback, Dagster's run log on the console).
 """
 
 from __future__ import annotations
@@ -10,83 +12,303 @@ import argparse
 import datetime as dt
 import gc
 import json
+import logging
 import signal
 import sys
+import traceback
 import warnings
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence, Set
+from typing import TYPE_CHECKING, Any
 
+from analytics_pipeline.errors import UsageError
 from analytics_pipeline.records import PLATFORMS, AssetName, IntegrationStatus
-from analytics_pipeline.settings import SettingsError
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+
     from analytics_pipeline.defs import runs
+    from analytics_pipeline.platforms.base import Account
     from analytics_pipeline.warehouse import TrackedIntegration
 
+logger = logging.getLogger("analytics_pipeline")
 
-class UsageError(Exception):
-    """Bad input from the command line: reported in one line, exit status 2."""
+__all__ = ["UsageError", "build_parser", "main", "run_reporting_errors"]
 
 
-def _engine():
+# --- the warehouse -------------------------------------------------------------------------------
+
+
+def _engine(*, migrated: bool = True) -> sa.Engine:
+    """The warehouse engine; with `migrated`, UsageError unless its schema is up to date."""
     from analytics_pipeline.warehouse import default_warehouse_url, make_engine
+    from analytics_pipeline.warehouse.engine import safe_url_text
+    from analytics_pipeline.warehouse.migrations import pending_migrations
 
-    return make_engine(default_warehouse_url())
+    engine = make_engine(default_warehouse_url())
+    if migrated:
+        pending = pending_migrations(engine)
+        if pending:
+            where = safe_url_text(engine.url)
+            state = "empty" if len(pending) == _known_count() else "not migrated"
+            raise UsageError(
+                f"The warehouse {where} is {state} (pending revision(s) {', '.join(pending)}): "
+                "run `analytics-pipeline init-db` first."
+            )
+    return engine
+
+
+def _known_count() -> int:
+    from analytics_pipeline.warehouse.migrations import known_versions
+
+    return len(known_versions())
 
 
 def cmd_init_db(args: argparse.Namespace) -> int:
-    from analytics_pipeline.warehouse import default_warehouse_url, make_engine
+    from analytics_pipeline.warehouse.engine import safe_url_text
     from analytics_pipeline.warehouse.migrations import migrate
 
-    url = default_warehouse_url()
-    engine = make_engine(url)
+    engine = _engine(migrated=False)
     applied = migrate(engine)
-    where = engine.url.render_as_string(hide_password=True)
     done = f"applied revisions {', '.join(applied)}" if applied else "up to date"
-    print(f"Warehouse {where}: {done}")
+    print(f"Warehouse {safe_url_text(engine.url)}: {done}")
     return 0
+
+
+# --- integrations --------------------------------------------------------------------------------
 
 
 def cmd_integrations(args: argparse.Namespace) -> int:
     from analytics_pipeline import warehouse as wh
 
-    engine = _engine()
-    now = dt.datetime.now(dt.UTC)
+    action: Callable[[argparse.Namespace], int] = _INTEGRATION_ACTIONS[args.action]
     try:
-        with engine.begin() as conn:
-            if args.action == "add":
-                added = wh.add_integration(
-                    conn,
-                    organization_id=args.org,
-                    integration_id=args.id,
-                    platform=args.platform,
-                    external_account_id=args.account,
-                    display_name=args.name or args.id,
-                    credential_env=args.token_env,
-                    now=now,
-                )
-                print(
-                    f"Added {added.integration_id} ({added.platform} {added.external_account_id})."
-                )
-            elif args.action == "list":
-                _print_integrations(wh.list_integrations(conn), as_json=args.json)
-            elif args.action == "pause":
-                wh.set_integration_status(conn, args.id, IntegrationStatus.PAUSED, args.reason, now)
-                print(f"Paused {args.id}.")
-            elif args.action == "resume":
-                wh.set_integration_status(conn, args.id, IntegrationStatus.ACTIVE, None, now)
-                print(f"Resumed {args.id}.")
-            elif args.action == "remove":
-                wh.remove_integration(conn, args.id)
-                print(f"Removed {args.id}; its rows stay, the sensor drops its partition.")
+        return action(args)
     except (wh.IntegrationExistsError, wh.UnknownIntegrationError, ValueError) as exc:
         raise UsageError(str(exc)) from exc
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _add(args: argparse.Namespace) -> int:
+    from analytics_pipeline import warehouse as wh
+    from analytics_pipeline.onboarding import CredentialRef, local_credential
+    from analytics_pipeline.records import check_account_id
+
+    check_account_id(args.platform, args.account)
+    wh.validate_integration_id(args.id)
+    wh.validate_credential_env(args.token_env)
+    token = local_credential(CredentialRef(args.id, args.token_env))
+    engine = _engine()
+    if args.verify:
+        _refuse_if_tracked(engine, args)  # before calling the platform
+        if token is None:
+            raise UsageError(
+                f"--verify needs the credential: ${args.token_env} is not set in this "
+                "environment (nothing was added)."
+            )
+        account = _account(args.org, args.id, args.platform, args.account, token)
+        if not _verify(account):
+            print(f"Nothing was added: fix the account id or the credential of {args.id}.")
+            return 1
+    with engine.begin() as conn:
+        added = wh.add_integration(
+            conn,
+            organization_id=args.org,
+            integration_id=args.id,
+            platform=args.platform,
+            external_account_id=args.account,
+            display_name=args.name or args.id,
+            credential_env=args.token_env,
+            now=_now(),
+        )
+    print(
+        f"Added {added.integration_id} ({added.platform} {added.external_account_id}, "
+        f"organization {added.organization_id})."
+    )
+    if token is None:
+        print(
+            f"warning: ${args.token_env} is not set here: set it where Dagster runs before its "
+            f"first run (the sensor starts it within minutes); `analytics-pipeline "
+            f"integrations verify {args.id}` checks it.",
+            file=sys.stderr,
+        )
     return 0
 
 
-_LISTED_FIELDS = (
-    "integration_id",
+def _refuse_if_tracked(engine: sa.Engine, args: argparse.Namespace) -> None:
+    from analytics_pipeline import warehouse as wh
+
+    with engine.connect() as conn:
+        if wh.get_integration(conn, args.id) is not None:
+            raise wh.IntegrationExistsError(f"Integration {args.id!r} is already tracked")
+        existing = wh.find_account(conn, args.org, args.platform, args.account)
+    if existing is not None:
+        raise wh.DuplicateAccountError(
+            f"Organization {args.org!r} already tracks {args.platform} account {args.account} "
+            f"as integration {existing.integration_id!r}; one account is tracked once"
+        )
+
+
+def _account(org: str, integration_id: str, platform: str, account_id: str, token: Any) -> Account:
+    from analytics_pipeline.platforms.base import Account
+
+    return Account(
+        organization_id=org,
+        integration_id=integration_id,
+        platform=platform,
+        external_account_id=account_id,
+        token=token,
+    )
+
+
+def _verify(account: Account) -> bool:
+    """ONE call to the platform; prints what it said. True when the account answered."""
+    from analytics_pipeline.defs.resources import PlatformsResource
+    from analytics_pipeline.onboarding import describe_failure, verify
+    from analytics_pipeline.platforms.base import PlatformError
+
+    platforms = PlatformsResource.from_env()
+    try:
+        verified = verify(account, platforms.create_client)
+    except PlatformError as error:
+        print(describe_failure(account, error), file=sys.stderr)
+        return False
+    found = verified.description
+    handle = f" ({found.handle})" if found.handle else ""
+    print(
+        f"{account.integration_id}: {account.platform} account {found.account_id} is "
+        f"{found.name!r}{handle}, reachable with its credential ({verified.api_calls} API call)."
+    )
+    return True
+
+
+def _verify_existing(args: argparse.Namespace) -> int:
+    from analytics_pipeline import warehouse as wh
+    from analytics_pipeline.onboarding import CredentialRef, require_credential
+
+    with _engine().connect() as conn:
+        integration = _require(wh.get_integration(conn, args.id), args.id)
+    token = require_credential(
+        CredentialRef(integration.integration_id, integration.credential_env)
+    )
+    account = _account(
+        integration.organization_id,
+        integration.integration_id,
+        integration.platform,
+        integration.external_account_id,
+        token,
+    )
+    if not _verify(account):
+        return 1
+    if integration.status != IntegrationStatus.ACTIVE:
+        print(
+            f"{integration.integration_id} is {integration.status.value}: "
+            f"`analytics-pipeline integrations resume {integration.integration_id}` restarts it."
+        )
+    return 0
+
+
+def _require(integration: TrackedIntegration | None, integration_id: str) -> TrackedIntegration:
+    from analytics_pipeline.settings import shown
+    from analytics_pipeline.warehouse import UnknownIntegrationError
+
+    if integration is None:
+        raise UnknownIntegrationError(f"No tracked integration {shown(integration_id)}")
+    return integration
+
+
+def _list(args: argparse.Namespace) -> int:
+    from analytics_pipeline import warehouse as wh
+
+    with _engine().connect() as conn:
+        integrations = wh.list_integrations(conn)
+    _print_integrations(integrations, as_json=args.json)
+    return 0
+
+
+def _pause(args: argparse.Namespace) -> int:
+    from analytics_pipeline import warehouse as wh
+
+    with _engine().begin() as conn:
+        before = wh.get_integration(conn, args.id)
+        after, changed = wh.pause_integration(conn, args.id, args.reason, _now())
+    if not changed:
+        print(f"{args.id} is already paused ({after.status_reason}).")
+    elif before is not None and before.status == IntegrationStatus.PAUSED:
+        print(f"{args.id} was already paused; reason now: {after.status_reason}.")
+    else:
+        print(f"Paused {args.id} ({after.status_reason}).")
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from analytics_pipeline import warehouse as wh
+    from analytics_pipeline.onboarding import CredentialRef, require_credential
+
+    engine = _engine()
+    with engine.connect() as conn:
+        current = _require(wh.get_integration(conn, args.id), args.id)
+    if current.status == IntegrationStatus.ACTIVE:
+        print(f"{args.id} is already active.")
+        return 0
+    # Without the token the missing partitions would all fail again: check it first.
+    require_credential(CredentialRef(current.integration_id, current.credential_env))
+    with engine.begin() as conn:
+        wh.resume_integration(conn, args.id, _now())
+        tracked = [i.integration_id for i in wh.list_integrations(conn)]
+    was = f"{current.status.value}" + (
+        f": {current.status_reason}" if current.status_reason else ""
+    )
+    print(f"Resumed {args.id} (was {was}).")
+    return _rerun_initial_window(args.id, current.platform, tracked)
+
+
+def _rerun_initial_window(integration_id: str, platform: str, tracked: Sequence[str]) -> int:
+    """Run the initial window's partitions that are not materialized, like `backfill` does."""
+    from analytics_pipeline.defs import recovery
+
+    summaries = recovery.rerun_initial_window(
+        integration_id, tracked, _now(), print, platform_of={integration_id: platform}
+    )
+    if not summaries:
+        print(f"Every partition of {integration_id}'s initial window is materialized.")
+        return 0
+    return _print_summaries(summaries)
+
+
+def _remove(args: argparse.Namespace) -> int:
+    from analytics_pipeline import warehouse as wh
+
+    with _engine().begin() as conn:
+        wh.remove_integration(conn, args.id)
+    print(f"Removed {args.id}; its rows stay, the sensor drops its partition.")
+    return 0
+
+
+_INTEGRATION_ACTIONS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "add": _add,
+    "list": _list,
+    "pause": _pause,
+    "resume": _resume,
+    "remove": _remove,
+    "verify": _verify_existing,
+}
+
+_COLUMNS = (
+    ("ORGANIZATION", "organization_id"),
+    ("ID", "integration_id"),
+    ("NAME", "display_name"),
+    ("PLATFORM", "platform"),
+    ("ACCOUNT", "external_account_id"),
+    ("STATUS", "status"),
+    ("REASON", "status_reason"),
+)
+_JSON_FIELDS = (
     "organization_id",
+    "integration_id",
+    "display_name",
     "platform",
     "external_account_id",
     "status",
@@ -96,19 +318,27 @@ _LISTED_FIELDS = (
 
 
 def _print_integrations(integrations: Sequence[TrackedIntegration], *, as_json: bool) -> None:
-    rows = [{name: getattr(i, name) for name in _LISTED_FIELDS} for i in integrations]
     if as_json:
+        rows = [{name: _plain(getattr(i, name)) for name in _JSON_FIELDS} for i in integrations]
         print(json.dumps(rows, indent=2))
         return
-    if not rows:
+    if not integrations:
         print("No tracked integrations. Add one with `analytics-pipeline integrations add`.")
         return
-    for row in rows:
-        reason = f" ({row['status_reason']})" if row["status_reason"] else ""
+    table = [[title for title, _ in _COLUMNS]]
+    table += [[str(_plain(getattr(i, name)) or "") for _, name in _COLUMNS] for i in integrations]
+    widths = [max(len(row[col]) for row in table) for col in range(len(_COLUMNS))]
+    for row in table:
         print(
-            f"{row['integration_id']:<24} {row['platform']:<10} {row['external_account_id']:<20} "
-            f"{row['status']}{reason}"
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, IntegrationStatus) else value
+
+
+# --- backfill ------------------------------------------------------------------------------------
 
 
 def _parse_date(text: str) -> dt.date:
@@ -118,16 +348,46 @@ def _parse_date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None
 
 
+def _check_dates(start: dt.date, end: dt.date) -> None:
+    """The range is within the partitions: checked before any run exists (no orphan run)."""
+    from analytics_pipeline.settings import load_definition_settings
+
+    if end < start:
+        raise UsageError(f"--end {end} is before --start {start}.")
+    today = _now().date()
+    if end > today:
+        raise UsageError(f"--end {end} is in the future (latest: today, {today}).")
+    first = load_definition_settings().partitions_start_date
+    if start < first:
+        raise UsageError(
+            f"--start {start} is before the first partition, {first} "
+            "(ANALYTICS_PARTITIONS_START_DATE); start on or after it."
+        )
+
+
+def _check_credentials(integrations: Sequence[TrackedIntegration]) -> None:
+    """Active integrations whose token this process cannot resolve would fail every partition
+    (and be marked needs_reauth): refuse before any run is created."""
+    from analytics_pipeline.onboarding import CredentialRef, local_credential
+
+    missing = [
+        f"{i.integration_id} (${i.credential_env})"
+        for i in integrations
+        if i.status == IntegrationStatus.ACTIVE
+        and local_credential(CredentialRef(i.integration_id, i.credential_env)) is None
+    ]
+    if missing:
+        raise UsageError(
+            f"Credential not set in this environment for {', '.join(missing)}: export it, or "
+            "leave the integration out with --integration."
+        )
+
+
 def cmd_backfill(args: argparse.Namespace) -> int:
     from analytics_pipeline import warehouse as wh
     from analytics_pipeline.defs import runs
 
-    if args.end < args.start:
-        raise UsageError(f"--end {args.end} is before --start {args.start}.")
-    today = dt.datetime.now(dt.UTC).date()
-    if args.end > today:
-        raise UsageError(f"--end {args.end} is in the future (latest: today, {today}).")
-    runs.ensure_dagster_home()
+    _check_dates(args.start, args.end)
     with _engine().connect() as conn:
         integrations = wh.list_integrations(conn)
     known = [i.integration_id for i in integrations]
@@ -138,6 +398,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         raise UsageError(
             f"Unknown integration(s): {', '.join(unknown)}. Known: {', '.join(known)}."
         )
+    _check_credentials([i for i in integrations if i.integration_id in chosen])
+    runs.ensure_dagster_home()
+    _announce_instance()
     backfill = runs.run_backfill(args.start, args.end, known, chosen, platform_of=platform_of)
     # The process ends after the summary: spare it the interpreter's final garbage collection
     # of Dagster's heap, measured at 4-5 s (a stop must end the command promptly).
@@ -145,15 +408,21 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     per_integration = len(AssetName) * ((args.end - args.start).days + 1)
     _print_inactive([i for i in integrations if i.integration_id in chosen], per_integration)
     paused = {i.integration_id for i in integrations if i.status == IntegrationStatus.PAUSED}
-    for summary in backfill.runs:
-        _print_summary(summary, paused)
+    exit_code = _print_summaries(backfill.runs, paused)
     for partitions in backfill.not_started:
         print(f"not started (stopped first): {partitions}")
     if backfill.stopped_by is not None:
         name = signal.Signals(backfill.stopped_by).name
         print(f"stopped by {name}: exit {128 + backfill.stopped_by}")
         return 128 + backfill.stopped_by
-    return 0 if all(_clean(summary) for summary in backfill.runs) else 1
+    return exit_code
+
+
+def _print_summaries(summaries: Sequence[runs.RunSummary], paused: Set[str] = frozenset()) -> int:
+    """Every run's summary; the exit status: 0 when every run was clean, else 1."""
+    for summary in summaries:
+        _print_summary(summary, paused)
+    return 0 if all(_clean(summary) for summary in summaries) else 1
 
 
 def _print_inactive(integrations: Sequence[TrackedIntegration], per_integration: int) -> None:
@@ -171,7 +440,7 @@ def _print_inactive(integrations: Sequence[TrackedIntegration], per_integration:
             )
 
 
-def _print_summary(summary: runs.RunSummary, paused: set[str]) -> None:
+def _print_summary(summary: runs.RunSummary, paused: Set[str]) -> None:
     """One line per run, then every partition that failed (with its class) or did neither."""
     by_class: dict[str, int] = {}
     for partition in summary.partitions_failed:
@@ -202,6 +471,15 @@ def _clean(summary: runs.RunSummary) -> bool:
     return summary.success and not summary.partitions_failed and not summary.stopped
 
 
+# --- the Dagster instance ------------------------------------------------------------------------
+
+
+def _announce_instance() -> None:
+    from analytics_pipeline.defs.recovery import current_instance_line
+
+    print(current_instance_line())
+
+
 def cmd_init_dagster_home(args: argparse.Namespace) -> int:
     from analytics_pipeline.defs import runs
 
@@ -210,40 +488,75 @@ def cmd_init_dagster_home(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- parser --------------------------------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="analytics-pipeline", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="Details of errors (traceback) and Dagster's run log on the console.",
+    )
+    parser = argparse.ArgumentParser(
+        prog="analytics-pipeline", description=__doc__, parents=[common]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("init-db", help="Create or migrate the warehouse schema (idempotent).")
+    sub.add_parser(
+        "init-db", help="Create or migrate the warehouse schema (idempotent).", parents=[common]
+    )
     sub.add_parser(
         "init-dagster-home",
         help="Create $DAGSTER_HOME's storage once (run before starting the webserver and "
         "daemon on a fresh home).",
+        parents=[common],
     )
 
-    integrations = sub.add_parser("integrations", help="Manage tracked integrations.")
+    integrations = sub.add_parser(
+        "integrations", help="Manage tracked integrations.", parents=[common]
+    )
     isub = integrations.add_subparsers(dest="action", required=True)
-    add = isub.add_parser("add", help="Track a new page/account.")
+    add = isub.add_parser("add", help="Track a new page/account.", parents=[common])
     add.add_argument("--org", required=True, help="Organization id.")
     add.add_argument("--id", required=True, help="Integration id (a-z, 0-9, _ and -).")
     add.add_argument("--platform", required=True, choices=PLATFORMS)
-    add.add_argument("--account", required=True, help="Page id, IG user id, org URN or X id.")
+    add.add_argument(
+        "--account",
+        required=True,
+        help="Facebook Page id or Instagram user id (numeric), LinkedIn urn:li:organization:<n>, "
+        "X numeric user id.",
+    )
     add.add_argument("--name", help="Display name.")
     add.add_argument(
         "--token-env", required=True, help="NAME of the environment variable holding the token."
     )
-    listing = isub.add_parser("list", help="List tracked integrations.")
+    add.add_argument(
+        "--verify",
+        action="store_true",
+        help="Call the platform once with the token first; add only if the account answers.",
+    )
+    listing = isub.add_parser("list", help="List tracked integrations.", parents=[common])
     listing.add_argument("--json", action="store_true")
-    for action in ("pause", "resume", "remove"):
-        p = isub.add_parser(action, help=f"{action.capitalize()} an integration.")
+    helps = {
+        "pause": "Pause an integration (keeps an earlier reason unless --reason is given).",
+        "resume": "Resume an integration and run its initial window's missing partitions.",
+        "remove": "Stop tracking an integration (its rows stay).",
+        "verify": "Call the platform once with the integration's credential.",
+    }
+    for action, text in helps.items():
+        p = isub.add_parser(action, help=text, parents=[common])
         p.add_argument("id")
         if action == "pause":
-            p.add_argument("--reason", default="paused by an operator")
+            p.add_argument("--reason", help="Why (default: the earlier reason, if any).")
 
     backfill = sub.add_parser(
         "backfill",
         help="Materialize a date range: runs launched through the Dagster instance (queued "
         "when a daemon runs), waited for and reported.",
+        parents=[common],
     )
     backfill.add_argument("--start", required=True, type=_parse_date)
     backfill.add_argument("--end", required=True, type=_parse_date)
@@ -260,23 +573,48 @@ COMMANDS = {
 }
 
 
-def run_reporting_errors(command: str, run: Callable[[], int]) -> int:
-    """`run()`, with an operator's mistake reported in one line (exit status 2)."""
-    # Dagster flags beta/preview APIs at import; users of the CLI cannot act on that.
+# --- errors --------------------------------------------------------------------------------------
+
+
+def quiet_library_warnings() -> None:
+    """Dagster flags beta/preview APIs and its own configuration at import and instance load;
+    users of the CLI cannot act on that (the run log keeps Dagster's own messages)."""
     warnings.filterwarnings("ignore", message=r".*(beta|preview)", category=Warning)
-    from analytics_pipeline.warehouse import WarehouseConfigError
+    warnings.filterwarnings("ignore", category=Warning, module=r"dagster(\..*)?$")
+
+
+def run_reporting_errors(command: str, run: Callable[[], int], *, verbose: bool = False) -> int:
+    """`run()`, with an operator's mistake reported in ONE line on stderr (exit status 2).
+
+    Anything else is unexpected: one line too (exit status 1), with the traceback only under
+    `--verbose`."""
+    quiet_library_warnings()
+    from analytics_pipeline import errors
 
     try:
         return run()
-    except (UsageError, SettingsError, WarehouseConfigError) as exc:
-        print(f"{command}: error: {exc}", file=sys.stderr)
+    except Exception as exc:  # every error becomes one line (details: --verbose)
+        message = errors.operator_message(exc)
+        if verbose:
+            traceback.print_exc(file=sys.stderr)
+        if message is None:
+            hint = "" if verbose else " (run with --verbose for details)"
+            print(f"{command}: unexpected error: {errors.one_line(exc)}{hint}", file=sys.stderr)
+            return 1
+        print(f"{command}: error: {message}", file=sys.stderr)
         return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    verbose = bool(getattr(args, "verbose", False))
+    if verbose:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+        logger.setLevel(logging.INFO)
     return run_reporting_errors(
-        f"analytics-pipeline {args.command}", lambda: COMMANDS[args.command](args)
+        f"analytics-pipeline {args.command}",
+        lambda: COMMANDS[args.command](args),
+        verbose=verbose,
     )
 
 

@@ -12,6 +12,7 @@ Partitions are `ContentPartition` objects everywhere in the code; their Dagster 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -27,6 +28,42 @@ class Platform(StrEnum):
 
 
 PLATFORMS: tuple[str, ...] = tuple(p.value for p in Platform)
+
+
+class AccountIdError(ValueError):
+    """An `external_account_id` that is not in its platform's form (see `check_account_id`)."""
+
+
+_NUMERIC_ID = re.compile(r"[1-9][0-9]{0,19}")
+_LINKEDIN_ORG_URN = re.compile(r"urn:li:organization:[1-9][0-9]{0,18}")
+
+# platform -> (pattern, what the id is, an example of the expected form)
+_ACCOUNT_ID_FORMS: dict[str, tuple[re.Pattern[str], str, str]] = {
+    "facebook": (_NUMERIC_ID, "the numeric Facebook Page id", "104123456789012"),
+    "instagram": (
+        _NUMERIC_ID,
+        "the numeric Instagram professional account id (the page's "
+        "instagram_business_account id, not the @username)",
+        "17841400000000001",
+    ),
+    "linkedin": (
+        _LINKEDIN_ORG_URN,
+        "a LinkedIn organization URN urn:li:organization:<number>",
+        "urn:li:organization:2414183",
+    ),
+    "x": (_NUMERIC_ID, "the numeric X user id (not the @handle)", "2244994945"),
+}
+
+
+def check_account_id(platform: str, account_id: str) -> str:
+    """`account_id` if it has the form `platform` identifies accounts by, else AccountIdError
+    (one line, with the expected form and an example). A long refused value is not echoed."""
+    pattern, what, example = _ACCOUNT_ID_FORMS[platform]
+    if isinstance(account_id, str) and pattern.fullmatch(account_id):
+        return account_id
+    text = str(account_id)
+    shown = repr(text) if len(text) <= 40 else f"a value of {len(text)} characters"
+    raise AccountIdError(f"Invalid {platform} account id {shown}: expected {what}, e.g. {example}.")
 
 
 class IntegrationStatus(StrEnum):

@@ -21,7 +21,12 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from analytics_pipeline.platforms.base import Account, PlatformClient, days_between
+from analytics_pipeline.platforms.base import (
+    Account,
+    AccountDescription,
+    PlatformClient,
+    days_between,
+)
 from analytics_pipeline.records import AccountMetrics, ContentItem, MetricsBatch
 
 PAYLOAD_ROOT = pathlib.Path(__file__).parent / "payloads"
@@ -151,6 +156,10 @@ class FakeClient(PlatformClient):
     ) -> dict[dt.date, AccountMetrics]:
         self.calls.append(("fetch_account_metrics_between", start))
         return {day: AccountMetrics() for day in days_between(start, end)}
+
+    def describe_account(self) -> AccountDescription:
+        self.calls.append(("describe_account", dt.date.min))
+        return AccountDescription(self.account.external_account_id, "Fake account")
 
     @property
     def api_calls(self) -> int:

@@ -1,9 +1,9 @@
 """Backfills launched the way the UI launches them, run by a real daemon: exactly the selection.
 
-The production shape: the project's dagster.yaml (SQLite storage, queued runs, run retries), a
-separate `dagster-daemon` and `dagster-webserver`, runs in their own processes, the sandbox Graph
-API and a SQLite warehouse (`benchmarks/backfill_daemon.py` builds and tears down that world).
-The one difference: the backfill daemon loops every 2 s instead of Dagster's fixed 30 s
+The production shape: the project's deploy/dagster.yaml (SQLite storage, queued runs, run
+retries), a separate `dagster-daemon` and `dagster-webserver`, runs in their own processes, the
+sandbox Graph API and a SQLite warehouse (`benchmarks/backfill_daemon.py` builds and tears down
+that world). The one difference: the backfill daemon loops every 2 s instead of Dagster's fixed 30 s
 (`benchmarks/fast_daemon.py`; nothing in dagster.yaml or the environment sets it).
 
 One world serves every form (module-scoped). Each form backfills the last 3 complete days x the

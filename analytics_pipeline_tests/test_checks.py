@@ -9,6 +9,7 @@ Every test taking `engine` or `warehouse_url` runs on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -93,7 +94,9 @@ def _add_integration(conn: sa.Connection, integration_id: str) -> None:
         organization_id=ORG,
         integration_id=integration_id,
         platform="facebook",
-        external_account_id=integration_id,
+        external_account_id=str(
+            int(hashlib.sha256(integration_id.encode()).hexdigest()[:15], 16) + 1
+        ),
         display_name=integration_id,
         credential_env="ACME_TOKEN",
         now=T0,

@@ -8,7 +8,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from analytics_pipeline.cli import main
+from analytics_pipeline.cli import main, run_reporting_errors
 from analytics_pipeline.warehouse import make_engine, tables
 from analytics_pipeline.warehouse.migrations import known_versions
 from analytics_sandbox.__main__ import main as sandbox_main
@@ -66,7 +66,9 @@ def test_integration_lifecycle_and_bad_input(cli_env, capsys):
         "paused",
         "offboarding",
     )
-    assert main(["integrations", "resume", "acme-fb"]) == 0
+    # resume runs the initial window's missing partitions here: refused without the token
+    assert main(["integrations", "resume", "acme-fb"]) == 2
+    assert "ACME_TOKEN" in capsys.readouterr().err
     assert main(["integrations", "remove", "acme-fb"]) == 0
     capsys.readouterr()
     assert main(["integrations", "list", "--json"]) == 0
@@ -115,3 +117,32 @@ def test_demo_twice_leaves_the_same_rows(cli_env, capsys):
     assert first[0], "the demo landed no content"
     assert sandbox_main(["demo", "--days", "2", "--pages", "2"]) == 0
     assert snapshot() == first
+
+
+def _boom() -> int:
+    raise RuntimeError("disk on fire\nsecond line of details")
+
+
+def test_an_unexpected_error_is_one_line_and_verbose_adds_the_traceback(capsys):
+    assert run_reporting_errors("analytics-pipeline x", _boom) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "analytics-pipeline x: unexpected error: RuntimeError: disk on fire "
+        "(run with --verbose for details)"
+    ]
+    assert run_reporting_errors("analytics-pipeline x", _boom, verbose=True) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "second line of details" in err
+
+
+def test_an_operator_error_never_shows_a_known_token(cli_env, monkeypatch, capsys):
+    from analytics_pipeline.platforms.base import Secret
+
+    token = Secret("tok-9a8b7c6d5e4f")
+
+    def fails() -> int:
+        raise PermissionError(13, "Permission denied", f"/srv/{token.reveal()}/wh.sqlite")
+
+    assert run_reporting_errors("analytics-pipeline x", fails) == 2
+    err = capsys.readouterr().err
+    assert "Permission denied" in err and token.reveal() not in err

@@ -113,7 +113,7 @@ def test_the_helm_values_launch_on_kubernetes_with_the_platform_limit_and_postgr
     values = _values()
     assert values["runLauncher"]["type"] == "K8sRunLauncher"
     queued = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
-    project = yaml.safe_load((ROOT / "dagster.yaml").read_text())["run_queue"]
+    project = yaml.safe_load((ROOT / "deploy" / "dagster.yaml").read_text())["run_queue"]
     assert queued["tagConcurrencyLimits"][0]["key"] == project["tag_concurrency_limits"][0]["key"]
     assert values["postgresql"]["postgresqlScheme"] == "postgresql+psycopg2"
     (deployment,) = values["dagster-user-deployments"]["deployments"]

@@ -88,7 +88,7 @@ def _limit_reached(sample: dict[str, list[str]]) -> bool:
 def test_at_most_two_runs_per_platform_run_at_once(tmp_path, monkeypatch):
     home = tmp_path / "home"
     home.mkdir()
-    shutil.copyfile(ROOT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copyfile(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
     with SandboxServer() as sandbox:
         sandbox.faults.latency_ms = 5000  # runs stay in progress while the queue is sampled
         env = {

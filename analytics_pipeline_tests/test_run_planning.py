@@ -77,7 +77,7 @@ def test_the_cli_applies_the_queue_limits_when_it_launches_runs_itself():
 def test_the_project_queue_limits_are_read_from_dagster_yaml(tmp_path, monkeypatch):
     home = tmp_path / "home"
     home.mkdir()
-    (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    (home / "dagster.yaml").write_text((ROOT / "deploy" / "dagster.yaml").read_text())
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with dg.DagsterInstance.get() as instance:
         limits = QueueLimits.of(instance)
@@ -89,7 +89,7 @@ def test_the_project_queue_limits_are_read_from_dagster_yaml(tmp_path, monkeypat
 def test_the_direct_launch_home_shares_storage_and_launches_at_once(tmp_path, monkeypatch):
     home = tmp_path / "home"
     home.mkdir()
-    (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    (home / "dagster.yaml").write_text((ROOT / "deploy" / "dagster.yaml").read_text())
     with dg.DagsterInstance.from_config(str(home)) as instance:
         instance.add_dynamic_partitions("tracked_integrations", ["a"])
     direct = direct_launch_home(home)

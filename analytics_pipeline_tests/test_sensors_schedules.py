@@ -35,14 +35,17 @@ def warehouse(tmp_path) -> WarehouseResource:
 
 
 def _add(resource: WarehouseResource, integration_id: str, status: str = "active") -> None:
+    """A Facebook integration with a page of its own (an account is tracked once)."""
     now = dt.datetime.now(dt.UTC)
+    with resource.get_engine().connect() as conn:
+        page_id = str(1000001 + len(wh.list_integrations(conn)))
     with resource.get_engine().begin() as conn:
         wh.add_integration(
             conn,
             organization_id="org",
             integration_id=integration_id,
             platform="facebook",
-            external_account_id="1000001",
+            external_account_id=page_id,
             display_name=integration_id,
             credential_env="TOKEN_ENV",
             now=now,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -435,8 +436,17 @@ def test_credential_env_refuses_non_names_and_shows_short_ones(name: str) -> Non
     assert repr(name) in str(info.value)
 
 
+def _account_of(integration_id: str) -> str:
+    """A numeric page id of its own for each test integration id (one account, one id)."""
+    return str(int(hashlib.sha256(integration_id.encode()).hexdigest()[:15], 16) + 1)
+
+
 def _add(conn: sa.Connection, integration_id: str = IID, **changes: Any) -> Any:
-    values = {"external_account_id": "1234567890", "display_name": "Acme Page", **changes}
+    values = {
+        "external_account_id": _account_of(integration_id),
+        "display_name": "Acme Page",
+        **changes,
+    }
     return add_integration(conn, **acme_integration(integration_id=integration_id, **values))
 
 

@@ -54,6 +54,12 @@ MAR5 = dt.date(2026, 3, 5)
 _FAILURE_COLUMNS = list(t.ingestion_failures.c)
 
 
+def _from(revision: str) -> list[str]:
+    """Every known revision from `revision` on (later ones apply too when a test migrates)."""
+    versions = known_versions()
+    return versions[versions.index(revision) :]
+
+
 def _metrics(
     conn: sa.Connection,
     day: dt.date,
@@ -95,7 +101,7 @@ def test_0001_database_migrates_to_0002_keeping_rows(warehouse_url: str) -> None
     engine = make_engine(warehouse_url)
     try:
         assert migrate(engine, target="0001") == ["0001"]
-        assert pending_migrations(engine) == ["0002", "0003", "0004"]
+        assert pending_migrations(engine) == _from("0002")
         _fill_a_0001_database(engine)
         # The 0001 CHECK refuses the new class: the widening below is real.
         with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
@@ -108,7 +114,7 @@ def test_0001_database_migrates_to_0002_keeping_rows(warehouse_url: str) -> None
                 sa.select(t.content_items.c.external_content_id, t.content_items.c.caption)
             ).all()
 
-        assert migrate(engine) == ["0002", "0003", "0004"]
+        assert migrate(engine) == _from("0002")
         assert pending_migrations(engine) == []
         assert_schema_matches_tables(engine)
 

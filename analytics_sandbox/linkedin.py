@@ -7,6 +7,7 @@
 - `GET /rest/organizationalEntityFollowerStatistics?q=organizationalEntity&...[&timeIntervals]`
 - `GET /rest/organizationPageStatistics?q=organization&organization=..[&timeIntervals]`
 - `GET /rest/networkSizes/{org-urn}?edgeType=COMPANY_FOLLOWED_BY_MEMBER`
+- `GET /rest/organizations/{id}` (an administered organization: `localizedName`, `vanityName`...)
 - anything else under `/rest/` -> 404 `RESOURCE_NOT_FOUND`
 
 Query values use Rest.li 2.0 syntax and are decoded from the RAW query string (the structure
@@ -33,7 +34,8 @@ request's own validation (400s) and the reply. Deliberate choices:
   organization's element holds its totals over the last 12 months.
 - At most 100 URNs per statistics call (LinkedIn documents no cap; the URL length sets one).
 - An organization unknown to the sandbox (`SandboxConfig.known_pages`) answers 403 to finders
-  and 404 to networkSizes, as an organization the member does not administer would.
+  and to organizations, 404 to networkSizes, as an organization the member does not
+  administer would.
 - The request log's `page_ids` are the organization URNs a request touched; `error_code` is the
   `serviceErrorCode` of an error reply; `batch_size` the number of post URNs of a statistics
   call. Tokens are never logged.
@@ -756,6 +758,52 @@ def prepare_network_size(request: Request) -> Prepared:
     return Prepared(resource, (entity,), run)
 
 
+_ORG_ID_RE = re.compile(r"[1-9]\d{0,17}")
+
+
+def prepare_organization(request: Request) -> Prepared:
+    """`GET /rest/organizations/{id}` (Retrieve an Administered Organization): the fields an
+    administrator sees; the `permission_denied_accounts` fault answers 403 ACCESS_DENIED like a
+    member without an administrator role."""
+    resource = "organizations.GET"
+    raw_id = request.path_params["org_id"]
+    if not _ORG_ID_RE.fullmatch(raw_id):
+        return _failing(resource, bad_request(f"Invalid organization id: {raw_id[:40]}"))
+    urn = f"urn:li:organization:{raw_id}"
+
+    def run(ctx: CallContext) -> Any:
+        if not li.org_exists(urn, ctx.state.config):  # not administered by this member
+            raise access_denied(resource, ctx.version)
+        return render_organization(urn)
+
+    return Prepared(resource, (urn,), run)
+
+
+def render_organization(urn: str) -> dict[str, Any]:
+    org_id = li.org_id(urn)
+    name = f"Sandbox Org {org_id}"
+    vanity = f"sandbox-org-{org_id}"
+    locale = {"country": "US", "language": "en"}
+    return {
+        "id": int(org_id),
+        "$URN": urn,
+        "localizedName": name,
+        "name": {"localized": {"en_US": name}, "preferredLocale": locale},
+        "vanityName": vanity,
+        "localizedWebsite": f"https://www.example.com/{vanity}",
+        "defaultLocale": locale,
+        "primaryOrganizationType": "NONE",
+        "organizationType": "PRIVATELY_HELD",
+        "versionTag": "1",
+        "locations": [],
+        "groups": [],
+        "alternativeNames": [],
+        "specialties": [],
+        "localizedSpecialties": [],
+        "industries": [],
+    }
+
+
 def prepare_unknown(request: Request) -> Prepared:
     return _failing(f"{request.url.path}.GET", not_found())
 
@@ -789,5 +837,6 @@ def routes() -> list[BaseRoute]:
             methods=["GET"],
         ),
         Route("/rest/networkSizes/{entity}", _endpoint(prepare_network_size), methods=["GET"]),
+        Route("/rest/organizations/{org_id}", _endpoint(prepare_organization), methods=["GET"]),
         Route("/rest/{rest:path}", _endpoint(prepare_unknown), methods=["GET"]),
     ]

@@ -1,7 +1,7 @@
 """Backfills through the daemon, launched in each form the UI sends: exactly what was selected?
 
-Each invocation builds a throwaway world (DAGSTER_HOME with a copy of ./dagster.yaml, a SQLite
-warehouse, the sandbox Graph API on 127.0.0.1), tracks N sandbox Facebook pages, starts
+Each invocation builds a throwaway world (DAGSTER_HOME with a copy of deploy/dagster.yaml, a
+SQLite warehouse, the sandbox Graph API on 127.0.0.1), tracks N sandbox Facebook pages, starts
 `dagster-daemon run` and `dagster-webserver` (separate processes, as in production), launches an
 asset backfill of every asset of `ingestion_job` over the last D complete UTC days x the selected
 integrations with the GraphQL `launchPartitionBackfill` mutation, in the form given by `--form`,
@@ -378,7 +378,7 @@ class World:
     def _start(self) -> None:
         began = time.monotonic()
         self.home.mkdir()
-        shutil.copyfile(ROOT / "dagster.yaml", self.home / "dagster.yaml")
+        shutil.copyfile(ROOT / "deploy" / "dagster.yaml", self.home / "dagster.yaml")
         sandbox_port, web_port = free_port(), free_port()
         self.ports = [sandbox_port, web_port]
         env = self.procs.env  # every process started below gets these

@@ -27,7 +27,7 @@ READY_MARKER = ".analytics-initialized"
 
 
 def ensure_dagster_home() -> Path:
-    """$DAGSTER_HOME (or ./.dagster_home seeded with the project's dagster.yaml), with its
+    """$DAGSTER_HOME (or ./.dagster_home seeded with deploy/dagster.yaml), with its
     storages created and migrated; sets DAGSTER_HOME for this process and its children."""
     home = Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / ".dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -43,7 +43,9 @@ def ensure_dagster_home() -> Path:
 
 
 def _seed_config(home: Path) -> None:
-    template = PROJECT_ROOT / "dagster.yaml"
+    # Kept out of the project root: `dg dev` warns about a dagster.yaml in the current folder
+    # that is not $DAGSTER_HOME.
+    template = PROJECT_ROOT / "deploy" / "dagster.yaml"
     if not (home / "dagster.yaml").exists() and template.exists():
         shutil.copyfile(template, home / "dagster.yaml")
 

@@ -68,7 +68,6 @@ class RunSummary:
     not_materialized: list[str] = field(default_factory=list)  # neither landed nor failed
     without_failure_row: list[str] = field(default_factory=list)
     stopped: bool = False
-    integrations: tuple[str, ...] = ()  # the run's integrations
 
 
 @dataclass(frozen=True)
@@ -117,24 +116,6 @@ def run_backfill(
             not_started=[_range_of(launch.tags) for launch in launches if launch.process is None],
             stopped_by=stopped_by,
         )
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM while waiting stops the runs like Ctrl-C does (not a silent exit)."""
-
-    def interrupt(_signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager

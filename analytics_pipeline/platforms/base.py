@@ -67,6 +67,16 @@ class Account:
     token: Secret = field(repr=False)
 
 
+@dataclass(frozen=True)
+class AccountDescription:
+    """What the platform says about the tracked account (`PlatformClient.describe_account`)."""
+
+    account_id: str
+    name: str
+    # A second identifier an operator recognizes: "@handle", a vanity name, a page link.
+    handle: str | None = None
+
+
 class PlatformError(Exception):
     """An error reply, already classified and with every secret redacted from `message`."""
 
@@ -167,6 +177,15 @@ class PlatformClient(abc.ABC):
         and only when it is given and within the range; every day carries the metric names
         the platform rejected (`rejected_metrics`). `start > end` is a ValueError."""
         raise NotImplementedError(f"{self.platform} has no account-level metrics yet")
+
+    @abc.abstractmethod
+    def describe_account(self) -> AccountDescription:
+        """ONE request with the account's token that reads the account itself, with a field or
+        endpoint that needs the same access as ingestion (a Page's followers, an administered
+        LinkedIn organization, an X user): proves that the id names an account of this platform
+        and that the token reaches it. Errors are `PlatformError`s, classified as usual (a
+        revoked token or a missing role is PERMANENT_CREDENTIAL; an id of another kind of object
+        is PERMANENT_CONFIG with code "wrong_account_kind")."""
 
     @property
     @abc.abstractmethod

@@ -85,7 +85,12 @@ from urllib.parse import quote, urlencode
 import requests
 
 from analytics_pipeline.platforms import graph
-from analytics_pipeline.platforms.base import Account, PlatformError, days_between
+from analytics_pipeline.platforms.base import (
+    Account,
+    AccountDescription,
+    PlatformError,
+    days_between,
+)
 from analytics_pipeline.platforms.common import SessionClient
 from analytics_pipeline.platforms.graph import (
     DEFAULT_GRAPH_API_VERSION,
@@ -98,6 +103,8 @@ from analytics_pipeline.platforms.graph import (
     InvalidMetricError,
     as_int,
     day_start,
+    read_account_node,
+    text_field,
     unix,
 )
 from analytics_pipeline.platforms.http import ApiSession, RetryConfig
@@ -560,6 +567,22 @@ class FacebookClient(SessionClient):
     def rejected_metrics(self) -> tuple[str, ...]:
         """Post-item and reel metrics rejected so far (see `GraphApi.rejection_report`)."""
         return self._graph.rejection_report(lambda family: family in _CONTENT_FAMILIES)
+
+    def describe_account(self) -> AccountDescription:
+        """`GET /{page-id}?fields=id,name,link,followers_count`: `followers_count` needs the
+        Page read access ingestion needs (pages_read_engagement)."""
+        page_id = self.account.external_account_id
+        body = read_account_node(
+            self._graph,
+            page_id,
+            "id,name,link,followers_count",
+            node_type="Page",
+            expected="the numeric id of the Facebook Page",
+        )
+        name = text_field(body, "name")
+        if name is None:
+            raise _invalid(f"page {page_id} answered without a name")
+        return AccountDescription(page_id, name, text_field(body, "link"))
 
     # ---- listing
 

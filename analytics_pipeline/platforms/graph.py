@@ -28,7 +28,7 @@ import zoneinfo
 from collections.abc import Callable, Generator, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 
@@ -841,3 +841,41 @@ class GraphApi:
             family or "its objects",
             family or "them",
         )
+
+
+# ---- the account itself (verify)
+
+_NODE_NAMES = {"Page": "Facebook Page", "IGUser": "Instagram account", "User": "Facebook user"}
+_NONEXISTING_FIELD = re.compile(r"nonexisting field \([^)]*\) on node type \((?P<node>[^)]+)\)")
+
+
+def read_account_node(
+    api: GraphApi, account_id: str, fields: str, *, node_type: str, expected: str
+) -> Mapping[str, Any]:
+    """ONE `GET /{account_id}?fields=...` for `describe_account`.
+
+    Graph answers a field the node does not have with code 100 "Tried accessing nonexisting field
+    (f) on node type (T)": when T is not `node_type` (e.g. a Page id given as an Instagram
+    account) that becomes PERMANENT_CONFIG "wrong_account_kind", naming what the id is and what
+    `expected` id to give instead."""
+    url = f"{api.api_root}/{quote(account_id, safe='')}"
+    try:
+        return api.get_object(url, {"fields": fields})
+    except PlatformError as error:
+        match = _NONEXISTING_FIELD.search(error.message)
+        if match is None or match["node"] == node_type:
+            raise
+        raise PlatformError(
+            ErrorClass.PERMANENT_CONFIG,
+            f"{account_id} is the id of a {_NODE_NAMES.get(match['node'], match['node'])} "
+            f"(Graph node type {match['node']}), not of a "
+            f"{_NODE_NAMES.get(node_type, node_type)}: give {expected}",
+            platform=api.platform.name,
+            code="wrong_account_kind",
+            http_status=error.http_status,
+        ) from None
+
+
+def text_field(body: Mapping[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    return value if isinstance(value, str) and value else None

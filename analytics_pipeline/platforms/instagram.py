@@ -84,7 +84,12 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from analytics_pipeline.platforms import graph
-from analytics_pipeline.platforms.base import Account, PlatformError, days_between
+from analytics_pipeline.platforms.base import (
+    Account,
+    AccountDescription,
+    PlatformError,
+    days_between,
+)
 from analytics_pipeline.platforms.common import SessionClient, utc_now
 from analytics_pipeline.platforms.graph import (
     DEFAULT_GRAPH_API_VERSION,
@@ -97,6 +102,8 @@ from analytics_pipeline.platforms.graph import (
     NotEnoughViewersError,
     as_int,
     day_start,
+    read_account_node,
+    text_field,
     unix,
 )
 from analytics_pipeline.platforms.http import ApiSession, RetryConfig
@@ -417,6 +424,24 @@ class InstagramClient(SessionClient):
     def rejected_metrics(self) -> tuple[str, ...]:
         """Media insights rejected so far, per media type (see `GraphApi.rejection_report`)."""
         return self._graph.rejection_report(_is_media_scope)
+
+    def describe_account(self) -> AccountDescription:
+        """`GET /{ig-user-id}?fields=id,username,name,followers_count`. A Facebook Page id has
+        no `username`: Graph's "nonexisting field (username) on node type (Page)" is reported
+        as such (PERMANENT_CONFIG "wrong_account_kind")."""
+        user_id = self.account.external_account_id
+        body = read_account_node(
+            self._graph,
+            user_id,
+            "id,username,name,followers_count",
+            node_type="IGUser",
+            expected="the page's instagram_business_account id (GET /{page-id}"
+            "?fields=instagram_business_account)",
+        )
+        username = text_field(body, "username")
+        if username is None:
+            raise _invalid(f"Instagram account {user_id} answered without a username")
+        return AccountDescription(user_id, text_field(body, "name") or username, f"@{username}")
 
     # ---- listing
 

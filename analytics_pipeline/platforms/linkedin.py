@@ -81,7 +81,12 @@ from urllib.parse import quote
 
 import requests
 
-from analytics_pipeline.platforms.base import Account, PlatformError, days_between
+from analytics_pipeline.platforms.base import (
+    Account,
+    AccountDescription,
+    PlatformError,
+    days_between,
+)
 from analytics_pipeline.platforms.common import (
     SessionClient,
     as_int,
@@ -663,6 +668,19 @@ class LinkedInClient(SessionClient):
 
     def _in_statistics_window(self, day: dt.date, what: str) -> bool:
         return bool(self._statistics_window([day], what))
+
+    def describe_account(self) -> AccountDescription:
+        """`GET /rest/organizations/{id}` (Retrieve an Administered Organization): LinkedIn
+        answers it only to a member with an administrator role on the page, the role the
+        statistics need; a missing role is 403 ACCESS_DENIED (PERMANENT_CREDENTIAL)."""
+        urn = self._org_urn()
+        org_id = urn.rsplit(":", 1)[1]
+        body = self._get(f"organizations/{quote(org_id, safe='')}", "")
+        name = body.get("localizedName")
+        if not isinstance(name, str) or not name:
+            raise _invalid(f"organization {urn} answered without a localizedName")
+        vanity = body.get("vanityName")
+        return AccountDescription(urn, name, vanity if isinstance(vanity, str) else None)
 
     # ---- listing
 

@@ -118,7 +118,12 @@ from urllib.parse import quote
 import requests
 
 from analytics_pipeline.platforms import common
-from analytics_pipeline.platforms.base import Account, PlatformError, days_between
+from analytics_pipeline.platforms.base import (
+    Account,
+    AccountDescription,
+    PlatformError,
+    days_between,
+)
 from analytics_pipeline.platforms.common import (
     SessionClient,
     capped_pages,
@@ -805,6 +810,20 @@ class XClient(SessionClient):
 
     def _user_path(self, suffix: str = "") -> str:
         return f"users/{quote(self.account.external_account_id, safe='')}{suffix}"
+
+    def describe_account(self) -> AccountDescription:
+        """`GET /2/users/{id}?user.fields=public_metrics,protected`: the user behind the id,
+        read with the integration's token (an unknown or suspended id is a 200 with `errors`
+        only, reported like the follower snapshot's)."""
+        body = self._get(self._user_path(), {"user.fields": "public_metrics,protected"})
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise _account_error(self.account, parse_partial_errors(body))
+        name, username = data.get("name"), data.get("username")
+        if not isinstance(username, str) or not username:
+            raise _invalid(f"X user {self.account.external_account_id} answered without a username")
+        shown_name = name if isinstance(name, str) and name else username
+        return AccountDescription(self.account.external_account_id, shown_name, f"@{username}")
 
     # ---- listing
 

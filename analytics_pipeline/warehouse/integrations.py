@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from analytics_pipeline.records import IntegrationStatus
+from analytics_pipeline.records import IntegrationStatus, check_account_id
 from analytics_pipeline.settings import shown
 from analytics_pipeline.warehouse._sql import dialect_insert, require_aware
 from analytics_pipeline.warehouse.tables import (
@@ -41,8 +41,17 @@ class IntegrationExistsError(ValueError):
     """An integration with this id is already tracked."""
 
 
+class DuplicateAccountError(IntegrationExistsError):
+    """The organization already tracks this account of this platform under another id (the
+    `uq_tracked_integrations_account` constraint: one account fetched twice would double every
+    dashboard row)."""
+
+
 class UnknownIntegrationError(LookupError):
     """No tracked integration has this id."""
+
+
+DEFAULT_PAUSE_REASON = "paused by an operator"
 
 
 @dataclass(frozen=True)
@@ -122,13 +131,12 @@ def _new_row(
     now: dt.datetime,
 ) -> dict[str, Any]:
     now = require_aware("now", now)
+    platform = validate_platform(platform)
     return {
         "organization_id": _validate_text("organization_id", organization_id, _ORGANIZATION_ID_MAX),
         "integration_id": validate_integration_id(integration_id),
-        "platform": validate_platform(platform),
-        "external_account_id": _validate_text(
-            "external_account_id", external_account_id, _TEXT_MAX
-        ),
+        "platform": platform,
+        "external_account_id": check_account_id(platform, external_account_id),
         "display_name": _validate_text("display_name", display_name, _TEXT_MAX),
         "credential_env": validate_credential_env(credential_env),
         "status": IntegrationStatus.ACTIVE.value,
@@ -149,12 +157,43 @@ def _from_row(row: sa.Row[Any]) -> TrackedIntegration:
 
 
 def _insert_if_absent(conn: sa.Connection, row: dict[str, Any]) -> bool:
-    """True if inserted; False if the id exists (without aborting a PostgreSQL transaction)."""
-    insert = dialect_insert(conn, _table)
-    statement = insert.on_conflict_do_nothing(index_elements=[_table.c.integration_id]).returning(
-        _table.c.integration_id
+    """True if inserted; False if the id or the account is taken (ON CONFLICT DO NOTHING covers
+    every unique constraint, so a PostgreSQL transaction is not aborted either way)."""
+    statement = (
+        dialect_insert(conn, _table).on_conflict_do_nothing().returning(_table.c.integration_id)
     )
     return conn.execute(statement, row).first() is not None
+
+
+def find_account(
+    conn: sa.Connection, organization_id: str, platform: str, external_account_id: str
+) -> TrackedIntegration | None:
+    """The integration tracking this account of `platform` for the organization, if any."""
+    row = conn.execute(
+        sa.select(*_COLUMNS).where(
+            _table.c.organization_id == organization_id,
+            _table.c.platform == platform,
+            _table.c.external_account_id == external_account_id,
+        )
+    ).first()
+    return None if row is None else _from_row(row)
+
+
+def _duplicate_account(existing: TrackedIntegration) -> DuplicateAccountError:
+    return DuplicateAccountError(
+        f"Organization {existing.organization_id!r} already tracks {existing.platform} account "
+        f"{existing.external_account_id} as integration {existing.integration_id!r}; one "
+        "account is tracked once (remove or reuse that integration)"
+    )
+
+
+def _refuse_taken(conn: sa.Connection, row: dict[str, Any]) -> None:
+    """Raise the error that explains why `row` could not be inserted or updated."""
+    existing = find_account(
+        conn, row["organization_id"], row["platform"], row["external_account_id"]
+    )
+    if existing is not None and existing.integration_id != row["integration_id"]:
+        raise _duplicate_account(existing)
 
 
 def add_integration(
@@ -179,7 +218,10 @@ def add_integration(
         now=now,
     )
     if not _insert_if_absent(conn, row):
-        raise IntegrationExistsError(f"Integration {integration_id!r} is already tracked")
+        if get_integration(conn, integration_id) is not None:
+            raise IntegrationExistsError(f"Integration {integration_id!r} is already tracked")
+        _refuse_taken(conn, row)
+        raise IntegrationExistsError(f"Integration {integration_id!r} could not be added")
     return TrackedIntegration(**row)
 
 
@@ -211,7 +253,8 @@ def upsert_integration(
     if _insert_if_absent(conn, row):
         return TrackedIntegration(**row)
     current = get_integration(conn, integration_id)
-    if current is None:  # removed concurrently between the two statements
+    if current is None:  # the account is taken by another id, or the row was removed meanwhile
+        _refuse_taken(conn, row)
         raise UnknownIntegrationError(f"Integration {integration_id!r} vanished during upsert")
     if (current.organization_id, current.platform) != (organization_id, platform):
         raise IntegrationExistsError(
@@ -225,6 +268,7 @@ def upsert_integration(
     }
     if not changes:
         return current
+    _refuse_taken(conn, row)
     conn.execute(
         sa.update(_table)
         .where(_table.c.integration_id == integration_id)
@@ -281,6 +325,38 @@ def set_integration_status(
     found = get_integration(conn, integration_id)
     assert found is not None
     return found
+
+
+def pause_integration(
+    conn: sa.Connection, integration_id: str, reason: str | None, now: dt.datetime
+) -> tuple[TrackedIntegration, bool]:
+    """Pause; (the integration, whether anything changed).
+
+    Without a new `reason` the earlier one is kept (e.g. the needs_reauth reason, or the reason
+    of an earlier pause); `DEFAULT_PAUSE_REASON` only when there was none. Pausing a paused
+    integration changes nothing unless a different reason is given."""
+    current = _require(conn, integration_id)
+    if current.status == IntegrationStatus.PAUSED and reason in (None, current.status_reason):
+        return current, False
+    kept = reason or current.status_reason or DEFAULT_PAUSE_REASON
+    return set_integration_status(conn, integration_id, IntegrationStatus.PAUSED, kept, now), True
+
+
+def resume_integration(
+    conn: sa.Connection, integration_id: str, now: dt.datetime
+) -> tuple[TrackedIntegration, bool]:
+    """Make active (reason cleared); (the integration, whether it was not active before)."""
+    current = _require(conn, integration_id)
+    if current.status == IntegrationStatus.ACTIVE:
+        return current, False
+    return set_integration_status(conn, integration_id, IntegrationStatus.ACTIVE, None, now), True
+
+
+def _require(conn: sa.Connection, integration_id: str) -> TrackedIntegration:
+    current = get_integration(conn, integration_id)
+    if current is None:
+        raise UnknownIntegrationError(f"No tracked integration {shown(integration_id)}")
+    return current
 
 
 def remove_integration(conn: sa.Connection, integration_id: str) -> None:

@@ -112,6 +112,8 @@ tracked_integrations = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.CheckConstraint(in_check("platform", PLATFORMS), name="platform"),
     sa.CheckConstraint(in_check("status", INTEGRATION_STATUSES), name="status"),
+    # Added by 0006: an organization tracks one account of a platform once.
+    sa.UniqueConstraint("organization_id", "platform", "external_account_id", name="account"),
 )
 
 content_items = sa.Table(

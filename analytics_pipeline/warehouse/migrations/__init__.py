@@ -25,7 +25,8 @@ Rules for changing the schema:
 - Forward-only: `downgrade()` raises; a mistake is fixed by a new revision.
 
 Revisions so far: 0001 initial, 0002 accounts_and_semantics (see their docstrings), 0003 drops
-`schema_migrations`.
+`schema_migrations`, 0006 one_integration_per_account (refuses, with `MigrationRefusedError`, a
+warehouse that tracks an account twice).
 
 Adopting a warehouse created before Alembic: such a database has no `alembic_version`, and its
 `schema_migrations` table lists the steps it ran ('0001_initial', '0002_accounts_and_semantics'),
@@ -54,6 +55,12 @@ from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import ScriptDirectory
 
 logger = logging.getLogger(__name__)
+
+
+class MigrationRefusedError(RuntimeError):
+    """A revision found data it cannot migrate safely on its own; the message says what to do.
+    The whole migration is rolled back."""
+
 
 # "analytic" in ASCII: any constant works, it only has to be the same for every process.
 _PG_ADVISORY_LOCK_KEY = 0x616E616C79746963
