@@ -135,6 +135,15 @@ def expired_token() -> LinkedInError:
     )
 
 
+def revoked_token() -> LinkedInError:
+    return LinkedInError(
+        401,
+        "The token used in the request has been revoked by the user",
+        code="REVOKED_ACCESS_TOKEN",
+        service_code=65601,
+    )
+
+
 def access_denied(resource: str, version: str) -> LinkedInError:
     return LinkedInError(
         403,
@@ -280,8 +289,10 @@ def _linkedin_answer(request: Request, prepared: Prepared, call: CallStart) -> O
 
 def _check_request(request: Request, prepared: Prepared, state: SandboxState, version: str) -> None:
     """Token, version, protocol and account fault checks: raises the error reply, if any."""
-    if bearer_token(request) is None:
+    token = bearer_token(request)
+    if token is None:
         raise missing_token()
+    _check_oauth_token(state, token)
     if not version:
         raise missing_version()
     faults = state.faults
@@ -304,6 +315,16 @@ def _check_request(request: Request, prepared: Prepared, state: SandboxState, ve
         error = daily_quota()
         error.fault = "quota_exhausted"
         raise error
+
+
+def _check_oauth_token(state: SandboxState, token: str) -> None:
+    """A token the sandbox issued must be known, unexpired and not revoked."""
+    problem = state.tokens.check_access("linkedin", token, state.clock())
+    if problem is None:
+        return
+    error = revoked_token() if problem == "revoked" else expired_token()
+    error.fault = "oauth_token"
+    raise error
 
 
 def _transient_response(kind: TransientKind, headers: dict[str, str]) -> Response:

@@ -957,7 +957,11 @@ def _x_answer(request: Request, prepared: Prepared, call: CallStart) -> Outcome:
             raise retired_version()
         if version != CURRENT_VERSION:
             raise page_does_not_exist()
-        if bearer_token(request) is None:
+        token = bearer_token(request)
+        if token is None:
+            raise unauthorized()
+        if state.tokens.check_access("x", token, now) is not None:
+            fault = "oauth_token"
             raise unauthorized()
         if faults.any_expired(users):
             fault = "expired_token"
