@@ -6,7 +6,7 @@ admin endpoints live under `/_sandbox/` and are never recorded in the request lo
 - `GET /_sandbox/health` -> `{"status": "ok"}`
 - `GET /_sandbox/faults` -> the fault switches; `POST /_sandbox/faults` (JSON object) replaces
   the given switches and answers the new state (400 with `{"error": ...}` on a bad switch)
-- `POST /_sandbox/reset` -> fault switches back to defaults, request log cleared
+- `POST /_sandbox/reset` -> fault switches back to defaults, request log and OAuth tokens cleared
 - `GET /_sandbox/requests[?page_id=...]` -> the request log, oldest first
 - `GET /_sandbox/requests/count[?page_id=...]` -> `{"count": n}`, the size of that log
 - `POST /_sandbox/oauth/grant` -> X / LinkedIn OAuth tokens, as after an authorization
@@ -85,6 +85,7 @@ async def _reset(request: Request) -> JSONResponse:
     state = get_state(request.app)
     state.faults.reset()
     state.log.clear()
+    state.tokens.reset()
     return JSONResponse({"status": "reset", "faults": state.faults.snapshot()})
 
 

@@ -53,10 +53,15 @@ class TokenAuthority:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._clients: dict[tuple[str, str], _Client] = {}
-        self._refresh: dict[str, _Refresh] = {}
-        self._access: dict[str, _Access] = {}
-        self._refreshes: dict[str, int] = dict.fromkeys(PLATFORMS, 0)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every client and token (the sandbox's reset)."""
+        with self._lock:
+            self._clients: dict[tuple[str, str], _Client] = {}
+            self._refresh: dict[str, _Refresh] = {}
+            self._access: dict[str, _Access] = {}
+            self._refreshes: dict[str, int] = dict.fromkeys(PLATFORMS, 0)
 
     # -- issuing -----------------------------------------------------------------------------
 

@@ -656,7 +656,7 @@ class LinkedInClient(SessionClient):
     def token_exchange(self) -> TokenExchange:
         """OAuth 2.0 refresh at `POST {oauth_base_url}/oauth/v2/accessToken` (client id and
         secret in the form body)."""
-        return token_exchange(token_endpoint(self.settings), self.settings.retry)
+        return token_exchange(token_endpoint(self.settings), self.settings.retry, clock=self._clock)
 
     def _org_urn(self) -> str:
         account = self.account

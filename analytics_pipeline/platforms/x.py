@@ -812,7 +812,7 @@ class XClient(SessionClient):
     def token_exchange(self) -> TokenExchange:
         """OAuth 2.0 refresh at `POST {base_url}/2/oauth2/token` (confidential clients
         authenticate with HTTP Basic)."""
-        return token_exchange(token_endpoint(self.settings), self.settings.retry)
+        return token_exchange(token_endpoint(self.settings), self.settings.retry, clock=self._clock)
 
     def _user_path(self, suffix: str = "") -> str:
         return f"users/{quote(self.account.external_account_id, safe='')}{suffix}"
