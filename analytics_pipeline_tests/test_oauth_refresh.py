@@ -160,7 +160,7 @@ def test_x_refreshes_once_on_a_401_and_retries_the_request(
     engine: sa.Engine, sandbox: SandboxServer, clock: FixedClock
 ) -> None:
     """The token looks fresh by its expiry time, but the platform revoked it."""
-    iid, issued = _authorize(engine, sandbox, clock, "x")
+    _iid, issued = _authorize(engine, sandbox, clock, "x")
     sandbox.state.tokens.revoke("x", issued["access_token"])
     client = _client(sandbox, _account(engine, "x", clock), clock)
 
@@ -189,7 +189,7 @@ def test_two_runs_refreshing_at_once_spend_the_single_use_refresh_token_once(
 ) -> None:
     """Two workers (own engines, own connections, as two processes) find the token expired at
     the same moment: the row lock lets one refresh; the other re-reads and uses its token."""
-    iid, issued = _authorize(engine, sandbox, clock, "x")
+    iid, _issued = _authorize(engine, sandbox, clock, "x")
     clock.advance(dt.timedelta(hours=3))
     sandbox.faults.latency_ms = 300  # the first refresh is still in flight when the second asks
     engines = [wh.make_engine(warehouse_url) for _ in range(2)]
@@ -259,7 +259,7 @@ def test_a_refused_refresh_marks_the_integration_needs_reauth_with_the_reason(
 def test_a_wrong_client_secret_is_refused_as_a_credential_error(
     engine: sa.Engine, sandbox: SandboxServer, clock: FixedClock
 ) -> None:
-    iid, issued = _authorize(engine, sandbox, clock, "x")
+    iid, _issued = _authorize(engine, sandbox, clock, "x")
     cr.save_credential(
         engine,
         iid,
@@ -303,7 +303,7 @@ def test_linkedin_refreshes_on_a_401_when_the_expiry_is_unknown(
     engine: sa.Engine, sandbox: SandboxServer, clock: FixedClock
 ) -> None:
     """A token stored without a lifetime is used until LinkedIn says EXPIRED_ACCESS_TOKEN."""
-    iid, issued = _authorize(engine, sandbox, clock, "linkedin")
+    _iid, _issued = _authorize(engine, sandbox, clock, "linkedin")
     with engine.begin() as conn:  # forget the expiry, as `set-credential` without --expires-in
         conn.execute(sa.update(integration_credentials).values(access_expires_at=None))
     clock.advance(dt.timedelta(days=61))
