@@ -47,7 +47,7 @@ def test_the_earliest_limit_wins_and_a_past_one_is_said_so() -> None:
         "data_access_expires_at": _epoch(dt.timedelta(days=1)),
     }
     assert meta_expiry_warning("acme-ig", data, NOW, 7) == (
-        "The Meta token of integration 'acme-ig' expired on 2026-12-01 11:00 UTC: re-authorize."
+        "The Meta token of integration 'acme-ig' expired on 2026-12-01 11:00 UTC: re-authorize it."
     )
 
 
