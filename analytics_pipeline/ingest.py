@@ -219,8 +219,10 @@ def _preflight(
     elif integration.status == IntegrationStatus.NEEDS_REAUTH:
         reason = (
             f"Integration {integration.integration_id!r} needs re-authorization "
-            f"({integration.status_reason}). Put a valid token in ${integration.credential_env}, "
-            f"then run `analytics-pipeline integrations resume {integration.integration_id}`."
+            f"({integration.status_reason}). Store a valid token (`analytics-pipeline "
+            f"integrations set-credential {integration.integration_id}`, the secrets directory "
+            f"or ${integration.credential_env}), then run `analytics-pipeline integrations "
+            f"resume {integration.integration_id}`."
         )
         status, error_class = Status.FAILED, ErrorClass.PERMANENT_CREDENTIAL
     else:
