@@ -13,7 +13,9 @@ Query values use Rest.li 2.0 syntax and are decoded from the RAW query string (t
 `( ) , :` is literal, values inside are percent-encoded), as LinkedIn does.
 
 Every request goes through `_linkedin_call`, checks in this order: artificial latency, bearer
-token (`Authorization` header only; missing -> 401), `LinkedIn-Version` header (missing -> 400
+token (`Authorization` header only; missing -> 401; a sandbox-issued `sbx-linkedin-at-...` token
+that is unknown or expired -> 401 EXPIRED_ACCESS_TOKEN, revoked -> 401 REVOKED_ACCESS_TOKEN,
+see oauth.py), `LinkedIn-Version` header (missing -> 400
 VERSION_MISSING; malformed or in `faults.sunset_api_versions` -> 426 NONEXISTENT_VERSION),
 `X-Restli-Protocol-Version: 2.0.0` (else 400), then the fault switches of the organizations the
 request touches: expired token -> 401 EXPIRED_ACCESS_TOKEN (65602), permission_denied -> 403

@@ -35,6 +35,7 @@ fault switches (keyed by X user id; a lookup touches the authors of the ids it n
 | switch                      | reply                                                      |
 |-----------------------------|------------------------------------------------------------|
 | no / expired token          | 401 `{"title": "Unauthorized", "type": "about:blank", ...}`  |
+| a sandbox-issued token (`sbx-x-at-...`) unknown, expired or revoked: the same 401 (oauth.py) |
 | permission_denied_accounts  | 403 `client-forbidden` problem                              |
 | quota_exhausted_accounts    | 429 `UsageCapExceeded` (monthly product cap) problem        |
 | transient_failures          | 429 with `x-rate-limit-remaining: 0` and a reset ~1 s ahead |
