@@ -205,13 +205,34 @@ def test_settings_are_read_from_the_environment() -> None:
             "ANALYTICS_SECRETS_DIR": "/run/secrets",
             "ANALYTICS_CREDENTIALS_KEY": KEY_A,
             "ANALYTICS_TOKEN_REFRESH_MARGIN_S": "60",
-            "ANALYTICS_META_TOKEN_WARN_DAYS": "14",
+            "ANALYTICS_TOKEN_EXPIRY_WARN_DAYS": "14",
         }
     )
     assert settings.secret_file("X") == Path("/run/secrets/X")
-    assert (settings.token_refresh_margin_s, settings.meta_token_warn_days) == (60, 14)
+    assert (settings.token_refresh_margin_s, settings.token_expiry_warn_days) == (60, 14)
     assert KEY_A not in repr(settings)
     assert settings.cipher() is not None
+
+
+def test_describe_says_where_the_credential_comes_from_and_what_is_due(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    def describe(settings: cr.CredentialSettings, env: dict[str, str]) -> str:
+        return cr.describe_credential(
+            engine, IID, "facebook", "ACME_FB_TOKEN", settings, now=NOW, environ=env
+        )
+
+    assert describe(_settings(), {}).startswith("MISSING: No credential for integration")
+    assert describe(_settings(), {"ACME_FB_TOKEN": "t" * 20}) == "from $ACME_FB_TOKEN"
+    soon = cr.Expiry(access=NOW + dt.timedelta(hours=2), refresh=NOW + dt.timedelta(days=3))
+    cr.save_credential(engine, IID, _full_bundle(), cr.parse_keys(KEY_A), soon, NOW)
+    assert describe(_settings(credentials_key=KEY_A), {}) == (
+        "encrypted store; EXPIRES SOON, re-authorize: refresh token until 2026-11-23 12:00 UTC; "
+        "access token until 2026-11-20 14:00 UTC"
+    )
+    text = describe(_settings(), {})
+    assert text.startswith("encrypted store; UNREADABLE here: ANALYTICS_CREDENTIALS_KEY is not set")
+    assert ACCESS not in text
 
 
 def test_deleting_a_credential(engine: sa.Engine) -> None:

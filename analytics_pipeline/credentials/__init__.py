@@ -22,6 +22,7 @@ from analytics_pipeline.credentials.crypto import (
 from analytics_pipeline.credentials.resolve import (
     CredentialError,
     ResolvedCredential,
+    describe_credential,
     resolve_credential,
 )
 from analytics_pipeline.credentials.store import (
@@ -42,6 +43,7 @@ __all__ = [
     "Expiry",
     "ResolvedCredential",
     "StoredTokenSource",
+    "describe_credential",
     "load_credential",
     "load_credential_settings",
     "parse_keys",

@@ -27,8 +27,11 @@ class CredentialSettings(pydantic.BaseModel):
     token_refresh_margin_s: int = Field(
         default=300, ge=0, le=86_400, description="Refresh an access token this long before."
     )
-    meta_token_warn_days: int = Field(
-        default=7, ge=0, le=365, description="Warn this many days before a Meta token expires."
+    token_expiry_warn_days: int = Field(
+        default=7,
+        ge=0,
+        le=365,
+        description="Warn this many days before a token (Meta, a refresh token) expires.",
     )
 
     def secret_file(self, name: str) -> Path | None:

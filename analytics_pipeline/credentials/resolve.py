@@ -121,3 +121,47 @@ def _from_secrets_dir(name: str, settings: CredentialSettings) -> ResolvedCreden
     if not value:
         return None
     return ResolvedCredential(Secret(value), str(path))
+
+
+def describe_credential(
+    engine: sa.Engine,
+    integration_id: str,
+    platform: str,
+    credential_env: str,
+    settings: CredentialSettings,
+    *,
+    now: dt.datetime,
+    environ: Mapping[str, str] | None = None,
+) -> str:
+    """One line for operators (`integrations list/verify/add`): where the credential of the
+    integration would come from here and now, and what is due soon. Never raises for a missing
+    or unreadable credential (the line says so) and never shows a secret."""
+    with engine.connect() as conn:
+        row = wh.get_credential(conn, integration_id)
+    if row is not None:
+        return _describe_stored(row, settings, now)
+    try:
+        resolved = resolve_credential(
+            engine, integration_id, platform, credential_env, settings, environ=environ
+        )
+    except CredentialError as exc:
+        return f"MISSING: {exc}"
+    return f"from {resolved.source}"
+
+
+def _describe_stored(
+    row: wh.StoredCredential, settings: CredentialSettings, now: dt.datetime
+) -> str:
+    parts = [STORE]
+    try:
+        if settings.cipher() is None:
+            parts.append(f"UNREADABLE here: {KEY_ENV} is not set")
+    except CredentialKeyError as exc:
+        parts.append(f"UNREADABLE here: {exc}")
+    warn = dt.timedelta(days=settings.token_expiry_warn_days)
+    if row.refresh_expires_at is not None:
+        due = "EXPIRES SOON, re-authorize: " if row.refresh_expires_at - now <= warn else ""
+        parts.append(f"{due}refresh token until {row.refresh_expires_at:%Y-%m-%d %H:%M} UTC")
+    if row.access_expires_at is not None:
+        parts.append(f"access token until {row.access_expires_at:%Y-%m-%d %H:%M} UTC")
+    return "; ".join(parts)
