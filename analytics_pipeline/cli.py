@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from analytics_pipeline.errors import UsageError
 from analytics_pipeline.records import PLATFORMS, AssetName, IntegrationStatus
+from analytics_pipeline.settings import shown
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
+    from analytics_pipeline.credentials import CredentialBundle, CredentialCipher
     from analytics_pipeline.defs import runs
     from analytics_pipeline.platforms.base import Account
     from analytics_pipeline.warehouse import TrackedIntegration
@@ -99,8 +101,8 @@ def _add(args: argparse.Namespace) -> int:
     check_account_id(args.platform, args.account)
     wh.validate_integration_id(args.id)
     wh.validate_credential_env(args.token_env)
-    token = local_credential(CredentialRef(args.id, args.token_env))
     engine = _engine()
+    token = local_credential(engine, CredentialRef(args.id, args.platform, args.token_env))
     if args.verify:
         _refuse_if_tracked(engine, args)  # before calling the platform
         if token is None:
@@ -188,10 +190,12 @@ def _verify_existing(args: argparse.Namespace) -> int:
     from analytics_pipeline import warehouse as wh
     from analytics_pipeline.onboarding import CredentialRef, require_credential
 
-    with _engine().connect() as conn:
+    engine = _engine()
+    with engine.connect() as conn:
         integration = _require(wh.get_integration(conn, args.id), args.id)
     token = require_credential(
-        CredentialRef(integration.integration_id, integration.credential_env)
+        engine,
+        CredentialRef(integration.integration_id, integration.platform, integration.credential_env),
     )
     account = _account(
         integration.organization_id,
@@ -254,7 +258,9 @@ def _resume(args: argparse.Namespace) -> int:
         print(f"{args.id} is already active.")
         return 0
     # Without the token the missing partitions would all fail again: check it first.
-    require_credential(CredentialRef(current.integration_id, current.credential_env))
+    require_credential(
+        engine, CredentialRef(current.integration_id, current.platform, current.credential_env)
+    )
     with engine.begin() as conn:
         wh.resume_integration(conn, args.id, _now())
         tracked = [i.integration_id for i in wh.list_integrations(conn)]
@@ -283,7 +289,9 @@ def _remove(args: argparse.Namespace) -> int:
 
     with _engine().begin() as conn:
         wh.remove_integration(conn, args.id)
-    print(f"Removed {args.id}; its rows stay, the sensor drops its partition.")
+        had_credential = wh.delete_credential(conn, args.id)
+    stored = "; its stored credential is deleted" if had_credential else ""
+    print(f"Removed {args.id}; its rows stay, the sensor drops its partition{stored}.")
     return 0
 
 
@@ -365,7 +373,7 @@ def _check_dates(start: dt.date, end: dt.date) -> None:
         )
 
 
-def _check_credentials(integrations: Sequence[TrackedIntegration]) -> None:
+def _check_credentials(engine: sa.Engine, integrations: Sequence[TrackedIntegration]) -> None:
     """Active integrations whose token this process cannot resolve would fail every partition
     (and be marked needs_reauth): refuse before any run is created."""
     from analytics_pipeline.onboarding import CredentialRef, local_credential
@@ -374,11 +382,13 @@ def _check_credentials(integrations: Sequence[TrackedIntegration]) -> None:
         f"{i.integration_id} (${i.credential_env})"
         for i in integrations
         if i.status == IntegrationStatus.ACTIVE
-        and local_credential(CredentialRef(i.integration_id, i.credential_env)) is None
+        and local_credential(engine, CredentialRef(i.integration_id, i.platform, i.credential_env))
+        is None
     ]
     if missing:
         raise UsageError(
-            f"Credential not set in this environment for {', '.join(missing)}: export it, or "
+            f"No credential found here for {', '.join(missing)} (encrypted store, secrets "
+            "directory or environment variable): provide it, or "
             "leave the integration out with --integration."
         )
 
@@ -388,7 +398,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from analytics_pipeline.defs import runs
 
     _check_dates(args.start, args.end)
-    with _engine().connect() as conn:
+    engine = _engine()
+    with engine.connect() as conn:
         integrations = wh.list_integrations(conn)
     known = [i.integration_id for i in integrations]
     platform_of = {i.integration_id: i.platform for i in integrations}
@@ -398,7 +409,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         raise UsageError(
             f"Unknown integration(s): {', '.join(unknown)}. Known: {', '.join(known)}."
         )
-    _check_credentials([i for i in integrations if i.integration_id in chosen])
+    _check_credentials(engine, [i for i in integrations if i.integration_id in chosen])
     runs.ensure_dagster_home()
     _announce_instance()
     backfill = runs.run_backfill(args.start, args.end, known, chosen, platform_of=platform_of)
@@ -488,6 +499,166 @@ def cmd_init_dagster_home(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- credentials ---------------------------------------------------------------------------------
+
+
+def cmd_set_credential(args: argparse.Namespace) -> int:
+    """`integrations set-credential`: store an integration's credential, encrypted."""
+    from analytics_pipeline import credentials as cr
+    from analytics_pipeline import warehouse as wh
+
+    update = _credential_from_files(args)
+    engine = _engine()
+    with engine.connect() as conn:
+        integration = wh.get_integration(conn, args.id)
+    if integration is None:
+        raise UsageError(f"No tracked integration {args.id!r}; add it first.")
+    cipher = _credential_cipher()
+    if args.clear:
+        with engine.begin() as conn:
+            found = wh.delete_credential(conn, args.id)
+        where = "removed" if found else "there was none"
+        print(f"Stored credential of {args.id}: {where}; ${integration.credential_env} is used.")
+        return 0
+    if update.refresh_token and integration.platform not in _REFRESHABLE_PLATFORMS:
+        raise UsageError(
+            f"{integration.platform} tokens are not refreshed with OAuth: store an access "
+            "token only (--access-token-file)."
+        )
+    now = dt.datetime.now(dt.UTC)
+    expiry = cr.Expiry(
+        access=_in_seconds(now, args.expires_in), refresh=_in_seconds(now, args.refresh_expires_in)
+    )
+    try:
+        bundle = cr.save_credential(engine, args.id, update, cipher, expiry, now)
+    except cr.CredentialKeyError as exc:
+        raise UsageError(str(exc)) from None
+    refresh = " (refreshed automatically)" if bundle.refreshable else ""
+    print(
+        f"Stored the credential of {args.id} encrypted in the warehouse: "
+        f"{', '.join(bundle.present())}{refresh}. The next run uses it."
+    )
+    if integration.status == IntegrationStatus.NEEDS_REAUTH:
+        print(f"{args.id} is needs_reauth: run `analytics-pipeline integrations resume {args.id}`.")
+    return 0
+
+
+def cmd_rotate_credential_key(args: argparse.Namespace) -> int:
+    """`integrations rotate-credential-key`: re-encrypt the store with the newest key."""
+    from analytics_pipeline import credentials as cr
+
+    cipher = _credential_cipher()
+    try:
+        count = cr.rotate_key(_engine(), cipher)
+    except cr.CredentialKeyError as exc:
+        raise UsageError(str(exc)) from None
+    print(
+        f"Re-encrypted {count} stored credential(s) with the first key of {cr.KEY_ENV}; "
+        "the other keys can now be removed."
+    )
+    return 0
+
+
+_REFRESHABLE_PLATFORMS = ("linkedin", "x")
+_SECRET_OPTIONS = ("access_token_file", "refresh_token_file", "client_secret_file")
+
+
+def _credential_cipher() -> CredentialCipher:
+    from analytics_pipeline import credentials as cr
+
+    try:
+        cipher = cr.load_credential_settings().cipher()
+    except cr.CredentialKeyError as exc:
+        raise UsageError(str(exc)) from None
+    if cipher is None:
+        raise UsageError(
+            f"{cr.KEY_ENV} is not set: the credential store needs a key. Generate one with "
+            '`python -c "from cryptography.fernet import Fernet; '
+            'print(Fernet.generate_key().decode())"`, keep it secret, and set it wherever '
+            "Dagster and this command run."
+        )
+    return cipher
+
+
+def _credential_from_files(args: argparse.Namespace) -> CredentialBundle:
+    """The secrets named by the *-file options (a path, or '-' for standard input)."""
+    from analytics_pipeline import credentials as cr
+    from analytics_pipeline.platforms.base import Secret
+
+    sources = {name: getattr(args, name) for name in _SECRET_OPTIONS if getattr(args, name)}
+    if list(sources.values()).count("-") > 1:
+        raise UsageError("Only one option can read standard input ('-').")
+    if not args.clear and not sources and not args.client_id:
+        raise UsageError(
+            "Nothing to store: give --access-token-file, --refresh-token-file, "
+            "--client-secret-file (a path, or '-' for standard input) and/or --client-id."
+        )
+    values = {name[: -len("_file")]: Secret(_read_secret(path)) for name, path in sources.items()}
+    return cr.CredentialBundle(client_id=args.client_id, **values)
+
+
+def _read_secret(path: str) -> str:
+    """A secret from a file or standard input, surrounding white space removed."""
+    try:
+        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()  # noqa: SIM115
+    except OSError as exc:
+        # `shown`: a long "path" may be a token pasted by mistake.
+        problem = exc.strerror or type(exc).__name__
+        raise UsageError(f"Cannot read {shown(path)}: {problem}.") from None
+    value = text.strip()
+    if not value:
+        raise UsageError(f"{'Standard input' if path == '-' else shown(path)} is empty.")
+    return value
+
+
+def _in_seconds(now: dt.datetime, seconds: int | None) -> dt.datetime | None:
+    return None if seconds is None else now + dt.timedelta(seconds=seconds)
+
+
+def _positive_seconds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def _add_credential_parsers(isub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`integrations set-credential` and `integrations rotate-credential-key`."""
+    setc = isub.add_parser(
+        "set-credential",
+        # No `--refresh-token SECRET` as an abbreviation of --refresh-token-file.
+        allow_abbrev=False,
+        help="Store an integration's credential encrypted in the warehouse (secrets from "
+        "files or standard input, never from arguments).",
+    )
+    setc.set_defaults(handler=cmd_set_credential)
+    setc.add_argument("id")
+    for option, what in (
+        ("--access-token-file", "access token"),
+        ("--refresh-token-file", "OAuth refresh token (X, LinkedIn)"),
+        ("--client-secret-file", "OAuth client secret"),
+    ):
+        setc.add_argument(option, metavar="PATH", help=f"File holding the {what}; '-': stdin.")
+    setc.add_argument("--client-id", help="OAuth client id (not a secret).")
+    setc.add_argument(
+        "--expires-in", type=_positive_seconds, metavar="S", help="Access token lifetime (s)."
+    )
+    setc.add_argument(
+        "--refresh-expires-in", type=_positive_seconds, metavar="S", help="Refresh token's."
+    )
+    setc.add_argument(
+        "--clear", action="store_true", help="Remove the stored credential (back to files/env)."
+    )
+    rotate = isub.add_parser(
+        "rotate-credential-key",
+        help="Re-encrypt every stored credential with the first key of ANALYTICS_CREDENTIALS_KEY.",
+    )
+    rotate.set_defaults(handler=cmd_rotate_credential_key)
+
+
 # --- parser --------------------------------------------------------------------------------------
 
 
@@ -551,6 +722,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("id")
         if action == "pause":
             p.add_argument("--reason", help="Why (default: the earlier reason, if any).")
+    _add_credential_parsers(isub)
 
     backfill = sub.add_parser(
         "backfill",
@@ -613,7 +785,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.setLevel(logging.INFO)
     return run_reporting_errors(
         f"analytics-pipeline {args.command}",
-        lambda: COMMANDS[args.command](args),
+        lambda: getattr(args, "handler", COMMANDS[args.command])(args),
         verbose=verbose,
     )
 

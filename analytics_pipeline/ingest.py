@@ -40,6 +40,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from analytics_pipeline import credentials
 from analytics_pipeline import warehouse as wh
 from analytics_pipeline.platforms.base import Account, PlatformClient, PlatformError, Secret
 from analytics_pipeline.platforms.http import WaitBudgetSpent
@@ -52,6 +53,7 @@ from analytics_pipeline.records import (
     ErrorClass,
     IntegrationStatus,
 )
+from analytics_pipeline.settings import SettingsError
 
 # A transient error that clears later than this (a daily quota, a usage cap) is not retried by
 # Dagster within the run: the next scheduled run picks the partitions up again.
@@ -163,10 +165,11 @@ def ingest_integration(
 ) -> Iterator[PartitionOutcome]:
     """Every requested partition of one integration, each written in its own transaction.
 
-    The integration's `Account` (its token read from the variable it names) is built once,
-    before its first partition, and `client_factory(account)` creates the one client that
-    serves every partition. A generator: each outcome is yielded as soon as its partition is
-    committed, so the caller can report it while the next partition is being fetched."""
+    The integration's `Account` (its credential resolved by `credentials.resolve_credential`)
+    is built once, before its first partition, and `client_factory(account)` creates the one
+    client that serves every partition. A generator: each outcome is yielded as soon as its
+    partition is committed, so the caller can report it while the next partition is being
+    fetched."""
     with engine.connect() as conn:
         integration = wh.get_integration(conn, request.integration_id)
     preflight = _preflight(integration, request)
@@ -303,8 +306,10 @@ def _preflight(
     elif integration.status == IntegrationStatus.NEEDS_REAUTH:
         reason = (
             f"Integration {integration.integration_id!r} needs re-authorization "
-            f"({integration.status_reason}). Put a valid token in ${integration.credential_env}, "
-            f"then run `analytics-pipeline integrations resume {integration.integration_id}`."
+            f"({integration.status_reason}). Store a valid token (`analytics-pipeline "
+            f"integrations set-credential {integration.integration_id}`, the secrets directory "
+            f"or ${integration.credential_env}), then run `analytics-pipeline integrations "
+            f"resume {integration.integration_id}`."
         )
         status, error_class = Status.FAILED, ErrorClass.PERMANENT_CREDENTIAL
     else:
@@ -361,23 +366,29 @@ class _IntegrationWorker:
                 yield from (self._not_attempted(asset, day, stop) for day in pending)
 
     def _account(self) -> Account:
-        name = self.integration.credential_env
-        token = os.environ.get(name, "")
-        if not token:
-            raise _StopIntegration(
-                PlatformError(
-                    ErrorClass.PERMANENT_CREDENTIAL,
-                    f"Environment variable {name} (the token of integration "
-                    f"{self.integration.integration_id!r}) is not set or empty.",
-                    platform=self.integration.platform,
-                )
+        """The integration's account with its credential, resolved now (store, secrets
+        directory, environment: see `credentials.resolve`)."""
+        integration = self.integration
+        try:
+            resolved = credentials.resolve_credential(
+                self.engine,
+                integration.integration_id,
+                integration.platform,
+                integration.credential_env,
+                credentials.load_credential_settings(),
             )
+        except (credentials.CredentialError, SettingsError) as exc:
+            error_class = getattr(exc, "error_class", ErrorClass.PERMANENT_CONFIG)
+            raise _StopIntegration(
+                PlatformError(error_class, redact(str(exc)), platform=integration.platform)
+            ) from None
         return Account(
-            organization_id=self.integration.organization_id,
-            integration_id=self.integration.integration_id,
-            platform=self.integration.platform,
-            external_account_id=self.integration.external_account_id,
-            token=Secret(token),
+            organization_id=integration.organization_id,
+            integration_id=integration.integration_id,
+            platform=integration.platform,
+            external_account_id=integration.external_account_id,
+            token=resolved.token,
+            token_source=resolved.token_source,
         )
 
     def _call(self, fn: Callable[[], Any]) -> Any:

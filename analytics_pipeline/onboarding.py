@@ -1,8 +1,9 @@
 """Checks an operator runs when adding or repairing an integration (Dagster-free).
 
-- `local_credential(...)`: the integration's token as THIS process would resolve it (today: the
-  environment variable the integration names), or None. The CLI uses it to warn at `add` and to
-  refuse a `backfill`/`resume` that would fail every partition on a missing token.
+- `local_credential(...)`: the integration's token as THIS process would resolve it (the
+  providers of `credentials.resolve_credential`: encrypted store, secrets directory, environment
+  variable), or None. The CLI uses it to warn at `add` and to refuse a `backfill`/`resume` that
+  would fail every partition on a missing token.
 - `verify(...)`: ONE platform call with that token (`PlatformClient.describe_account`), so an
   operator learns at once whether the id names an account of the platform and whether the token
   reaches it, instead of the first run failing 28 partitions.
@@ -10,9 +11,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import sqlalchemy as sa
 
 from analytics_pipeline.platforms.base import (
     Account,
@@ -33,24 +35,37 @@ class CredentialRef:
     """What identifies an integration's credential (never the token itself)."""
 
     integration_id: str
+    platform: str
     credential_env: str
 
     def where(self) -> str:
         return f"${self.credential_env}"
 
 
-def local_credential(ref: CredentialRef) -> Secret | None:
+def local_credential(engine: sa.Engine, ref: CredentialRef) -> Secret | None:
     """The token of `ref` as this process resolves it, or None when it cannot."""
-    value = os.environ.get(ref.credential_env, "")
-    return Secret(value) if value.strip() else None
+    from analytics_pipeline import credentials
+
+    try:
+        resolved = credentials.resolve_credential(
+            engine,
+            ref.integration_id,
+            ref.platform,
+            ref.credential_env,
+            credentials.load_credential_settings(),
+        )
+    except credentials.CredentialError:
+        return None
+    return resolved.token
 
 
-def require_credential(ref: CredentialRef) -> Secret:
-    token = local_credential(ref)
+def require_credential(engine: sa.Engine, ref: CredentialRef) -> Secret:
+    token = local_credential(engine, ref)
     if token is None:
         raise CredentialMissingError(
             f"The credential of {ref.integration_id} ({ref.where()}) is not set in this "
-            f"environment: export {ref.credential_env}=<token> and retry."
+            f"environment: export {ref.credential_env}=<token> (or store it: `integrations "
+            f"set-credential`, or a file in ANALYTICS_SECRETS_DIR) and retry."
         )
     return token
 

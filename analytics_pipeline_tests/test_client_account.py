@@ -170,8 +170,9 @@ def test_a_missing_token_fails_the_integration_without_creating_a_client(
     assert (first.asset, first.status) == (AssetName.CONTENT_METADATA, Status.FAILED)
     assert first.error_class is ErrorClass.PERMANENT_CREDENTIAL
     assert first.message == (
-        f"facebook permanent_credential: Environment variable {integration.credential_env} "
-        f"(the token of integration {integration.integration_id!r}) is not set or empty."
+        f"facebook permanent_credential: No credential for integration "
+        f"{integration.integration_id!r}: nothing in the encrypted store, and environment "
+        f"variable {integration.credential_env} is not set or empty where this runs."
     )
     assert second.status is Status.FAILED and second.metadata["not_attempted"] is True
     with engine.connect() as conn:

@@ -166,6 +166,16 @@ def _fill_0002_additions(engine: sa.Engine) -> None:
         )
 
 
+# Tables created by revisions later than 0002 (absent from a legacy warehouse).
+TABLES_AFTER_0002 = {"integration_credentials"}
+
+
+def _after(revision: str) -> list[str]:
+    """The revisions after `revision`, in order (what migrating from it applies)."""
+    versions = known_versions()
+    return versions[versions.index(revision) + 1 :]
+
+
 def _assert_adopted_at_head(engine: sa.Engine) -> None:
     assert _current_revision(engine) == known_versions()[-1]
     assert pending_migrations(engine) == []
@@ -185,7 +195,8 @@ def test_a_legacy_0002_warehouse_is_adopted_keeping_every_row(warehouse_url: str
         _fill_0002_additions(engine)
         tables = _reflect(engine)
         before = _rows(engine, tables)
-        assert set(before) == {table.name for table in t.metadata.sorted_tables}
+        legacy = {table.name for table in t.metadata.sorted_tables} - TABLES_AFTER_0002
+        assert set(before) == legacy
         assert all(before.values()), "a table is empty"
         assert pending_migrations(engine) == _from("0003")
 

@@ -6,9 +6,11 @@ admin endpoints live under `/_sandbox/` and are never recorded in the request lo
 - `GET /_sandbox/health` -> `{"status": "ok"}`
 - `GET /_sandbox/faults` -> the fault switches; `POST /_sandbox/faults` (JSON object) replaces
   the given switches and answers the new state (400 with `{"error": ...}` on a bad switch)
-- `POST /_sandbox/reset` -> fault switches back to defaults, request log cleared
+- `POST /_sandbox/reset` -> fault switches back to defaults, request log and OAuth tokens cleared
 - `GET /_sandbox/requests[?page_id=...]` -> the request log, oldest first
 - `GET /_sandbox/requests/count[?page_id=...]` -> `{"count": n}`, the size of that log
+- `POST /_sandbox/oauth/grant` -> X / LinkedIn OAuth tokens, as after an authorization
+  (see oauth.py, which also serves the platforms' token and revocation endpoints)
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from analytics_sandbox import facebook, linkedin, x
+from analytics_sandbox import facebook, linkedin, oauth, x
 from analytics_sandbox.data import DEFAULT_CONFIG, Clock, SandboxConfig, utc_now
 from analytics_sandbox.faults import FaultState
 from analytics_sandbox.state import SandboxState, get_state
@@ -43,6 +45,7 @@ def create_app(
     ]
     # Platform routes go last: Facebook's paths start with a `vNN.0` segment (a custom
     # convertor), so future `/rest/...` (LinkedIn) or `/2/...` (X) routes cannot clash.
+    routes.extend(oauth.routes())
     routes.extend(linkedin.routes())
     routes.extend(x.routes())
     routes.extend(facebook.routes())
@@ -82,6 +85,7 @@ async def _reset(request: Request) -> JSONResponse:
     state = get_state(request.app)
     state.faults.reset()
     state.log.clear()
+    state.tokens.reset()
     return JSONResponse({"status": "reset", "faults": state.faults.snapshot()})
 
 

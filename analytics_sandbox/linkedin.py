@@ -14,7 +14,9 @@ Query values use Rest.li 2.0 syntax and are decoded from the RAW query string (t
 `( ) , :` is literal, values inside are percent-encoded), as LinkedIn does.
 
 Every request goes through `_linkedin_call`, checks in this order: artificial latency, bearer
-token (`Authorization` header only; missing -> 401), `LinkedIn-Version` header (missing -> 400
+token (`Authorization` header only; missing -> 401; a sandbox-issued `sbx-linkedin-at-...` token
+that is unknown or expired -> 401 EXPIRED_ACCESS_TOKEN, revoked -> 401 REVOKED_ACCESS_TOKEN,
+see oauth.py), `LinkedIn-Version` header (missing -> 400
 VERSION_MISSING; malformed or in `faults.sunset_api_versions` -> 426 NONEXISTENT_VERSION),
 `X-Restli-Protocol-Version: 2.0.0` (else 400), then the fault switches of the organizations the
 request touches: expired token -> 401 EXPIRED_ACCESS_TOKEN (65602), permission_denied -> 403
@@ -134,6 +136,15 @@ def expired_token() -> LinkedInError:
         "The token used in the request has expired",
         code="EXPIRED_ACCESS_TOKEN",
         service_code=65602,
+    )
+
+
+def revoked_token() -> LinkedInError:
+    return LinkedInError(
+        401,
+        "The token used in the request has been revoked by the user",
+        code="REVOKED_ACCESS_TOKEN",
+        service_code=65601,
     )
 
 
@@ -282,8 +293,10 @@ def _linkedin_answer(request: Request, prepared: Prepared, call: CallStart) -> O
 
 def _check_request(request: Request, prepared: Prepared, state: SandboxState, version: str) -> None:
     """Token, version, protocol and account fault checks: raises the error reply, if any."""
-    if bearer_token(request) is None:
+    token = bearer_token(request)
+    if token is None:
         raise missing_token()
+    _check_oauth_token(state, token)
     if not version:
         raise missing_version()
     faults = state.faults
@@ -306,6 +319,16 @@ def _check_request(request: Request, prepared: Prepared, state: SandboxState, ve
         error = daily_quota()
         error.fault = "quota_exhausted"
         raise error
+
+
+def _check_oauth_token(state: SandboxState, token: str) -> None:
+    """A token the sandbox issued must be known, unexpired and not revoked."""
+    problem = state.tokens.check_access("linkedin", token, state.clock())
+    if problem is None:
+        return
+    error = revoked_token() if problem == "revoked" else expired_token()
+    error.fault = "oauth_token"
+    raise error
 
 
 def _transient_response(kind: TransientKind, headers: dict[str, str]) -> Response:

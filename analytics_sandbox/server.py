@@ -158,9 +158,11 @@ class SandboxServer:
         return self.state.log.count(page_id)
 
     def reset(self) -> None:
-        """Fault switches back to defaults and the request log cleared (`POST /_sandbox/reset`)."""
+        """Fault switches back to defaults, the request log and OAuth tokens cleared (`POST
+        /_sandbox/reset`)."""
         self.state.faults.reset()
         self.state.log.clear()
+        self.state.tokens.reset()
 
 
 def serve(

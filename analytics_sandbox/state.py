@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 
 from analytics_sandbox.data import DEFAULT_CONFIG, Clock, SandboxConfig, utc_now
 from analytics_sandbox.faults import FaultState
+from analytics_sandbox.tokens import TokenAuthority
 
 _REDACTED = "***"
 _SECRET_PARAMS = frozenset({"access_token"})
@@ -87,6 +88,8 @@ class SandboxState:
     clock: Clock = utc_now
     config: SandboxConfig = DEFAULT_CONFIG
     log: RequestLog = field(default_factory=RequestLog)
+    # OAuth tokens issued for X and LinkedIn (analytics_sandbox/oauth.py).
+    tokens: TokenAuthority = field(default_factory=TokenAuthority)
     # Set while the server shuts down: artificial latency ends early so stop() stays quick.
     closing: threading.Event = field(default_factory=threading.Event)
 

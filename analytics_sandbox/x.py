@@ -35,6 +35,7 @@ fault switches (keyed by X user id; a lookup touches the authors of the ids it n
 | switch                      | reply                                                      |
 |-----------------------------|------------------------------------------------------------|
 | no / expired token          | 401 `{"title": "Unauthorized", "type": "about:blank", ...}`  |
+| a sandbox-issued token (`sbx-x-at-...`) unknown, expired or revoked: the same 401 (oauth.py) |
 | permission_denied_accounts  | 403 `client-forbidden` problem                              |
 | quota_exhausted_accounts    | 429 `UsageCapExceeded` (monthly product cap) problem        |
 | transient_failures          | 429 with `x-rate-limit-remaining: 0` and a reset ~1 s ahead |
@@ -957,7 +958,11 @@ def _x_answer(request: Request, prepared: Prepared, call: CallStart) -> Outcome:
             raise retired_version()
         if version != CURRENT_VERSION:
             raise page_does_not_exist()
-        if bearer_token(request) is None:
+        token = bearer_token(request)
+        if token is None:
+            raise unauthorized()
+        if state.tokens.check_access("x", token, now) is not None:
+            fault = "oauth_token"
             raise unauthorized()
         if faults.any_expired(users):
             fault = "expired_token"

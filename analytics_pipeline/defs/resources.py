@@ -147,6 +147,9 @@ class InstagramConfig(_ApiConfig):
 
 class LinkedInConfig(_ApiConfig):
     base_url: str = _LINKEDIN.base_url
+    oauth_base_url: str = Field(
+        default=_LINKEDIN.oauth_base_url, description="OAuth host (token endpoint)."
+    )
     api_version: str = Field(
         default=_LINKEDIN.api_version, description="YYYYMM (LinkedIn-Version)."
     )

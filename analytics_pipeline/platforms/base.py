@@ -10,8 +10,9 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from analytics_pipeline.records import (
     AccountMetrics,
@@ -57,14 +58,71 @@ class Secret:
 
 
 @dataclass(frozen=True)
+class RefreshGrant:
+    """What an OAuth 2.0 `refresh_token` grant sends (RFC 6749 section 6)."""
+
+    refresh_token: Secret = field(repr=False)
+    client_id: str
+    client_secret: Secret | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    """A token endpoint's answer. `refresh_token` is None when the platform kept the old one;
+    the lifetimes are seconds from `issued_at` (None: not said)."""
+
+    access_token: Secret = field(repr=False)
+    issued_at: dt.datetime
+    expires_in: float | None = None
+    refresh_token: Secret | None = field(default=None, repr=False)
+    refresh_expires_in: float | None = None
+
+
+# The client's own call of its platform's token endpoint (platforms/oauth.py does the HTTP).
+TokenExchange = Callable[[RefreshGrant], IssuedTokens]
+
+
+class TokenSource(Protocol):
+    """Where a client gets its access token when the token can change during a run (an OAuth
+    credential with a refresh token, kept in the encrypted store): see
+    `analytics_pipeline.credentials`. Both methods may raise `PlatformError` (a refresh refused:
+    PERMANENT_CREDENTIAL; the token endpoint unreachable: TRANSIENT)."""
+
+    def current(self, exchange: TokenExchange | None) -> Secret:
+        """A usable access token, refreshed first when it expires within the margin."""
+        ...
+
+    def renew(self, rejected: Secret, exchange: TokenExchange | None) -> Secret | None:
+        """A new access token after the platform rejected `rejected` (401), or None when this
+        credential cannot be refreshed. Never spends a refresh token another process already
+        spent: if the stored token changed since `rejected`, that one is returned."""
+        ...
+
+
+@dataclass(frozen=True)
 class Account:
-    """One tracked integration as the clients see it (the token already resolved)."""
+    """One tracked integration as the clients see it (the token already resolved).
+
+    `token` is the token at hand when the client was built; with a `token_source` the client
+    asks the source instead (`current_token`, `renewed_token`), which may refresh it."""
 
     organization_id: str
     integration_id: str
     platform: str
     external_account_id: str
     token: Secret = field(repr=False)
+    token_source: TokenSource | None = field(default=None, repr=False, compare=False)
+
+    def current_token(self, exchange: TokenExchange | None = None) -> Secret:
+        if self.token_source is None:
+            return self.token
+        return self.token_source.current(exchange)
+
+    def renewed_token(self, rejected: Secret, exchange: TokenExchange | None) -> Secret | None:
+        """A fresh token after `rejected` got a 401, or None (no source, or not refreshable)."""
+        if self.token_source is None:
+            return None
+        return self.token_source.renew(rejected, exchange)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import requests
 
-from analytics_pipeline.platforms.base import PlatformClient, PlatformError
+from analytics_pipeline.platforms.base import PlatformClient, PlatformError, TokenExchange
 from analytics_pipeline.platforms.http import ApiSession
 from analytics_pipeline.platforms.redact import redact
 from analytics_pipeline.records import ErrorClass
@@ -116,9 +116,30 @@ def capped_pages(platform: str, max_pages: int, subject: str) -> Iterator[int]:
 
 
 class SessionClient(PlatformClient):
-    """A `PlatformClient` whose requests all go through one `ApiSession` (`self._session`)."""
+    """A `PlatformClient` whose requests all go through one `ApiSession` (`self._session`).
+
+    `authorized_request` sends a request with the account's current token; a platform that
+    supports OAuth refresh overrides `token_exchange`, and then a 401 is answered by ONE
+    refresh (through the account's `TokenSource`) and one more attempt."""
 
     _session: ApiSession
+
+    def token_exchange(self) -> TokenExchange | None:
+        """The platform's refresh-token grant, or None when it has none (Meta)."""
+        return None
+
+    def authorized_request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        exchange = self.token_exchange()
+        token = self.account.current_token(exchange)
+        try:
+            return self._session.request(method, url, token=token, **kwargs)
+        except PlatformError as error:
+            if error.error_class is not ErrorClass.PERMANENT_CREDENTIAL or error.http_status != 401:
+                raise
+            fresh = self.account.renewed_token(token, exchange)
+            if fresh is None:
+                raise
+        return self._session.request(method, url, token=fresh, **kwargs)
 
     @property
     def api_calls(self) -> int:

@@ -85,6 +85,7 @@ from analytics_pipeline.platforms.base import (
     Account,
     AccountDescription,
     PlatformError,
+    TokenExchange,
     days_between,
 )
 from analytics_pipeline.platforms.common import (
@@ -100,6 +101,7 @@ from analytics_pipeline.platforms.common import (
     utc_now,
 )
 from analytics_pipeline.platforms.http import ApiSession, RetryConfig, safe_url
+from analytics_pipeline.platforms.oauth import TokenEndpoint, token_exchange
 from analytics_pipeline.platforms.redact import redact, redacting_logger
 from analytics_pipeline.platforms.text import extract_hashtags
 from analytics_pipeline.records import (
@@ -184,6 +186,8 @@ _DAILY_LIMIT = re.compile(r"\bDAY\s+limit\b|\bdaily\b", re.IGNORECASE)
 @dataclass(frozen=True)
 class LinkedInSettings:
     base_url: str = "https://api.linkedin.com"
+    # The OAuth host (token endpoint), not the API host.
+    oauth_base_url: str = "https://www.linkedin.com"
     # A month LinkedIn supports (each version lives about a year); 202609 = September 2026.
     api_version: str = "202609"
     post_metrics: tuple[str, ...] = tuple(POST_METRIC_COLUMNS)
@@ -218,6 +222,12 @@ class LinkedInSettings:
     @property
     def api_root(self) -> str:
         return f"{self.base_url.rstrip('/')}/rest"
+
+
+def token_endpoint(settings: LinkedInSettings) -> TokenEndpoint:
+    """LinkedIn's OAuth 2.0 token endpoint (refresh tokens of approved apps)."""
+    url = f"{settings.oauth_base_url.rstrip('/')}/oauth/v2/accessToken"
+    return TokenEndpoint(PLATFORM, url, "body")
 
 
 def _valid_version(version: str) -> bool:
@@ -643,13 +653,16 @@ class LinkedInClient(SessionClient):
 
     def _get(self, path: str, query: str) -> Mapping[str, Any]:
         url = f"{self.settings.api_root}/{path}" + (f"?{query}" if query else "")
-        response = self._session.request(
-            "GET", url, token=self.account.token, headers=self._headers
-        )
+        response = self.authorized_request("GET", url, headers=self._headers)
         body = json_or_none(response)
         if not isinstance(body, dict):
             raise _invalid(f"expected a JSON object from {safe_url(url)}: {excerpt(response.text)}")
         return body
+
+    def token_exchange(self) -> TokenExchange:
+        """OAuth 2.0 refresh at `POST {oauth_base_url}/oauth/v2/accessToken` (client id and
+        secret in the form body)."""
+        return token_exchange(token_endpoint(self.settings), self.settings.retry, clock=self._clock)
 
     def _org_urn(self) -> str:
         account = self.account

@@ -122,6 +122,7 @@ from analytics_pipeline.platforms.base import (
     Account,
     AccountDescription,
     PlatformError,
+    TokenExchange,
     days_between,
 )
 from analytics_pipeline.platforms.common import (
@@ -135,6 +136,7 @@ from analytics_pipeline.platforms.common import (
     utc_now,
 )
 from analytics_pipeline.platforms.http import ApiSession, RetryConfig, safe_url
+from analytics_pipeline.platforms.oauth import TokenEndpoint, token_exchange
 from analytics_pipeline.platforms.redact import redact, redacting_logger
 from analytics_pipeline.platforms.text import extract_hashtags
 from analytics_pipeline.records import (
@@ -499,6 +501,11 @@ def classify_response(
     return make(ErrorClass.INVALID_RESPONSE)
 
 
+def token_endpoint(settings: XSettings) -> TokenEndpoint:
+    """X's OAuth 2.0 token endpoint (on the API host, under the `2` path like the API)."""
+    return TokenEndpoint(PLATFORM, f"{settings.base_url.rstrip('/')}/2/oauth2/token", "basic")
+
+
 def create_session(
     settings: XSettings,
     *,
@@ -802,11 +809,16 @@ class XClient(SessionClient):
 
     def _get(self, path: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
         url = f"{self.settings.api_root}/{path}"
-        response = self._session.request("GET", url, token=self.account.token, params=params)
+        response = self.authorized_request("GET", url, params=params)
         body = json_or_none(response)
         if not isinstance(body, dict):  # classify_response already refused this; be safe
             raise _invalid(f"expected a JSON object from {safe_url(url)}")
         return body
+
+    def token_exchange(self) -> TokenExchange:
+        """OAuth 2.0 refresh at `POST {base_url}/2/oauth2/token` (confidential clients
+        authenticate with HTTP Basic)."""
+        return token_exchange(token_endpoint(self.settings), self.settings.retry, clock=self._clock)
 
     def _user_path(self, suffix: str = "") -> str:
         return f"users/{quote(self.account.external_account_id, safe='')}{suffix}"

@@ -207,6 +207,21 @@ account_metrics_daily = sa.Table(
     sa.UniqueConstraint("organization_id", "integration_id", "metric_date", name="key"),
 )
 
+# The encrypted credential store (added by 0007; see warehouse/credentials.py). The ciphertext
+# is a Fernet token made by `analytics_pipeline.credentials`; the expiry columns are not secret.
+integration_credentials = sa.Table(
+    "integration_credentials",
+    metadata,
+    sa.Column("integration_id", sa.String(64), primary_key=True),
+    sa.Column("secret_ciphertext", sa.Text, nullable=False),
+    sa.Column("access_expires_at", UTCDateTime(), nullable=True),
+    sa.Column("refresh_expires_at", UTCDateTime(), nullable=True),
+    sa.Column("refreshed_at", UTCDateTime(), nullable=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
 CONTENT_KEY: tuple[str, ...] = ("organization_id", "integration_id", "external_content_id")
 METRICS_KEY: tuple[str, ...] = (*CONTENT_KEY, "metric_date")
 ACCOUNT_METRICS_KEY: tuple[str, ...] = ("organization_id", "integration_id", "metric_date")
