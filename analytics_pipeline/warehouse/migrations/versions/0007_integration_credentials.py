@@ -1,7 +1,7 @@
 """integration_credentials: the encrypted credential store
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0006
 Create Date: 2026-12-01
 
 One row per integration whose credential lives in the warehouse (set with `analytics-pipeline
@@ -24,7 +24,7 @@ from alembic import op
 from analytics_pipeline.warehouse.tables import UTCDateTime
 
 revision: str = "0007"
-down_revision: str | Sequence[str] | None = "0003"
+down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
