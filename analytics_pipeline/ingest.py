@@ -31,7 +31,6 @@ the step; `PartitionOutcome.recorded` says which is which.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ import sqlalchemy as sa
 
 from analytics_pipeline import credentials
 from analytics_pipeline import warehouse as wh
-from analytics_pipeline.platforms.base import Account, PlatformClient, PlatformError, Secret
+from analytics_pipeline.platforms.base import Account, PlatformClient, PlatformError
 from analytics_pipeline.platforms.http import WaitBudgetSpent
 from analytics_pipeline.platforms.redact import redact
 from analytics_pipeline.records import (
