@@ -1,11 +1,11 @@
-"""A stop asked for by the process that runs the pipeline in process (the CLI's `backfill`).
+"""A stop asked for by a process that runs the pipeline in process (`dg.materialize`,
+`execute_in_process`: the benchmarks, tests, an embedding host).
 
-The CLI executes its Dagster runs on a worker thread, so Dagster installs no signal handler of
-its own there and cannot turn SIGTERM / Ctrl-C into a step retry; the CLI's main thread turns
-them into `request_stop()` instead, and the ingestion step (defs/assets.py) polls
-`stop_requested()`: it stops its workers, waits for the partitions being written, fails the
-rest as `stopped` and ends without a retry. Runs launched by Dagster itself (UI, daemon) are
-stopped through Dagster's interrupt, which the step handles the same way.
+Such a host calls `request_stop()` (e.g. from its SIGTERM handler); the ingestion step
+(defs/integration_run.py) polls `stop_requested()`: it stops its workers, waits for the
+partitions being written, fails the rest as `stopped` and ends without a retry. Runs launched
+through the instance (the UI, the daemon, `analytics-pipeline backfill`) are stopped through
+Dagster's own interrupt (Terminate), which the step handles the same way.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 `IntegrationRun` fans the step's integrations out on threads (`ingest.ingest_integration`) and
 hands each partition's outcome back to the step's thread as soon as it is committed. Two rules
 of issue 10 live here:
-- stop means stop: Dagster's interrupt (SIGTERM/SIGINT of an in-process run, the UI's
-  Terminate forwarded by the run worker) or the process's `stop.request_stop()` ends the work
+- stop means stop: Dagster's interrupt (Terminate from the UI or `analytics-pipeline backfill`,
+  forwarded by the run worker; SIGTERM/SIGINT of an in-process run) or an in-process host's
+  `stop.request_stop()` ends the work
   within seconds (pauses wake, no further request, the partitions being written commit) and is
   never turned into a retry: the rest come back as `stopped` failures;
 - a retry redoes only what failed: partitions materialized by an earlier attempt of this run,
@@ -49,7 +50,7 @@ def _key(asset: AssetName) -> dg.AssetKey:
 # How Dagster delivers a stop to the step's thread (SIGTERM/SIGINT of an in-process run, the
 # run worker forwarding the UI's Terminate). Both are public names.
 class _StopAsked(Exception):
-    """The process asked for a stop (`analytics_pipeline.stop`, the CLI on SIGTERM)."""
+    """An in-process host asked for a stop (`analytics_pipeline.stop`)."""
 
 
 _STOPS = (KeyboardInterrupt, dg.DagsterExecutionInterruptedError, _StopAsked)
