@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -143,3 +144,27 @@ def track_facebook_pages(
                 credential_env=credential_env,
                 now=dt.datetime.now(dt.UTC),
             )
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float, every: float = 0.5) -> Any:
+    """`probe()`'s first truthy value, polled every `every` s; AssertionError after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def facebook_sandbox_platforms(base_url: str, **overrides: str) -> PlatformsResource:
+    """The platforms resource pointed at a sandbox's Graph API, with fast client retries."""
+    return PlatformsResource.from_env(
+        {
+            "ANALYTICS_FACEBOOK_BASE_URL": base_url,
+            "ANALYTICS_HTTP_BACKOFF_BASE_S": "0.001",
+            "ANALYTICS_HTTP_BACKOFF_MAX_S": "0.01",
+            "ANALYTICS_FACEBOOK_USAGE_MAX_PAUSE_S": "0.01",
+            **overrides,
+        }
+    )

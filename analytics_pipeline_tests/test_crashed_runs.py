@@ -23,7 +23,7 @@ import pytest
 from analytics_pipeline.defs.dagster_home import READY_MARKER
 from analytics_pipeline.warehouse import make_engine
 from analytics_pipeline.warehouse.migrations import migrate
-from analytics_pipeline_tests.helpers import track_facebook_pages
+from analytics_pipeline_tests.helpers import track_facebook_pages, wait_for
 from analytics_sandbox.server import SandboxServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,16 +59,6 @@ def _worker_pid(instance: dg.DagsterInstance) -> tuple[str, int] | None:
     return None
 
 
-def _wait_for(what: str, probe, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_a_killed_run_worker_fails_its_run_and_the_cli_says_so(tmp_path, monkeypatch):
     with SandboxServer() as sandbox:
         sandbox.faults.latency_ms = 1500  # every request is slow: the run lasts
@@ -90,13 +80,13 @@ def test_a_killed_run_worker_fails_its_run_and_the_cli_says_so(tmp_path, monkeyp
             # Not before the CLI initialized the fresh home (opening it meanwhile is the race
             # `ensure_dagster_home` exists for).
             ready = tmp_path / "home" / READY_MARKER
-            _wait_for("the DAGSTER_HOME", ready.exists, 120)
+            wait_for("the DAGSTER_HOME", ready.exists, 120)
             with dg.DagsterInstance.get() as instance:
-                run_id, pid = _wait_for("a run worker", lambda: _worker_pid(instance), 240)
-                _wait_for("the first requests", lambda: sandbox.request_count() > 0, 120)
+                run_id, pid = wait_for("a run worker", lambda: _worker_pid(instance), 240)
+                wait_for("the first requests", lambda: sandbox.request_count() > 0, 120)
                 os.kill(pid, signal.SIGKILL)
                 killed = time.monotonic()
-                run = _wait_for(
+                run = wait_for(
                     "the run to be marked failed",
                     lambda: (r := instance.get_run_by_id(run_id)) and r.is_finished and r,
                     HANG_GUARD_S,

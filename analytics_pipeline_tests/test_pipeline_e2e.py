@@ -28,7 +28,7 @@ from analytics_pipeline.ingest import snapshot_day
 from analytics_pipeline.records import ContentPartition, date_range
 from analytics_pipeline.warehouse import tables
 from analytics_pipeline.warehouse.migrations import migrate
-from analytics_pipeline_tests.helpers import track_facebook_pages
+from analytics_pipeline_tests.helpers import facebook_sandbox_platforms, track_facebook_pages
 from analytics_sandbox import data as sandbox_data
 from analytics_sandbox.server import SandboxServer
 
@@ -55,15 +55,7 @@ LISTED_DAYS = sorted({d for day in DAYS for d in _window(day)})
 
 
 def _platforms(sandbox: SandboxServer, **overrides: str) -> PlatformsResource:
-    return PlatformsResource.from_env(
-        {
-            "ANALYTICS_FACEBOOK_BASE_URL": sandbox.base_url,
-            "ANALYTICS_HTTP_BACKOFF_BASE_S": "0.001",
-            "ANALYTICS_HTTP_BACKOFF_MAX_S": "0.01",
-            "ANALYTICS_FACEBOOK_USAGE_MAX_PAUSE_S": "0.01",
-            **overrides,
-        }
-    )
+    return facebook_sandbox_platforms(sandbox.base_url, **overrides)
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from analytics_pipeline.defs.dagster_home import READY_MARKER
 from analytics_pipeline.defs.partitions import INTEGRATIONS_PARTITIONS_NAME, PLATFORM_TAG
 from analytics_pipeline.warehouse import add_integration, make_engine
 from analytics_pipeline.warehouse.migrations import migrate
+from analytics_pipeline_tests.helpers import wait_for
 from analytics_sandbox.server import SandboxServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,16 +53,6 @@ def _track(url: str) -> None:
                 credential_env=TOKEN_ENV,
                 now=now,
             )
-
-
-def _wait_for(what: str, probe, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 IN_PROGRESS = {"STARTING", "STARTED"}
@@ -121,7 +112,9 @@ def test_at_most_two_runs_per_platform_run_at_once(tmp_path, monkeypatch):
         try:
             with dg.DagsterInstance.get() as instance:
                 beat = "QUEUED_RUN_COORDINATOR"
-                _wait_for("the daemon", lambda: beat in instance.get_daemon_heartbeats(), 240)
+                wait_for(
+                    "the daemon", lambda: beat in instance.get_daemon_heartbeats(), 240, every=1
+                )
                 day = str(dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
                 cli = subprocess.Popen(
                     [str(BIN / "analytics-pipeline"), "backfill", "--start", day, "--end", day],
@@ -137,14 +130,14 @@ def test_at_most_two_runs_per_platform_run_at_once(tmp_path, monkeypatch):
                     samples.append(_sample(instance))
                     return _limit_reached(samples[-1])
 
-                _wait_for("2 Facebook runs and the Instagram run in progress", reached, 300)
+                wait_for("2 Facebook runs and the Instagram run in progress", reached, 300, every=1)
                 for _ in range(10):  # and it stays within the limit a while longer
                     samples.append(_sample(instance))
                     time.sleep(0.5)
                 # Ctrl-C of the waiting CLI: its runs are cancelled, none is orphaned.
                 cli.send_signal(signal.SIGINT)
                 out, _ = cli.communicate(timeout=HANG_GUARD_S)
-                left = _wait_for(
+                left = wait_for(
                     "every run to end",
                     lambda: (
                         all(
@@ -155,6 +148,7 @@ def test_at_most_two_runs_per_platform_run_at_once(tmp_path, monkeypatch):
                         and _sample(instance)
                     ),
                     HANG_GUARD_S,
+                    every=1,
                 )
         finally:
             if cli is not None and cli.poll() is None:

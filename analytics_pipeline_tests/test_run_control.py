@@ -23,7 +23,7 @@ from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResour
 from analytics_pipeline.records import AssetName, ContentPartition
 from analytics_pipeline.warehouse import tables
 from analytics_pipeline.warehouse.migrations import migrate
-from analytics_pipeline_tests.helpers import track_facebook_pages
+from analytics_pipeline_tests.helpers import facebook_sandbox_platforms, track_facebook_pages
 from analytics_sandbox.server import SandboxServer
 
 TOKEN_ENV = "ANALYTICS_TEST_RUN_TOKEN"
@@ -38,15 +38,8 @@ ASSETS = [asset.value for asset in AssetName]
 
 
 def _platforms(sandbox: SandboxServer, **overrides: str) -> PlatformsResource:
-    return PlatformsResource.from_env(
-        {
-            "ANALYTICS_FACEBOOK_BASE_URL": sandbox.base_url,
-            "ANALYTICS_HTTP_MAX_ATTEMPTS": "2",
-            "ANALYTICS_HTTP_BACKOFF_BASE_S": "0.001",
-            "ANALYTICS_HTTP_BACKOFF_MAX_S": "0.01",
-            "ANALYTICS_FACEBOOK_USAGE_MAX_PAUSE_S": "0.01",
-            **overrides,
-        }
+    return facebook_sandbox_platforms(
+        sandbox.base_url, **{"ANALYTICS_HTTP_MAX_ATTEMPTS": "2", **overrides}
     )
 
 
