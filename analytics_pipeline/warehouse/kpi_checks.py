@@ -86,7 +86,7 @@ def account_engagements_not_content_sum(first_day: dt.date, last_day: dt.date) -
             cpd.c.integration_id,
             cpd.c.metric_date,
             sa.func.sum(cpd.c.engagements).label("engagements"),
-            sa.func.count().label("items"),
+            sa.func.count().label("item_count"),
         )
         .where(_content_days(first_day, last_day))
         .group_by(cpd.c.organization_id, cpd.c.integration_id, cpd.c.metric_date)
@@ -107,7 +107,7 @@ def account_engagements_not_content_sum(first_day: dt.date, last_day: dt.date) -
             akd.c.metric_date.between(first_day, last_day),
             sa.or_(
                 akd.c.engagements.is_distinct_from(totals.c.engagements),
-                akd.c.items_measured != sa.func.coalesce(totals.c.items, 0),
+                akd.c.items_measured != sa.func.coalesce(totals.c.item_count, 0),
             ),
         )
     )
