@@ -22,7 +22,7 @@ from analytics_pipeline.defs.assets import (
     CONTENT_DAILY_METRICS,
     CONTENT_METADATA,
 )
-from analytics_pipeline.defs.kpi_assets import KPI_ASSET_KEYS, kpi_daily_partitions
+from analytics_pipeline.defs.kpi_assets import KPI_ASSET_KEYS
 from analytics_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from analytics_pipeline.records import ContentPartition, PartitionKeyError
 
@@ -32,7 +32,6 @@ EVENTS_PER_TICK = 5_000  # per ingestion asset; the rest waits for the next tick
 kpi_job = dg.define_asset_job(
     "kpi_job",
     selection=dg.AssetSelection.assets(*KPI_ASSET_KEYS),
-    partitions_def=kpi_daily_partitions,
     description="content_performance_daily and account_kpis_daily for a range of UTC days.",
 )
 
