@@ -95,7 +95,7 @@ def test_0001_database_migrates_to_0002_keeping_rows(warehouse_url: str) -> None
     engine = make_engine(warehouse_url)
     try:
         assert migrate(engine, target="0001") == ["0001"]
-        assert pending_migrations(engine) == ["0002", "0003"]
+        assert pending_migrations(engine) == ["0002", "0003", *known_versions()[3:]]
         _fill_a_0001_database(engine)
         # The 0001 CHECK refuses the new class: the widening below is real.
         with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
@@ -108,7 +108,7 @@ def test_0001_database_migrates_to_0002_keeping_rows(warehouse_url: str) -> None
                 sa.select(t.content_items.c.external_content_id, t.content_items.c.caption)
             ).all()
 
-        assert migrate(engine) == ["0002", "0003"]
+        assert migrate(engine) == ["0002", "0003", *known_versions()[3:]]
         assert pending_migrations(engine) == []
         assert_schema_matches_tables(engine)
 
