@@ -153,7 +153,11 @@ def write_account_kpis(
     counts = UpsertCounts()
     columns = ("integration_id", *_ACCOUNT_VALUES)
     for organization_id, group in rows.groupby("organization_id", sort=True):
-        shared = {"organization_id": organization_id, "metric_date": day, "computed_at": computed_at}
+        shared = {
+            "organization_id": organization_id,
+            "metric_date": day,
+            "computed_at": computed_at,
+        }
         values = _python_rows(group.sort_values("integration_id"), columns)
         counts += bulk_upsert(conn, _ACCOUNT_SPEC, shared=shared, columns=columns, rows=values)
     return counts

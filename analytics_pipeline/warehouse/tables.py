@@ -240,7 +240,7 @@ content_metrics_daily_change = sa.Table(
     info={"is_view": True},
 )
 
-# --- KPI tables (added by 0008; written by warehouse/kpis.py from analytics_pipeline/kpis/) --------
+# --- KPI tables (added by 0008; written by warehouse/kpis.py, computed in kpis/) ----------------
 # Recomputed from the tables above, one UTC day at a time (all integrations of the day in one
 # transaction); every value is derived, nothing here is an observation of its own. NULL means an
 # input was unknown or a denominator unknown or not positive: never 0 for unknown.
