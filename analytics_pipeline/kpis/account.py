@@ -97,11 +97,9 @@ def content_totals(content: pd.DataFrame) -> pd.DataFrame:
     frame = content[columns].copy()
     frame["engagements"] = _floats(content["engagements"])
     grouped = frame.groupby(columns, sort=False)["engagements"]
-    return grouped.agg(
-        items_measured="size",
-        items_with_engagements="count",
-        engagements=lambda s: s.sum(min_count=1),
-    ).reset_index()
+    totals = grouped.agg(items_measured="size", items_with_engagements="count")
+    totals["engagements"] = grouped.sum(min_count=1)
+    return totals.reset_index()
 
 
 def _floats(series: pd.Series) -> pd.Series:

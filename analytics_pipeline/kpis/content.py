@@ -20,6 +20,14 @@ import pandas as pd
 
 from analytics_pipeline.kpis.definitions import ENGAGEMENT_COLUMNS, ENGAGEMENT_INPUTS
 
+# platform x engagement column: whether the column is one of the platform's inputs.
+_INPUT_TABLE = pd.DataFrame(
+    {
+        name: [name in inputs for inputs in ENGAGEMENT_INPUTS.values()]
+        for name in ENGAGEMENT_COLUMNS
+    },
+    index=list(ENGAGEMENT_INPUTS),
+)
 # The per-day metrics a KPI row reads.
 DAY_METRICS: tuple[str, ...] = (*ENGAGEMENT_COLUMNS, "reach", "impressions", "views")
 KEY_COLUMNS: tuple[str, ...] = (
@@ -96,13 +104,8 @@ def engagement_totals(
 ) -> tuple[pd.Series, pd.Series, pd.Series]:
     """Per row: the sum of the platform's reported engagement inputs (NaN when none was), how
     many of them were reported, and how many the platform has."""
-    included = pd.DataFrame(
-        {
-            name: platforms.map(lambda p, n=name: n in ENGAGEMENT_INPUTS.get(p, ())).astype(bool)
-            for name in ENGAGEMENT_COLUMNS
-        },
-        index=values.index,
-    )
+    included = _INPUT_TABLE.reindex(platforms.to_numpy()).fillna(False).astype(bool)
+    included.index = values.index
     inputs = values[list(ENGAGEMENT_COLUMNS)].where(included)
     return inputs.sum(axis=1, min_count=1), inputs.notna().sum(axis=1), included.sum(axis=1)
 
