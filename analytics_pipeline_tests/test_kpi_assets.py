@@ -159,3 +159,23 @@ def test_the_sensor_requests_the_landed_days_once() -> None:
 
 def test_the_sensor_is_running_by_default() -> None:
     assert kpis_after_ingestion_sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_a_kpi_day_depends_on_that_day_of_every_integration() -> None:
+    from analytics_pipeline.definitions import defs
+    from analytics_pipeline.defs.partitions import INTEGRATIONS_PARTITIONS_NAME, content_partitions
+
+    graph = defs().resolve_asset_graph()
+    kpi = graph.get(CONTENT_PERFORMANCE_DAILY)
+    assert kpi.group_name == "kpis" and kpi.owners and kpi.kinds
+    assert graph.get(ACCOUNT_KPIS_DAILY).parent_keys >= {ACCOUNT_DAILY_METRICS}
+    mapping = graph.get_partition_mapping(CONTENT_PERFORMANCE_DAILY, CONTENT_DAILY_METRICS)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME, ["a", "b"])
+        upstream = mapping.get_upstream_mapped_partitions_result_for_partitions(
+            kpi.partitions_def.subset_with_partition_keys(["2026-03-02"]),
+            kpi.partitions_def,
+            content_partitions,
+            dynamic_partitions_store=instance,
+        ).partitions_subset.get_partition_keys()
+    assert set(upstream) == {"2026-03-02|a", "2026-03-02|b"}
