@@ -128,10 +128,10 @@ def write_content_performance(
 ) -> UpsertCounts:
     """Upsert the day's `content_performance_daily` rows (one call per integration)."""
     day, computed_at = require_date("day", day), require_aware("computed_at", computed_at)
-    counts = UpsertCounts()
     columns = ("external_content_id", *_CONTENT_VALUES)
-    for (organization_id, integration_id), group in rows.groupby(
-        ["organization_id", "integration_id"], sort=True
+    counts = UpsertCounts()
+    for (organization_id, integration_id), values in _groups(
+        rows, ("organization_id", "integration_id"), columns
     ):
         shared = {
             "organization_id": organization_id,
@@ -139,8 +139,6 @@ def write_content_performance(
             "metric_date": day,
             "computed_at": computed_at,
         }
-        ordered = group.sort_values("external_content_id")
-        values = _python_rows(ordered, columns)
         counts += bulk_upsert(conn, _CONTENT_SPEC, shared=shared, columns=columns, rows=values)
     return counts
 
@@ -150,17 +148,35 @@ def write_account_kpis(
 ) -> UpsertCounts:
     """Upsert the day's `account_kpis_daily` rows (one call per organization)."""
     day, computed_at = require_date("day", day), require_aware("computed_at", computed_at)
-    counts = UpsertCounts()
     columns = ("integration_id", *_ACCOUNT_VALUES)
-    for organization_id, group in rows.groupby("organization_id", sort=True):
+    counts = UpsertCounts()
+    for (organization_id,), values in _groups(rows, ("organization_id",), columns):
         shared = {
             "organization_id": organization_id,
             "metric_date": day,
             "computed_at": computed_at,
         }
-        values = _python_rows(group.sort_values("integration_id"), columns)
         counts += bulk_upsert(conn, _ACCOUNT_SPEC, shared=shared, columns=columns, rows=values)
     return counts
+
+
+def _groups(
+    frame: pd.DataFrame, by: Sequence[str], columns: Sequence[str]
+) -> list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
+    """The frame's rows as plain tuples of `columns`, grouped by the `by` columns, each group's
+    rows sorted by `columns[0]` (the varying key), groups in key order. Converted once for the
+    whole frame: per-group pandas calls would cost more than the upserts for 1,000 groups."""
+    if frame.empty:
+        return []
+    ordered = frame.sort_values([*by, columns[0]])
+    keys = list(zip(*(ordered[name].tolist() for name in by), strict=True))
+    values = _python_rows(ordered, columns)
+    groups: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]] = []
+    for key, row in zip(keys, values, strict=True):
+        if not groups or groups[-1][0] != key:
+            groups.append((key, []))
+        groups[-1][1].append(row)
+    return groups
 
 
 def _python_rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple[Any, ...]]:
