@@ -28,6 +28,8 @@ from analytics_pipeline.records import ContentPartition, PartitionKeyError
 
 INGESTION_ASSETS = (CONTENT_METADATA, CONTENT_DAILY_METRICS, ACCOUNT_DAILY_METRICS)
 EVENTS_PER_TICK = 5_000  # per ingestion asset; the rest waits for the next tick
+# KPI runs wait behind queued ingestion runs (same run queue): KPIs never delay ingestion.
+KPI_RUN_TAGS = {"dagster/priority": "-1"}
 
 kpi_job = dg.define_asset_job(
     "kpi_job",
@@ -94,10 +96,10 @@ def kpi_run_request(first: dt.date, last: dt.date, cursor: int) -> dg.RunRequest
     """One KPI run over days first..last (a range run: one step, one transaction per day)."""
     run_key = f"kpis-{first.isoformat()}-{last.isoformat()}-{cursor}"
     if first == last:
-        return dg.RunRequest(run_key=run_key, partition_key=first.isoformat())
+        return dg.RunRequest(run_key=run_key, partition_key=first.isoformat(), tags=KPI_RUN_TAGS)
     return dg.RunRequest(
         run_key=run_key,
-        tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
+        tags={**KPI_RUN_TAGS, RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
     )
 
 
