@@ -659,9 +659,35 @@ def _add_credential_parsers(isub: argparse._SubParsersAction) -> None:  # type: 
     rotate.set_defaults(handler=cmd_rotate_credential_key)
 
 
+# --- reports -------------------------------------------------------------------------------------
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """KPI rollups per integration of one organization over --from..--to (from the KPI tables)."""
+    from analytics_pipeline.kpis.report import render
+    from analytics_pipeline.kpis.rollup import rollup
+    from analytics_pipeline.warehouse import kpis
+
+    first, last = getattr(args, "from"), args.to
+    if last < first:
+        raise UsageError(f"--to {last} is before --from {first}.")
+    with _engine().connect() as conn:
+        if not kpis.organization_exists(conn, args.org):
+            raise UsageError(f"Unknown organization {args.org!r}: no tracked integration has it.")
+        accounts = kpis.read_account_kpis(conn, args.org, first, last)
+        content = kpis.read_content_totals(conn, args.org, first, last)
+    frame = rollup(accounts, content, first, last)
+    if frame.empty:
+        print(
+            f"No KPIs for {args.org} between {first} and {last}: they are computed after "
+            "ingestion lands (kpi_job, or the kpis_after_ingestion_sensor)."
+        )
+        return 0
+    print(render(frame, args.format))
+    return 0
+
+
 # --- parser --------------------------------------------------------------------------------------
-
-
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -734,6 +760,12 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--end", required=True, type=_parse_date)
     backfill.add_argument("--integration", action="append", help="Repeatable; default: all.")
 
+    report = sub.add_parser("report", help="KPI rollups per integration of an organization.")
+    report.add_argument("--org", required=True, help="Organization id.")
+    report.add_argument("--from", required=True, type=_parse_date, help="First day (UTC).")
+    report.add_argument("--to", required=True, type=_parse_date, help="Last day (UTC).")
+    report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
     return parser
 
 
@@ -742,6 +774,7 @@ COMMANDS = {
     "init-dagster-home": cmd_init_dagster_home,
     "integrations": cmd_integrations,
     "backfill": cmd_backfill,
+    "report": cmd_report,
 }
 
 

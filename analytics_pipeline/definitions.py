@@ -16,6 +16,8 @@ from analytics_pipeline.defs.automation import (
     refresh_today_schedule,
     tracked_integrations_sensor,
 )
+from analytics_pipeline.defs.kpi_assets import kpi_daily
+from analytics_pipeline.defs.kpi_automation import kpi_job, kpis_after_ingestion_sensor
 from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResource
 
 
@@ -27,9 +29,9 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
-        assets=[social_ingestion],
-        jobs=[ingestion_job],
+        assets=[social_ingestion, kpi_daily],
+        jobs=[ingestion_job, kpi_job],
         schedules=[daily_ingestion_schedule, refresh_today_schedule],
-        sensors=[tracked_integrations_sensor],
+        sensors=[tracked_integrations_sensor, kpis_after_ingestion_sensor],
         resources=resources_from_env(),
     )

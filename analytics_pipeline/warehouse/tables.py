@@ -256,3 +256,69 @@ content_metrics_daily_change = sa.Table(
     sa.Column("counter_decreased", sa.Boolean),
     info={"is_view": True},
 )
+
+# --- KPI tables (added by 0008; written by warehouse/kpis.py, computed in kpis/) ----------------
+# Recomputed from the tables above, one UTC day at a time (all integrations of the day in one
+# transaction); every value is derived, nothing here is an observation of its own. NULL means an
+# input was unknown or a denominator unknown or not positive: never 0 for unknown.
+
+# One row per content item per UTC day it has a metrics row: what the item got ON that day (per-day
+# changes: LinkedIn's daily values, or the difference of two lifetime snapshots; on the day an item
+# was published its first snapshot is that day's change, as it had nothing before). `engagements`
+# is the sum of the platform's engagement inputs that were reported (kpis/definitions.py);
+# `engagement_inputs_known` of `engagement_inputs_expected` were.
+content_performance_daily = sa.Table(
+    "content_performance_daily",
+    metadata,
+    sa.Column("organization_id", sa.String(64), nullable=False),
+    sa.Column("integration_id", sa.String(64), nullable=False),
+    sa.Column("external_content_id", sa.String(255), nullable=False),
+    sa.Column("metric_date", sa.Date, nullable=False),
+    sa.Column("platform", sa.String(16), nullable=False),
+    sa.Column("format", sa.String(16), nullable=False),
+    sa.Column("published_at", UTCDateTime(), nullable=False),
+    sa.Column("engagements", sa.BigInteger, nullable=True),
+    sa.Column("engagement_inputs_known", sa.Integer, nullable=False),
+    sa.Column("engagement_inputs_expected", sa.Integer, nullable=False),
+    sa.Column("reach", sa.BigInteger, nullable=True),
+    sa.Column("impressions", sa.BigInteger, nullable=True),
+    sa.Column("views", sa.BigInteger, nullable=True),
+    sa.Column("engagement_rate_on_reach", sa.Double, nullable=True),
+    sa.Column("engagement_rate_on_impressions", sa.Double, nullable=True),
+    sa.Column("counter_decreased", sa.Boolean, nullable=False),
+    sa.Column("computed_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint(
+        "organization_id", "integration_id", "external_content_id", "metric_date", name="key"
+    ),
+    sa.Index("date", "metric_date"),
+)
+
+# One row per integration per UTC day that has account or content metrics. `follower_growth` is
+# followers_total(day) - followers_total(day before), NULL when either snapshot is missing;
+# `engagements` sums the day's content_performance_daily engagements that are known
+# (`items_with_engagements` of `items_measured` items); `reach`/`impressions` are the
+# platform's own account values for the day, the denominator of `engagement_rate`.
+account_kpis_daily = sa.Table(
+    "account_kpis_daily",
+    metadata,
+    sa.Column("organization_id", sa.String(64), nullable=False),
+    sa.Column("integration_id", sa.String(64), nullable=False),
+    sa.Column("metric_date", sa.Date, nullable=False),
+    sa.Column("platform", sa.String(16), nullable=False),
+    sa.Column("followers_total", sa.BigInteger, nullable=True),
+    sa.Column("follower_growth", sa.BigInteger, nullable=True),
+    sa.Column("new_followers", sa.BigInteger, nullable=True),
+    sa.Column("items_published", sa.Integer, nullable=False),
+    sa.Column("items_measured", sa.Integer, nullable=False),
+    sa.Column("items_with_engagements", sa.Integer, nullable=False),
+    sa.Column("engagements", sa.BigInteger, nullable=True),
+    sa.Column("reach", sa.BigInteger, nullable=True),
+    sa.Column("impressions", sa.BigInteger, nullable=True),
+    sa.Column("engagement_rate", sa.Double, nullable=True),
+    sa.Column("computed_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("organization_id", "integration_id", "metric_date", name="key"),
+    sa.Index("date", "metric_date"),
+)
+
+CONTENT_PERFORMANCE_KEY: tuple[str, ...] = METRICS_KEY
+ACCOUNT_KPIS_KEY: tuple[str, ...] = ACCOUNT_METRICS_KEY

@@ -1,0 +1,199 @@
+"""Each KPI table recomputed from the BASE tables with independent SQL (a self-join of
+content_metrics_daily, not the change view, and no pandas) finds the same numbers, on SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from analytics_pipeline.records import METRIC_FIELDS
+from analytics_pipeline.warehouse import tables as t
+from analytics_pipeline.warehouse.kpis import refresh_day
+from analytics_pipeline_tests.kpi_data import DAY, seed
+
+NOW = dt.datetime(2026, 3, 3, 2, 0, tzinfo=dt.UTC)
+
+# Written out again here on purpose (not imported from kpis.definitions).
+INPUTS = {
+    "facebook": ("reactions", "comments", "shares", "clicks"),
+    "instagram": ("likes", "comments", "shares", "saves"),
+    "linkedin": ("likes", "comments", "shares", "clicks"),
+    "x": ("likes", "comments", "shares", "saves", "clicks"),
+}
+ALL_INPUTS = sorted({name for names in INPUTS.values() for name in names})
+
+
+def _per_day(name: str) -> str:
+    return (
+        f"CASE WHEN c.value_kind = 'daily' THEN c.{name} "
+        f"WHEN p.external_content_id IS NOT NULL THEN c.{name} - p.{name} "
+        f"WHEN c.published_at >= :start AND c.published_at < :end THEN c.{name} END AS {name}"
+    )
+
+
+def _by_platform(expression: Any) -> str:
+    cases = " ".join(
+        f"WHEN d.platform = '{platform}' THEN {expression(names)}"
+        for platform, names in INPUTS.items()
+    )
+    return f"CASE {cases} END"
+
+
+def _known(names: tuple[str, ...]) -> str:
+    return " + ".join(f"(CASE WHEN d.{n} IS NULL THEN 0 ELSE 1 END)" for n in names)
+
+
+def _sum(names: tuple[str, ...]) -> str:
+    return " + ".join(f"COALESCE(d.{n}, 0)" for n in names)
+
+
+def _content_sql() -> str:
+    per_day = ", ".join(_per_day(name) for name in METRIC_FIELDS)
+    decreased = " OR ".join(f"c.{n} < p.{n}" for n in METRIC_FIELDS)
+    return f"""
+    WITH c AS (
+      SELECT m.*, i.platform, i.format, i.published_at FROM content_metrics_daily m
+      JOIN content_items i ON i.organization_id = m.organization_id
+        AND i.integration_id = m.integration_id
+        AND i.external_content_id = m.external_content_id
+      WHERE m.metric_date = :day
+    ), d AS (
+      SELECT c.organization_id, c.integration_id, c.external_content_id, c.platform,
+        CASE WHEN c.value_kind = 'lifetime_snapshot' AND ({decreased}) THEN 1 ELSE 0 END
+          AS decreased,
+        {per_day}
+      FROM c LEFT JOIN content_metrics_daily p
+        ON p.organization_id = c.organization_id AND p.integration_id = c.integration_id
+        AND p.external_content_id = c.external_content_id AND p.metric_date = :before
+        AND p.value_kind = 'lifetime_snapshot'
+    ), e AS (
+      SELECT d.*, {_by_platform(_known)} AS known,
+        CASE WHEN {_by_platform(_known)} > 0 THEN {_by_platform(_sum)} END AS engagements
+      FROM d
+    )
+    SELECT organization_id, integration_id, external_content_id, engagements, known, reach,
+      impressions, views, decreased,
+      CASE WHEN reach > 0 THEN CAST(engagements AS FLOAT) / reach END AS rate_reach,
+      CASE WHEN impressions > 0 THEN CAST(engagements AS FLOAT) / impressions END AS rate_impr
+    FROM e
+    """
+
+
+def _account_sql(content_sql: str) -> str:
+    return f"""
+    WITH k AS ({content_sql}),
+    s AS (
+      SELECT organization_id, integration_id, COUNT(*) AS measured,
+        COUNT(engagements) AS with_engagements, SUM(engagements) AS engagements
+      FROM k GROUP BY organization_id, integration_id
+    ), a AS (
+      SELECT ti.organization_id, ti.integration_id,
+        today.followers_total AS followers_total,
+        today.followers_total - before.followers_total AS growth,
+        today.new_followers AS new_followers, today.reach AS reach,
+        today.impressions AS impressions, today.integration_id AS has_row,
+        (SELECT COUNT(*) FROM content_items i WHERE i.organization_id = ti.organization_id
+          AND i.integration_id = ti.integration_id
+          AND i.published_at >= :start AND i.published_at < :end) AS published
+      FROM tracked_integrations ti
+      LEFT JOIN account_metrics_daily today ON today.organization_id = ti.organization_id
+        AND today.integration_id = ti.integration_id AND today.metric_date = :day
+      LEFT JOIN account_metrics_daily before ON before.organization_id = ti.organization_id
+        AND before.integration_id = ti.integration_id AND before.metric_date = :before
+    )
+    SELECT a.organization_id, a.integration_id, a.followers_total, a.growth, a.new_followers,
+      a.published, COALESCE(s.measured, 0) AS measured,
+      COALESCE(s.with_engagements, 0) AS with_engagements, s.engagements, a.reach,
+      a.impressions,
+      CASE WHEN a.reach > 0 THEN CAST(s.engagements AS FLOAT) / a.reach END AS rate
+    FROM a LEFT JOIN s ON s.organization_id = a.organization_id
+      AND s.integration_id = a.integration_id
+    WHERE a.has_row IS NOT NULL OR s.measured > 0 OR a.published > 0
+    """
+
+
+def _independent(engine: sa.Engine, sql: str) -> list[tuple[Any, ...]]:
+    start = dt.datetime.combine(DAY, dt.time(), tzinfo=dt.UTC)
+    query = sa.text(sql).bindparams(
+        sa.bindparam("start", start, type_=t.UTCDateTime()),
+        sa.bindparam("end", start + dt.timedelta(days=1), type_=t.UTCDateTime()),
+        sa.bindparam("day", DAY, type_=sa.Date()),
+        sa.bindparam("before", DAY - dt.timedelta(days=1), type_=sa.Date()),
+    )
+    with engine.connect() as conn:
+        return sorted(tuple(row) for row in conn.execute(query))
+
+
+def _stored(engine: sa.Engine, table: sa.Table, columns: list[str]) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        query = sa.select(*(table.c[c] for c in columns)).where(table.c.metric_date == DAY)
+        return sorted(tuple(row) for row in conn.execute(query))
+
+
+def _same(stored: list[tuple[Any, ...]], expected: list[tuple[Any, ...]]) -> None:
+    assert len(stored) == len(expected) and stored
+    for got, want in zip(stored, expected, strict=True):
+        assert len(got) == len(want)
+        for a, b in zip(got, want, strict=True):
+            if isinstance(a, float) or isinstance(b, float):
+                assert a == pytest.approx(b), (got, want)
+            else:
+                assert a == b, (got, want)
+
+
+@pytest.fixture
+def computed(engine: sa.Engine) -> sa.Engine:
+    seed(engine)
+    with engine.begin() as conn:
+        refresh_day(conn, DAY, NOW)
+    return engine
+
+
+def test_content_performance_equals_independent_sql(computed: sa.Engine) -> None:
+    stored = _stored(
+        computed,
+        t.content_performance_daily,
+        [
+            "organization_id",
+            "integration_id",
+            "external_content_id",
+            "engagements",
+            "engagement_inputs_known",
+            "reach",
+            "impressions",
+            "views",
+            "counter_decreased",
+            "engagement_rate_on_reach",
+            "engagement_rate_on_impressions",
+        ],
+    )
+    expected = [
+        (*row[:8], bool(row[8]), *row[9:]) for row in _independent(computed, _content_sql())
+    ]
+    _same(stored, expected)
+
+
+def test_account_kpis_equal_independent_sql(computed: sa.Engine) -> None:
+    stored = _stored(
+        computed,
+        t.account_kpis_daily,
+        [
+            "organization_id",
+            "integration_id",
+            "followers_total",
+            "follower_growth",
+            "new_followers",
+            "items_published",
+            "items_measured",
+            "items_with_engagements",
+            "engagements",
+            "reach",
+            "impressions",
+            "engagement_rate",
+        ],
+    )
+    _same(stored, _independent(computed, _account_sql(_content_sql())))
