@@ -21,6 +21,11 @@ from typing import Any
 
 import dagster as dg
 
+from analytics_pipeline.defs.assets import (
+    ACCOUNT_DAILY_METRICS,
+    CONTENT_DAILY_METRICS,
+    CONTENT_METADATA,
+)
 from analytics_pipeline.defs.dagster_home import ensure_dagster_home
 from analytics_pipeline.defs.launch import Launch, RunLauncherLoop, daemon_is_running
 from analytics_pipeline.defs.partitions import (
@@ -184,7 +189,9 @@ def summarize_run(instance: dg.DagsterInstance, run_id: str, seconds: float) -> 
         failure_classes=classes,
         not_materialized=not_materialized,
         without_failure_row=sorted(str(p) for p in _json(failure.get("without_failure_row"), [])),
-        stopped=bool(_json(failure.get("stopped"), False)),
+        # A Terminate reaches a run worker's step between two of its events: the run ends
+        # CANCELED without the step's own account of the stop.
+        stopped=bool(_json(failure.get("stopped"), False)) or status == "CANCELED",
     )
 
 
@@ -219,7 +226,8 @@ def _planned_partitions(instance: dg.DagsterInstance, run: dg.DagsterRun) -> set
     keys = content_partitions.get_partition_keys_in_range(
         dg.PartitionKeyRange(first, last), dynamic_partitions_store=instance
     )
-    assets = run.asset_selection or set()
+    # A run of the whole job (`dagster job launch`) has no asset selection: all three assets.
+    assets = run.asset_selection or {CONTENT_METADATA, CONTENT_DAILY_METRICS, ACCOUNT_DAILY_METRICS}
     return {f"{asset.to_user_string()}:{key}" for asset in assets for key in keys}
 
 
