@@ -108,13 +108,15 @@ ACCOUNTS: dict[tuple[str, dt.date], AccountMetrics] = {
 def seed(engine: sa.Engine) -> None:
     """Write the integrations, items, metrics and account metrics above."""
     with engine.begin() as conn:
-        for integration_id, (organization_id, platform) in INTEGRATIONS.items():
+        for number, (integration_id, (organization_id, platform)) in enumerate(
+            INTEGRATIONS.items(), start=1
+        ):
             add_integration(
                 conn,
                 organization_id=organization_id,
                 integration_id=integration_id,
                 platform=platform,
-                external_account_id=integration_id,
+                external_account_id=_account_id(platform, number),
                 display_name=integration_id,
                 credential_env="KPI_TEST_TOKEN",
                 now=OBSERVED,
@@ -144,3 +146,8 @@ def seed(engine: sa.Engine) -> None:
 
 def _ids(integration_id: str) -> dict[str, Any]:
     return {"organization_id": INTEGRATIONS[integration_id][0], "integration_id": integration_id}
+
+
+def _account_id(platform: str, number: int) -> str:
+    """A valid account id of the platform (records.check_account_id), unique per integration."""
+    return f"urn:li:organization:{number}" if platform == "linkedin" else str(1_000_000 + number)
