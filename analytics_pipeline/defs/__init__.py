@@ -1,11 +1,14 @@
 """The Dagster wiring: the only package of the project that imports dagster.
 
-- `partitions.py`: date x integration partitions, range-run tags, a step's partition keys;
+- `partitions.py`: date x integration partitions, range-run tags, run batches, a step's keys;
 - `resources.py`: the warehouse and the platform clients, typed configuration shown in the UI;
-- `assets.py`: the asset specs and the one ingestion step that materializes them;
+- `assets.py`, `integration_run.py`: the asset specs and the one ingestion step (its worker
+  threads, stop handling, what already landed);
 - `checks.py`: asset checks on what the run wrote;
 - `automation.py`: the job, schedules and sensors;
-- `runs.py`: in-process runs for the CLI.
+- `kpi_assets.py`, `kpi_checks.py`, `kpi_automation.py`: the daily KPI tables;
+- `runs.py`, `launch.py`, `dagster_home.py`, `recovery.py`: the CLI's and the demo's runs,
+  launched through the instance, on a $DAGSTER_HOME initialized once.
 
 `analytics_pipeline/definitions.py` assembles them into the one `dg.Definitions`.
 """
