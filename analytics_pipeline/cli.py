@@ -663,10 +663,10 @@ def _add_credential_parsers(isub: argparse._SubParsersAction) -> None:  # type: 
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """KPI rollups per integration of one organization over --from..--to (from the KPI tables)."""
+    """KPI rollups of one organization: over --from..--to computed from the daily KPI tables,
+    or with --by the stored weekly/monthly rollups of the periods overlapping the range."""
     from analytics_pipeline.kpis.report import render
-    from analytics_pipeline.kpis.rollup import rollup
-    from analytics_pipeline.warehouse import kpis
+    from analytics_pipeline.warehouse import kpi_rollups, kpis
 
     first, last = getattr(args, "from"), args.to
     if last < first:
@@ -674,14 +674,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     with _engine().connect() as conn:
         if not kpis.organization_exists(conn, args.org):
             raise UsageError(f"Unknown organization {args.org!r}: no tracked integration has it.")
-        accounts = kpis.read_account_kpis(conn, args.org, first, last)
-        content = kpis.read_content_totals(conn, args.org, first, last)
-    frame = rollup(accounts, content, first, last)
+        if args.by:
+            frame = kpi_rollups.read_rollups(conn, args.org, args.by, args.scope, first, last)
+        else:
+            frame = kpi_rollups.compute_rollups(conn, first, last, [args.scope], args.org)
     if frame.empty:
-        print(
-            f"No KPIs for {args.org} between {first} and {last}: they are computed after "
-            "ingestion lands (kpi_job, or the kpis_after_ingestion_sensor)."
+        source = (
+            f"the {args.by}ly rollups are computed after the daily KPIs (kpi_rollups_{args.by}ly)"
+            if args.by
+            else "they are computed after ingestion lands (kpi_job, or the "
+            "kpis_after_ingestion_sensor)"
         )
+        print(f"No KPIs for {args.org} between {first} and {last}: {source}.")
         return 0
     print(render(frame, args.format))
     return 0
@@ -760,11 +764,25 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--end", required=True, type=_parse_date)
     backfill.add_argument("--integration", action="append", help="Repeatable; default: all.")
 
-    report = sub.add_parser("report", help="KPI rollups per integration of an organization.")
+    report = sub.add_parser(
+        "report", help="KPI rollups per integration, platform or in total of an organization."
+    )
     report.add_argument("--org", required=True, help="Organization id.")
     report.add_argument("--from", required=True, type=_parse_date, help="First day (UTC).")
     report.add_argument("--to", required=True, type=_parse_date, help="Last day (UTC).")
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    report.add_argument(
+        "--by",
+        choices=("week", "month"),
+        help="Print the stored rollups of the ISO weeks / months overlapping the range "
+        "(default: one rollup over exactly --from..--to).",
+    )
+    report.add_argument(
+        "--scope",
+        choices=("integration", "organization", "platform"),
+        default="integration",
+        help="One row per integration (default), per platform, or for the whole organization.",
+    )
 
     return parser
 

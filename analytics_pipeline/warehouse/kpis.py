@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from analytics_pipeline.kpis import account, content, rollup
+from analytics_pipeline.kpis import account, content
 from analytics_pipeline.warehouse._sql import require_aware, require_date
 from analytics_pipeline.warehouse.bulk import UpsertCounts, UpsertSpec, bulk_upsert
 from analytics_pipeline.warehouse.tables import (
@@ -267,43 +267,6 @@ def coverage_summary(conn: sa.Connection, first_day: dt.date, last_day: dt.date)
         "rows_some_inputs_known": int(row[2]),
         "rows_no_input_known": int(row[3]),
     }
-
-
-def read_account_kpis(
-    conn: sa.Connection, organization_id: str, first_day: dt.date, last_day: dt.date
-) -> pd.DataFrame:
-    """The organization's `account_kpis_daily` rows from the day before `first_day` (for the
-    followers at the start) to `last_day` (`rollup.ACCOUNT_COLUMNS`)."""
-    akd = account_kpis_daily
-    query = (
-        sa.select(*(akd.c[name] for name in rollup.ACCOUNT_COLUMNS))
-        .where(
-            akd.c.organization_id == organization_id,
-            akd.c.metric_date.between(first_day - dt.timedelta(days=1), last_day),
-        )
-        .order_by(akd.c.integration_id, akd.c.metric_date)
-    )
-    rows = [tuple(row) for row in conn.execute(query)]
-    return pd.DataFrame(rows, columns=list(rollup.ACCOUNT_COLUMNS))
-
-
-def read_content_totals(
-    conn: sa.Connection, organization_id: str, first_day: dt.date, last_day: dt.date
-) -> pd.DataFrame:
-    """Per content item of the organization: its known engagements summed over the days
-    (`rollup.CONTENT_COLUMNS`; items without a known day are left out)."""
-    cpd = content_performance_daily
-    query = (
-        sa.select(cpd.c.integration_id, cpd.c.external_content_id, sa.func.sum(cpd.c.engagements))
-        .where(
-            cpd.c.organization_id == organization_id,
-            cpd.c.metric_date.between(first_day, last_day),
-            cpd.c.engagements.is_not(None),
-        )
-        .group_by(cpd.c.integration_id, cpd.c.external_content_id)
-    )
-    rows = [tuple(row) for row in conn.execute(query)]
-    return pd.DataFrame(rows, columns=list(rollup.CONTENT_COLUMNS))
 
 
 def organization_exists(conn: sa.Connection, organization_id: str) -> bool:

@@ -322,3 +322,66 @@ account_kpis_daily = sa.Table(
 
 CONTENT_PERFORMANCE_KEY: tuple[str, ...] = METRICS_KEY
 ACCOUNT_KPIS_KEY: tuple[str, ...] = ACCOUNT_METRICS_KEY
+
+ROLLUP_GRAINS: tuple[str, ...] = ("week", "month")
+ROLLUP_SCOPES: tuple[str, ...] = ("integration", "organization", "platform")
+
+
+def _rollup_stat_columns() -> list[sa.Column[Any]]:
+    columns: list[sa.Column[Any]] = []
+    for name in ("engagements", "reach", "impressions"):
+        columns += [
+            sa.Column(f"days_with_{name}", sa.Integer, nullable=False),
+            sa.Column(f"{name}_total", sa.BigInteger, nullable=True),
+            sa.Column(f"{name}_avg", sa.Double, nullable=True),
+            sa.Column(f"{name}_min", sa.BigInteger, nullable=True),
+            sa.Column(f"{name}_max", sa.BigInteger, nullable=True),
+        ]
+    return columns
+
+
+# Weekly (ISO weeks, Monday to Sunday) and monthly rollups of account_kpis_daily, in ONE table so
+# a dashboard filters rather than unions: `period_grain` (week|month) and `period_start` name the
+# period (`period_end` is its last day), `scope` (integration|organization|platform) and
+# `scope_key` (the integration id, the organization id, or the platform) the row's subject,
+# always within `organization_id`. Definitions: kpis/rollup.py; `platform` is NULL for an
+# organization row (it mixes platforms).
+kpi_rollups = sa.Table(
+    "kpi_rollups",
+    metadata,
+    sa.Column("period_grain", sa.String(8), nullable=False),
+    sa.Column("period_start", sa.Date, nullable=False),
+    sa.Column("organization_id", sa.String(64), nullable=False),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column("scope_key", sa.String(64), nullable=False),
+    sa.Column("period_end", sa.Date, nullable=False),
+    sa.Column("platform", sa.String(16), nullable=True),
+    sa.Column("integrations", sa.Integer, nullable=False),
+    sa.Column("days", sa.Integer, nullable=False),
+    sa.Column("items_published", sa.Integer, nullable=False),
+    sa.Column("new_followers_total", sa.BigInteger, nullable=True),
+    *_rollup_stat_columns(),
+    sa.Column("engagement_rate", sa.Double, nullable=True),
+    sa.Column("followers_start", sa.BigInteger, nullable=True),
+    sa.Column("followers_end", sa.BigInteger, nullable=True),
+    sa.Column("followers_end_date", sa.Date, nullable=True),
+    sa.Column("follower_growth", sa.BigInteger, nullable=True),
+    sa.Column("integrations_with_follower_growth", sa.Integer, nullable=False),
+    sa.Column("top_content_integration_id", sa.String(64), nullable=True),
+    sa.Column("top_content", sa.String(255), nullable=True),
+    sa.Column("top_content_engagements", sa.BigInteger, nullable=True),
+    sa.Column("computed_at", UTCDateTime(), nullable=False),
+    sa.CheckConstraint(in_check("period_grain", ROLLUP_GRAINS), name="period_grain"),
+    sa.CheckConstraint(in_check("scope", ROLLUP_SCOPES), name="scope"),
+    sa.UniqueConstraint(
+        "period_grain", "period_start", "organization_id", "scope", "scope_key", name="key"
+    ),
+)
+
+KPI_ROLLUPS_KEY: tuple[str, ...] = (
+    "period_grain",
+    "period_start",
+    "organization_id",
+    "scope",
+    "scope_key",
+)
