@@ -18,6 +18,11 @@ from analytics_pipeline.defs.automation import (
 )
 from analytics_pipeline.defs.kpi_assets import kpi_daily
 from analytics_pipeline.defs.kpi_automation import kpi_job, kpis_after_ingestion_sensor
+from analytics_pipeline.defs.kpi_rollup_assets import kpi_monthly_rollups, kpi_weekly_rollups
+from analytics_pipeline.defs.kpi_rollup_automation import (
+    ROLLUP_JOBS,
+    kpi_rollups_after_daily_sensor,
+)
 from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResource
 
 
@@ -29,9 +34,13 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
-        assets=[social_ingestion, kpi_daily],
-        jobs=[ingestion_job, kpi_job],
+        assets=[social_ingestion, kpi_daily, kpi_weekly_rollups, kpi_monthly_rollups],
+        jobs=[ingestion_job, kpi_job, *ROLLUP_JOBS.values()],
         schedules=[daily_ingestion_schedule, refresh_today_schedule],
-        sensors=[tracked_integrations_sensor, kpis_after_ingestion_sensor],
+        sensors=[
+            tracked_integrations_sensor,
+            kpis_after_ingestion_sensor,
+            kpi_rollups_after_daily_sensor,
+        ],
         resources=resources_from_env(),
     )

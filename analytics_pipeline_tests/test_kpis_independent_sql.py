@@ -12,10 +12,8 @@ import sqlalchemy as sa
 
 from analytics_pipeline.records import METRIC_FIELDS
 from analytics_pipeline.warehouse import tables as t
-from analytics_pipeline.warehouse.kpis import refresh_day
-from analytics_pipeline_tests.kpi_data import DAY, seed
-
-NOW = dt.datetime(2026, 3, 3, 2, 0, tzinfo=dt.UTC)
+from analytics_pipeline_tests.independent_sql import query_rows, same_rows, seed_with_daily_kpis
+from analytics_pipeline_tests.kpi_data import DAY
 
 # Written out again here on purpose (not imported from kpis.definitions).
 INPUTS = {
@@ -118,14 +116,14 @@ def _account_sql(content_sql: str) -> str:
 
 def _independent(engine: sa.Engine, sql: str) -> list[tuple[Any, ...]]:
     start = dt.datetime.combine(DAY, dt.time(), tzinfo=dt.UTC)
-    query = sa.text(sql).bindparams(
-        sa.bindparam("start", start, type_=t.UTCDateTime()),
-        sa.bindparam("end", start + dt.timedelta(days=1), type_=t.UTCDateTime()),
-        sa.bindparam("day", DAY, type_=sa.Date()),
-        sa.bindparam("before", DAY - dt.timedelta(days=1), type_=sa.Date()),
+    return query_rows(
+        engine,
+        sql,
+        start=start,
+        end=start + dt.timedelta(days=1),
+        day=DAY,
+        before=DAY - dt.timedelta(days=1),
     )
-    with engine.connect() as conn:
-        return sorted(tuple(row) for row in conn.execute(query))
 
 
 def _stored(engine: sa.Engine, table: sa.Table, columns: list[str]) -> list[tuple[Any, ...]]:
@@ -134,23 +132,9 @@ def _stored(engine: sa.Engine, table: sa.Table, columns: list[str]) -> list[tupl
         return sorted(tuple(row) for row in conn.execute(query))
 
 
-def _same(stored: list[tuple[Any, ...]], expected: list[tuple[Any, ...]]) -> None:
-    assert len(stored) == len(expected) and stored
-    for got, want in zip(stored, expected, strict=True):
-        assert len(got) == len(want)
-        for a, b in zip(got, want, strict=True):
-            if isinstance(a, float) or isinstance(b, float):
-                assert a == pytest.approx(b), (got, want)
-            else:
-                assert a == b, (got, want)
-
-
 @pytest.fixture
 def computed(engine: sa.Engine) -> sa.Engine:
-    seed(engine)
-    with engine.begin() as conn:
-        refresh_day(conn, DAY, NOW)
-    return engine
+    return seed_with_daily_kpis(engine, [DAY])
 
 
 def test_content_performance_equals_independent_sql(computed: sa.Engine) -> None:
@@ -174,7 +158,7 @@ def test_content_performance_equals_independent_sql(computed: sa.Engine) -> None
     expected = [
         (*row[:8], bool(row[8]), *row[9:]) for row in _independent(computed, _content_sql())
     ]
-    _same(stored, expected)
+    same_rows(stored, expected)
 
 
 def test_account_kpis_equal_independent_sql(computed: sa.Engine) -> None:
@@ -196,4 +180,4 @@ def test_account_kpis_equal_independent_sql(computed: sa.Engine) -> None:
             "engagement_rate",
         ],
     )
-    _same(stored, _independent(computed, _account_sql(_content_sql())))
+    same_rows(stored, _independent(computed, _account_sql(_content_sql())))

@@ -7,6 +7,8 @@
 - `checks.py`: asset checks on what the run wrote;
 - `automation.py`: the job, schedules and sensors;
 - `kpi_assets.py`, `kpi_checks.py`, `kpi_automation.py`: the daily KPI tables;
+- `kpi_rollup_assets.py`, `kpi_rollup_checks.py`, `kpi_rollup_automation.py`: their weekly and
+  monthly rollups;
 - `runs.py`, `launch.py`, `dagster_home.py`, `recovery.py`: the CLI's and the demo's runs,
   launched through the instance, on a $DAGSTER_HOME initialized once.
 

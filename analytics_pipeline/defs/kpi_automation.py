@@ -73,11 +73,16 @@ def landed_days(
 
 
 def _day_of(partition_key: str | None) -> dt.date | None:
+    """The day of an ingestion key ("<date>|<integration>") or of a daily KPI key ("<date>")."""
     if partition_key is None:
         return None
     try:
         return ContentPartition.parse(partition_key).day
     except PartitionKeyError:
+        pass
+    try:
+        return dt.date.fromisoformat(partition_key)
+    except ValueError:
         return None
 
 
@@ -103,10 +108,14 @@ def kpi_run_request(first: dt.date, last: dt.date, cursor: int) -> dg.RunRequest
     )
 
 
-def _read_events(instance: dg.DagsterInstance, cursor: int) -> tuple[list[LandedEvent], int | None]:
+def read_events(
+    instance: dg.DagsterInstance, cursor: int, keys: Sequence[dg.AssetKey] = INGESTION_ASSETS
+) -> tuple[list[LandedEvent], int | None]:
+    """The materializations of `keys` after `cursor` (at most EVENTS_PER_TICK per asset) sorted
+    by storage id, and the storage id up to which every asset's read is complete (or None)."""
     events: list[LandedEvent] = []
     complete_up_to: int | None = None
-    for key in INGESTION_ASSETS:
+    for key in keys:
         records = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=key, after_storage_id=cursor),
             limit=EVENTS_PER_TICK,
@@ -120,7 +129,7 @@ def _read_events(instance: dg.DagsterInstance, cursor: int) -> tuple[list[Landed
     return events, complete_up_to
 
 
-def _finished_runs(instance: dg.DagsterInstance, run_ids: Iterable[str]) -> set[str]:
+def finished_runs(instance: dg.DagsterInstance, run_ids: Iterable[str]) -> set[str]:
     finished = set()
     for run_id in set(run_ids):
         run = instance.get_run_by_id(run_id)
@@ -140,10 +149,10 @@ def kpis_after_ingestion_sensor(
     context: dg.SensorEvaluationContext,
 ) -> dg.SensorResult | dg.SkipReason:
     cursor = int(context.cursor or 0)
-    events, complete_up_to = _read_events(context.instance, cursor)
+    events, complete_up_to = read_events(context.instance, cursor)
     if not events:
         return dg.SkipReason("No ingestion partition landed since the last tick.")
-    finished = _finished_runs(context.instance, (event.run_id for event in events))
+    finished = finished_runs(context.instance, (event.run_id for event in events))
     landed = landed_days(events, finished, complete_up_to, cursor)
     requests = [kpi_run_request(a, b, landed.cursor) for a, b in day_ranges(landed.days)]
     return dg.SensorResult(run_requests=requests, cursor=str(landed.cursor))

@@ -15,8 +15,8 @@ One row per scope member with a KPI row in the range:
   = end - start, NULL when either is missing (never interpolated). For an organization or a
   platform they are sums over the integrations, only when EVERY integration of the scope has a
   known growth (`integrations_with_follower_growth` of `integrations`), else NULL;
-  `followers_end_date` is the earliest of the integrations' end dates (growth is measured at
-  least up to that day);
+  `followers_end_date` is then the earliest of the integrations' end dates (growth is measured
+  at least up to that day);
 - `top_content*`: the item with the most engagements over the range (sum of its known daily
   engagements; ties: integration id, then content id), its integration and that number.
 """
@@ -65,7 +65,13 @@ STATS: tuple[str, ...] = ("engagements", "reach", "impressions")
 _STAT_COLUMNS = tuple(
     f"{prefix}{name}{suffix}"
     for name in STATS
-    for prefix, suffix in (("days_with_", ""), ("", "_total"), ("", "_avg"), ("", "_min"), ("", "_max"))
+    for prefix, suffix in (
+        ("days_with_", ""),
+        ("", "_total"),
+        ("", "_avg"),
+        ("", "_min"),
+        ("", "_max"),
+    )
 )
 ROLLUP_COLUMNS: tuple[str, ...] = (
     "organization_id",
@@ -128,13 +134,13 @@ def rollup(
         axis=1,
     ).reset_index()
     result = result.merge(_top_content(content, integrations, group), on=group, how="left")
-    if "platform" not in result:
+    if scope == INTEGRATION:
         platforms = integrations[["integration_id", "platform"]]
         result = result.merge(platforms, on="integration_id", how="left")
+    elif scope == ORGANIZATION:
+        result["platform"] = None
     result["scope"] = scope
     result["scope_key"] = result[SCOPE_KEY_COLUMN[scope]]
-    if scope == ORGANIZATION:
-        result["platform"] = None
     return _typed(result.sort_values(["organization_id", "scope_key"]).reset_index(drop=True))
 
 
@@ -202,14 +208,18 @@ def _followers(integrations: pd.DataFrame, group: list[str]) -> pd.DataFrame:
         {
             "followers_start": all_known("followers_start"),
             "followers_end": all_known("followers_end"),
-            "followers_end_date": grouped["followers_end_date"].min(),
+            "followers_end_date": grouped["followers_end_date"]
+            .min()
+            .where(grouped["followers_end"].count() == size),
             "follower_growth": all_known("follower_growth"),
             "integrations_with_follower_growth": grouped["follower_growth"].count(),
         }
     )
 
 
-def _top_content(content: pd.DataFrame, integrations: pd.DataFrame, group: list[str]) -> pd.DataFrame:
+def _top_content(
+    content: pd.DataFrame, integrations: pd.DataFrame, group: list[str]
+) -> pd.DataFrame:
     columns = [*group, "top_content_integration_id", "top_content", "top_content_engagements"]
     if content.empty:
         return pd.DataFrame(columns=columns)

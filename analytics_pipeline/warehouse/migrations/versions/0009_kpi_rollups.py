@@ -65,7 +65,8 @@ def upgrade() -> None:
             "period_grain IN ('week', 'month')", name=op.f("ck_kpi_rollups_period_grain")
         ),
         sa.CheckConstraint(
-            "scope IN ('integration', 'organization', 'platform')", name=op.f("ck_kpi_rollups_scope")
+            "scope IN ('integration', 'organization', 'platform')",
+            name=op.f("ck_kpi_rollups_scope"),
         ),
         sa.UniqueConstraint(
             "period_grain",
