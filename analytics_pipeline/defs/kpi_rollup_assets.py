@@ -12,6 +12,7 @@ day it gains. One transaction per period (every organization and scope), idempot
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -121,7 +122,7 @@ def rollup_materialization(key: dg.AssetKey, result: PeriodRollups) -> dg.AssetM
     rows = result.rows
     organizations = rows[rows["scope"] == "organization"]
     integrations = rows[rows["scope"] == "integration"]
-    metadata: dict[str, object] = {
+    metadata: dict[str, Any] = {
         "dagster/row_count": len(rows),
         "rows_written": result.counts.written,
         "rows_deleted": result.deleted,

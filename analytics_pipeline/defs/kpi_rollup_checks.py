@@ -84,7 +84,7 @@ def run_rollup_checks(
     scope = ", ".join(start.isoformat() for start in starts)
     with engine.connect() as conn:
         for check in checks:
-            count, examples = 0, []
+            count, examples = 0, list[dict[str, str]]()
             for start in starts:
                 query = check.query(grain, start, periods.period_end(grain, start))
                 found = find_violations(conn, query)

@@ -6,6 +6,8 @@ platform column otherwise (`scope` and `scope_key` are dropped)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 
 FORMATS: tuple[str, ...] = ("table", "csv", "json")
@@ -33,7 +35,7 @@ TABLE_COLUMNS: tuple[str, ...] = (
 
 def render(frame: pd.DataFrame, output_format: str) -> str:
     """The rollup as text; NULL (unknown) shows as NULL in a table, empty in CSV, null in JSON."""
-    frame = named(frame)
+    frame = _dates_as_text(named(frame))
     if output_format == "csv":
         return str(frame.to_csv(index=False)).rstrip("\n")
     if output_format == "json":
@@ -67,3 +69,13 @@ def _table_columns(frame: pd.DataFrame) -> list[str]:
     if "platform" in frame.columns and frame["platform"].isna().all():
         skipped.add("platform")
     return [name for name in TABLE_COLUMNS if name not in skipped]
+
+
+def _dates_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Dates as YYYY-MM-DD (pandas would write them to JSON as epoch milliseconds)."""
+    shown = frame.copy()
+    for name in shown.columns:
+        if shown[name].dtype != "object":
+            continue
+        shown[name] = [v.isoformat() if isinstance(v, dt.date) else v for v in shown[name]]
+    return shown

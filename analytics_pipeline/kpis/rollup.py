@@ -141,7 +141,7 @@ def rollup(
         result["platform"] = None
     result["scope"] = scope
     result["scope_key"] = result[SCOPE_KEY_COLUMN[scope]]
-    return _typed(result.sort_values(["organization_id", "scope_key"]).reset_index(drop=True))
+    return typed(result.sort_values(["organization_id", "scope_key"]).reset_index(drop=True))
 
 
 def _numbers(frame: pd.DataFrame) -> pd.DataFrame:
@@ -240,13 +240,13 @@ def _top_content(
     return best[columns]
 
 
-def _typed(result: pd.DataFrame) -> pd.DataFrame:
+def typed(result: pd.DataFrame) -> pd.DataFrame:
     """ROLLUP_COLUMNS in order: counts and totals Int64, averages and the rate float64, dates as
-    `datetime.date` (None when unknown)."""
+    `datetime.date` (None when unknown). Also for rollups read back from the warehouse."""
     out = pd.DataFrame(index=result.index)
     for name in ROLLUP_COLUMNS:
         if name == "followers_end_date":
-            out[name] = [None if pd.isna(v) else v.date() for v in result[name]]
+            out[name] = [None if pd.isna(v) else pd.Timestamp(v).date() for v in result[name]]
         elif name in _OBJECT_COLUMNS:
             out[name] = result[name].astype(object).where(result[name].notna(), None)
         elif name in _FLOAT_COLUMNS:

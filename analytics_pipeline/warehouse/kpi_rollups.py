@@ -165,5 +165,8 @@ def read_rollups(
         )
         .order_by(kr.c.period_start, kr.c.scope_key)
     )
-    rows = [tuple(row) for row in conn.execute(query)]
-    return pd.DataFrame(rows, columns=list(columns))
+    rows = pd.DataFrame([tuple(row) for row in conn.execute(query)], columns=list(columns))
+    return pd.concat(
+        [rows[["period_start", "period_end"]], rollup.typed(rows[list(rollup.ROLLUP_COLUMNS)])],
+        axis=1,
+    )
