@@ -318,6 +318,36 @@ def test_the_sensor_requests_the_periods_of_materialized_days_once() -> None:
     assert kpi_rollups_after_daily_sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
 
+def test_a_re_materialized_day_leads_to_its_week_and_month(
+    warehouse: tuple[str, sa.Engine],
+) -> None:
+    from analytics_pipeline.defs.kpi_assets import kpi_daily
+
+    url, engine = warehouse
+    resources = {"warehouse": WarehouseResource(url=url)}
+    with dg.instance_for_test() as instance:
+        daily = dg.materialize(
+            [kpi_daily], partition_key=DAY.isoformat(), instance=instance, resources=resources
+        )
+        assert daily.success
+        result = kpi_rollups_after_daily_sensor(dg.build_sensor_context(instance=instance))
+        assert isinstance(result, dg.SensorResult)
+        requests = list(result.run_requests or [])
+        assert _requested(requests) == [
+            ("kpi_rollups_weekly_job", WEEK_OF_DAY.isoformat(), None),
+            ("kpi_rollups_monthly_job", MARCH.isoformat(), None),
+        ]
+        for request, assets in zip(
+            requests, ([kpi_weekly_rollups], [kpi_monthly_rollups]), strict=True
+        ):
+            run = dg.materialize(
+                assets, partition_key=request.partition_key, instance=instance, resources=resources
+            )
+            assert run.success
+    assert len(_rows(engine, periods.WEEK, WEEK_OF_DAY)) == 10
+    assert len(_rows(engine, periods.MONTH, MARCH)) == 10
+
+
 # --- report --------------------------------------------------------------------------------------
 
 
