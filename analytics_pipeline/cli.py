@@ -166,9 +166,11 @@ def _account(org: str, integration_id: str, platform: str, account_id: str, toke
 
 
 def _verify(account: Account) -> bool:
-    """ONE call to the platform; prints what it said. True when the account answered."""
+    """The verification calls (the account; for Meta, the token's expiry); prints what the
+    platform said and a warning when the token expires soon. True when the account answered."""
+    from analytics_pipeline.credentials import load_credential_settings
     from analytics_pipeline.defs.resources import PlatformsResource
-    from analytics_pipeline.onboarding import describe_failure, verify
+    from analytics_pipeline.onboarding import describe_failure, expiry_warning, verify
     from analytics_pipeline.platforms.base import PlatformError
 
     platforms = PlatformsResource.from_env()
@@ -179,10 +181,15 @@ def _verify(account: Account) -> bool:
         return False
     found = verified.description
     handle = f" ({found.handle})" if found.handle else ""
+    calls = f"{verified.api_calls} API call{'s' if verified.api_calls != 1 else ''}"
     print(
         f"{account.integration_id}: {account.platform} account {found.account_id} is "
-        f"{found.name!r}{handle}, reachable with its credential ({verified.api_calls} API call)."
+        f"{found.name!r}{handle}, reachable with its credential ({calls})."
     )
+    warn_days = load_credential_settings().token_expiry_warn_days
+    warning = expiry_warning(account, verified, _now(), warn_days)
+    if warning is not None:
+        print(f"warning: {warning}", file=sys.stderr)
     return True
 
 
