@@ -9,10 +9,12 @@ in that case. `--verbose` adds the details (traceback, Dagster's run log on the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import gc
 import json
 import logging
+import os
 import signal
 import sys
 import traceback
@@ -804,7 +806,11 @@ def run_reporting_errors(command: str, run: Callable[[], int], *, verbose: bool 
     from analytics_pipeline import errors
 
     try:
-        return run()
+        status = run()
+        sys.stdout.flush()  # a closed pipe shows here at the latest, while we can still drop it
+        return status
+    except BrokenPipeError:
+        return _reader_gone()
     except Exception as exc:  # every error becomes one line (details: --verbose)
         message = errors.operator_message(exc)
         if verbose:
@@ -815,6 +821,16 @@ def run_reporting_errors(command: str, run: Callable[[], int], *, verbose: bool 
             return 1
         print(f"{command}: error: {message}", file=sys.stderr)
         return 2
+
+
+def _reader_gone() -> int:
+    """stdout's reader went away (`... | head -1`): end quietly, as Unix tools do, with status
+    128 + SIGPIPE. stdout now points to /dev/null, so the interpreter's final flush of what is
+    still buffered cannot fail again (the recipe of Python's `signal` documentation)."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
