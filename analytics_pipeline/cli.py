@@ -20,7 +20,7 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable, Sequence, Set
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from analytics_pipeline.errors import UsageError
 from analytics_pipeline.records import PLATFORMS, AssetName, IntegrationStatus
@@ -697,6 +697,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 # --- parser --------------------------------------------------------------------------------------
+class _OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line too (argparse prints the usage first): the message and where
+    to look, status 2 as argparse has it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -706,9 +714,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="Details of errors (traceback) and Dagster's run log on the console.",
     )
-    parser = argparse.ArgumentParser(
-        prog="analytics-pipeline", description=__doc__, parents=[common]
-    )
+    parser = _OneLineParser(prog="analytics-pipeline", description=__doc__, parents=[common])
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser(
