@@ -28,14 +28,14 @@ def run(
     args: Sequence[str], env: dict[str, str], cwd: Path = PROJECT_ROOT
 ) -> subprocess.CompletedProcess[str]:
     """The command in a clean environment (cwd: the project, which has its own dagster.yaml)."""
+    return _execute([str(COMMAND), *args], env, cwd)
+
+
+def _execute(
+    argv: Sequence[str], env: dict[str, str], cwd: Path = PROJECT_ROOT
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(COMMAND), *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
+        argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=240, check=False
     )
 
 
@@ -158,15 +158,7 @@ def test_verbose_shows_the_details(env, tmp_path) -> None:
 def _pipe_to_head(args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """`analytics-pipeline ARGS | head -1` in bash; stderr ends with the command's status."""
     script = f'"{COMMAND}" {args} | head -1; echo "status=${{PIPESTATUS[0]}}" >&2'
-    return subprocess.run(
-        [BASH, "-c", script],
-        env=env,
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    return _execute([BASH, "-c", script], env)
 
 
 def test_output_to_a_closed_pipe_ends_quietly(env, tmp_path) -> None:

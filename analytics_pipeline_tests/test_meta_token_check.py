@@ -22,7 +22,7 @@ from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResour
 from analytics_pipeline.platforms.base import Account, Secret
 from analytics_pipeline.platforms.graph import DEFAULT_GRAPH_API_VERSION
 from analytics_pipeline.warehouse.migrations import migrate
-from analytics_pipeline_tests.helpers import facebook_sandbox_platforms
+from analytics_pipeline_tests.helpers import acme_integration, facebook_sandbox_platforms
 from analytics_sandbox import SandboxConfig, SandboxServer
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)  # the CLI and the runs use the real clock
@@ -161,16 +161,10 @@ def run_env(sandbox: SandboxServer, tmp_path, monkeypatch: pytest.MonkeyPatch): 
     with engine.begin() as conn:
         for integration_id, (page, env, token) in PAGES.items():
             monkeypatch.setenv(env, token)
-            wh.add_integration(
-                conn,
-                organization_id="org-1",
-                integration_id=integration_id,
-                platform="facebook",
-                external_account_id=page,
-                display_name=integration_id,
-                credential_env=env,
-                now=NOW,
+            added = acme_integration(
+                integration_id=integration_id, external_account_id=page, credential_env=env
             )
+            wh.add_integration(conn, **added)
     monkeypatch.delenv("ANALYTICS_TOKEN_EXPIRY_WARN_DAYS", raising=False)
     resources = {
         "warehouse": WarehouseResource(url=url),
