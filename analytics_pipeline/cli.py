@@ -9,16 +9,18 @@ in that case. `--verbose` adds the details (traceback, Dagster's run log on the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import gc
 import json
 import logging
+import os
 import signal
 import sys
 import traceback
 import warnings
 from collections.abc import Callable, Sequence, Set
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from analytics_pipeline.errors import UsageError
 from analytics_pipeline.records import PLATFORMS, AssetName, IntegrationStatus
@@ -166,9 +168,11 @@ def _account(org: str, integration_id: str, platform: str, account_id: str, toke
 
 
 def _verify(account: Account) -> bool:
-    """ONE call to the platform; prints what it said. True when the account answered."""
+    """The verification calls (the account; for Meta, the token's expiry); prints what the
+    platform said and a warning when the token expires soon. True when the account answered."""
+    from analytics_pipeline.credentials import load_credential_settings
     from analytics_pipeline.defs.resources import PlatformsResource
-    from analytics_pipeline.onboarding import describe_failure, verify
+    from analytics_pipeline.onboarding import describe_failure, expiry_warning, verify
     from analytics_pipeline.platforms.base import PlatformError
 
     platforms = PlatformsResource.from_env()
@@ -179,10 +183,15 @@ def _verify(account: Account) -> bool:
         return False
     found = verified.description
     handle = f" ({found.handle})" if found.handle else ""
+    calls = f"{verified.api_calls} API call{'s' if verified.api_calls != 1 else ''}"
     print(
         f"{account.integration_id}: {account.platform} account {found.account_id} is "
-        f"{found.name!r}{handle}, reachable with its credential ({verified.api_calls} API call)."
+        f"{found.name!r}{handle}, reachable with its credential ({calls})."
     )
+    warn_days = load_credential_settings().token_expiry_warn_days
+    warning = expiry_warning(account, verified, _now(), warn_days)
+    if warning is not None:
+        print(f"warning: {warning}", file=sys.stderr)
     return True
 
 
@@ -692,8 +701,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 # --- parser --------------------------------------------------------------------------------------
+class _OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line too (argparse prints the usage first): the message and where
+    to look, status 2 as argparse has it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _OneLineParser(add_help=False)
     common.add_argument(
         "--verbose",
         "-v",
@@ -701,9 +718,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="Details of errors (traceback) and Dagster's run log on the console.",
     )
-    parser = argparse.ArgumentParser(
-        prog="analytics-pipeline", description=__doc__, parents=[common]
-    )
+    parser = _OneLineParser(prog="analytics-pipeline", description=__doc__, parents=[common])
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser(
@@ -815,7 +830,11 @@ def run_reporting_errors(command: str, run: Callable[[], int], *, verbose: bool 
     from analytics_pipeline import errors
 
     try:
-        return run()
+        status = run()
+        sys.stdout.flush()  # a closed pipe shows here at the latest, while we can still drop it
+        return status
+    except BrokenPipeError:
+        return _reader_gone()
     except Exception as exc:  # every error becomes one line (details: --verbose)
         message = errors.operator_message(exc)
         if verbose:
@@ -826,6 +845,16 @@ def run_reporting_errors(command: str, run: Callable[[], int], *, verbose: bool 
             return 1
         print(f"{command}: error: {message}", file=sys.stderr)
         return 2
+
+
+def _reader_gone() -> int:
+    """stdout's reader went away (`... | head -1`): end quietly, as Unix tools do, with status
+    128 + SIGPIPE. stdout now points to /dev/null, so the interpreter's final flush of what is
+    still buffered cannot fail again (the recipe of Python's `signal` documentation)."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
 
 
 def main(argv: Sequence[str] | None = None) -> int:

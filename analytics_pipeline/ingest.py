@@ -41,6 +41,7 @@ import sqlalchemy as sa
 
 from analytics_pipeline import credentials
 from analytics_pipeline import warehouse as wh
+from analytics_pipeline.credentials.meta import meta_expiry_warning
 from analytics_pipeline.platforms.base import Account, PlatformClient, PlatformError
 from analytics_pipeline.platforms.http import WaitBudgetSpent
 from analytics_pipeline.platforms.redact import redact
@@ -98,12 +99,30 @@ class PartitionOutcome:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """What the operator should read about one integration in this run, not a failure (a Meta
+    token that expires soon): the caller logs it once."""
+
+    integration_id: str
+    message: str
+    warning: bool = True  # False: informational (the token's expiry could not be checked)
+
+
+def _ignore(notice: Notice) -> None:
+    """The default `IngestOptions.notify`: no one to tell."""
+
+
+@dataclass(frozen=True)
 class IngestOptions:
     lookback_days: int
     snapshot_cutoff: dt.timedelta
     partitions_start: dt.date
     run_id: str | None = None
     now: Callable[[], dt.datetime] = field(default=lambda: utc_now())
+    # Ask the platform how long each token stays usable (Meta's debug_token: one request per
+    # integration) and pass a warning to `notify`. Off in a retried step attempt: once a run.
+    check_token: bool = True
+    notify: Callable[[Notice], None] = _ignore
 
     def window_start(self, day: dt.date) -> dt.date:
         """First day of the lookback window ending on `day` (not before the partitions)."""
@@ -355,6 +374,7 @@ class _IntegrationWorker:
                 try:
                     if client is None:
                         client = self.client_factory(self._account())
+                        self._check_token(client)
                     for outcome in self._handlers[asset](client, days):
                         pending.remove(outcome.day)
                         yield outcome
@@ -389,6 +409,29 @@ class _IntegrationWorker:
             token=resolved.token,
             token_source=resolved.token_source,
         )
+
+    def _check_token(self, client: PlatformClient) -> None:
+        """Tell the operator (`options.notify`) when the token expires or loses data access
+        within ANALYTICS_TOKEN_EXPIRY_WARN_DAYS. Never fails the run: a check that fails is an
+        informational notice, and the ingestion meets any real credential error itself."""
+        if not self.options.check_token:
+            return
+        integration_id = self.integration.integration_id
+        try:
+            status = client.token_status()
+        except PlatformError as error:
+            unchecked = f"The expiry of the token of integration {integration_id!r} could not "
+            self.options.notify(Notice(integration_id, f"{unchecked}be checked: {error}", False))
+            return
+        if status is None:
+            return
+        try:
+            warn_days = credentials.load_credential_settings().token_expiry_warn_days
+        except SettingsError:
+            warn_days = credentials.CredentialSettings().token_expiry_warn_days
+        warning = meta_expiry_warning(integration_id, status, self.options.now(), warn_days)
+        if warning is not None:
+            self.options.notify(Notice(integration_id, warning))
 
     def _call(self, fn: Callable[[], Any]) -> Any:
         """Run a platform call; errors that concern the whole integration stop it."""

@@ -6,11 +6,15 @@
   would fail every partition on a missing token.
 - `verify(...)`: ONE platform call with that token (`PlatformClient.describe_account`), so an
   operator learns at once whether the id names an account of the platform and whether the token
-  reaches it, instead of the first run failing 28 partitions.
+  reaches it, instead of the first run failing 28 partitions. For Meta (Facebook, Instagram) a
+  second call asks how long the token stays usable (`token_status`, debug_token), and
+  `expiry_warning` says when it expires or loses data access within
+  ANALYTICS_TOKEN_EXPIRY_WARN_DAYS.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +26,7 @@ from analytics_pipeline.platforms.base import (
     PlatformClient,
     PlatformError,
     Secret,
+    TokenStatus,
 )
 from analytics_pipeline.records import ErrorClass
 
@@ -74,14 +79,24 @@ def require_credential(engine: sa.Engine, ref: CredentialRef) -> Secret:
 class Verified:
     description: AccountDescription
     api_calls: int
+    # What the platform said about the token's lifetime (Meta only), or why it could not say.
+    token_status: TokenStatus | None = None
+    token_error: PlatformError | None = None
 
 
 def verify(account: Account, client_factory: Callable[[Account], PlatformClient]) -> Verified:
-    """`describe_account()` of a fresh client for `account`: PlatformError when it fails."""
+    """`describe_account()` of a fresh client for `account` (PlatformError when it fails), then
+    its `token_status()` (a failure of that one is kept in `token_error`: the account was
+    verified all the same)."""
     client = client_factory(account)
     try:
         description = client.describe_account()
-        return Verified(description, client.api_calls)
+        status, error = None, None
+        try:
+            status = client.token_status()
+        except PlatformError as exc:
+            error = exc
+        return Verified(description, client.api_calls, status, error)
     finally:
         close = getattr(client, "close", None)
         if callable(close):
@@ -102,3 +117,20 @@ def describe_failure(account: Account, error: PlatformError) -> str:
         f"{account.integration_id}: {account.platform} account "
         f"{account.external_account_id} NOT verified: {meaning}: {error}"
     )
+
+
+def expiry_warning(
+    account: Account, verified: Verified, now: dt.datetime, warn_days: int
+) -> str | None:
+    """One line when the verified token expires or loses data access within `warn_days` days,
+    is no longer valid, or its expiry could not be checked; None otherwise."""
+    from analytics_pipeline.credentials.meta import meta_expiry_warning
+
+    if verified.token_error is not None:
+        return (
+            f"The expiry of the token of integration {account.integration_id!r} could not be "
+            f"checked: {verified.token_error}"
+        )
+    if verified.token_status is None:
+        return None
+    return meta_expiry_warning(account.integration_id, verified.token_status, now, warn_days)

@@ -91,6 +91,27 @@ def test_backfill_rejects_reversed_or_incomplete_ranges(cli_env, capsys):
     assert "is in the future" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["backfill", "--start", "2026-13-01", "--end", "2026-11-01"], "not a date in YYYY"),
+        (["integrations", "add", "--platform", "myspace"], "invalid choice: 'myspace'"),
+        (["integrations"], "required: action"),
+        (["bogus"], "invalid choice: 'bogus'"),
+        (["integrations", "list", "--jsn"], "unrecognized arguments: --jsn"),
+    ],
+)
+def test_a_usage_error_is_one_line_that_points_to_help(argv, expected, capsys):
+    """argparse prints its usage before the error: three lines for one mistake. One here."""
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    (line,) = captured.err.splitlines()
+    assert captured.out == "" and expected in line and "usage:" not in line
+    assert line.startswith("analytics-pipeline") and line.endswith("--help`)")
+
+
 def test_demo_twice_leaves_the_same_rows(cli_env, capsys):
     assert sandbox_main(["demo", "--days", "2", "--pages", "2"]) == 0
     first_out = capsys.readouterr().out

@@ -6,32 +6,36 @@ instance."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from analytics_pipeline import warehouse as wh
 from analytics_pipeline_tests.helpers import acme_integration
 
 COMMAND = Path(sys.executable).with_name("analytics-pipeline")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+BASH = shutil.which("bash") or "/bin/bash"
 
 
 def run(
     args: Sequence[str], env: dict[str, str], cwd: Path = PROJECT_ROOT
 ) -> subprocess.CompletedProcess[str]:
     """The command in a clean environment (cwd: the project, which has its own dagster.yaml)."""
+    return _execute([str(COMMAND), *args], env, cwd)
+
+
+def _execute(
+    argv: Sequence[str], env: dict[str, str], cwd: Path = PROJECT_ROOT
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(COMMAND), *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
+        argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=240, check=False
     )
 
 
@@ -149,3 +153,49 @@ def test_verbose_shows_the_details(env, tmp_path) -> None:
     assert result.returncode == 2
     assert "Traceback" in result.stderr
     assert result.stderr.splitlines()[-1].startswith("analytics-pipeline init-db: error:")
+
+
+def _pipe_to_head(args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`analytics-pipeline ARGS | head -1` in bash; stderr ends with the command's status."""
+    script = f'"{COMMAND}" {args} | head -1; echo "status=${{PIPESTATUS[0]}}" >&2'
+    return _execute([BASH, "-c", script], env)
+
+
+def test_output_to_a_closed_pipe_ends_quietly(env, tmp_path) -> None:
+    """`integrations list | head -1`: head leaves after one line, the rest of the listing
+    meets a closed pipe: no "error:" line, no traceback, the status of a command ended by
+    SIGPIPE (141), as other Unix tools."""
+    assert run(["init-db"], env).returncode == 0
+    engine = sa.create_engine(env["ANALYTICS_WAREHOUSE_URL"])
+    with engine.begin() as conn:
+        for n in range(1500):  # ~150 KB of listing: more than a pipe holds
+            wh.add_integration(
+                conn,
+                **acme_integration(
+                    integration_id=f"acme-{n:04}", external_account_id=str(1_000_000 + n)
+                ),
+            )
+    engine.dispose()
+    for args in ("integrations list", "integrations list --json"):
+        result = _pipe_to_head(args, env)
+        first = result.stdout.splitlines()
+        assert len(first) == 1 and first[0].startswith(("ORGANIZATION", "[")), result.stdout
+        assert result.stderr == "status=141\n", result.stderr
+
+
+def test_a_reader_that_closes_at_once_gets_no_error_either(env) -> None:
+    """The reader closes its end before the command writes anything (a real pipe, no shell)."""
+    assert run(["init-db"], env).returncode == 0
+    process = subprocess.Popen(
+        [str(COMMAND), "integrations", "list"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(timeout=240) == 141
+    assert stderr == ""

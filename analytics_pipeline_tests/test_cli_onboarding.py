@@ -165,11 +165,12 @@ def test_add_verify_adds_only_an_account_the_platform_confirms(on_sandbox, capsy
     main(["integrations", "list", "--json"])
     ids = [row["integration_id"] for row in json.loads(capsys.readouterr().out)]
     assert ids == ["acme-ig"]
-    assert on_sandbox.request_count() == 2  # one call per verification
+    # The verified account: its read and its token's expiry (Meta); the refused one: its read.
+    assert on_sandbox.request_count() == 3
     # An account already tracked is refused before any call to the platform.
     assert add("acme-ig-3", "instagram", "17841400000000001", "--verify") == 2
     assert "already tracks instagram account" in one_line(capsys.readouterr().err)
-    assert on_sandbox.request_count() == 2
+    assert on_sandbox.request_count() == 3
 
 
 def test_verify_calls_the_platform_once_with_the_integrations_credential(

@@ -14,7 +14,7 @@ from analytics_pipeline.defs.assets import (
     CONTENT_DAILY_METRICS,
     CONTENT_METADATA,
 )
-from analytics_pipeline.ingest import PartitionOutcome, Status
+from analytics_pipeline.ingest import IngestOptions, PartitionOutcome, Status
 from analytics_pipeline.records import AssetName, ContentPartition, ErrorClass
 
 DAYS = [dt.date(2026, 11, 1) + dt.timedelta(days=n) for n in range(5)]
@@ -23,12 +23,15 @@ INTEGRATIONS = [f"int-{n}" for n in range(3 * CONCURRENCY)]
 
 
 KEYS = [ContentPartition(day, i).key for day in DAYS for i in INTEGRATIONS]
+OPTIONS = IngestOptions(
+    lookback_days=1, snapshot_cutoff=dt.timedelta(hours=2), partitions_start=DAYS[0]
+)
 
 
 def _context() -> SimpleNamespace:
     silent = SimpleNamespace(info=lambda _m: None, error=lambda _m: None, warning=lambda _m: None)
     selected = {CONTENT_METADATA, CONTENT_DAILY_METRICS, ACCOUNT_DAILY_METRICS}
-    return SimpleNamespace(selected_asset_keys=selected, log=silent)
+    return SimpleNamespace(selected_asset_keys=selected, log=silent, retry_number=0)
 
 
 def _slow_ingest(started: list[str], produced: list[str]):
@@ -56,7 +59,7 @@ def _run(monkeypatch, started: list[str], produced: list[str]):
     platforms = SimpleNamespace(
         create_client=None, max_concurrency=CONCURRENCY, pacer=lambda _stop: None
     )
-    run = ingestion.IntegrationRun(_context(), None, platforms, None)  # type: ignore[arg-type]
+    run = ingestion.IntegrationRun(_context(), None, platforms, OPTIONS)  # type: ignore[arg-type]
     return run.outcomes(KEYS)
 
 
@@ -92,7 +95,7 @@ def test_a_stop_request_ends_the_run_and_fails_the_rest_as_stopped(monkeypatch) 
     )
     context = _context()
     context.selected_asset_keys = {CONTENT_METADATA}
-    run = ingestion.IntegrationRun(context, None, platforms, None)  # type: ignore[arg-type]
+    run = ingestion.IntegrationRun(context, None, platforms, OPTIONS)  # type: ignore[arg-type]
     outcomes = run.outcomes(KEYS)
     first = next(outcomes)
     stop.request_stop()

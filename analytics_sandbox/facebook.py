@@ -15,6 +15,12 @@ Facebook objects:
   post_impressions_unique, post_video_likes_by_reaction_type, post_video_social_actions, ...);
   breakdown values list non-zero keys only
 - `POST /{version}/` with `batch=[...]` (at most 50 items; each item a JSON *string* body)
+- `GET /{version}/debug_token?input_token=..` (also as a batch item, the way our clients ask
+  it: the token stays out of the request line): a Page token's `expires_at` 0 (never),
+  `data_access_expires_at` 90 days ahead, `is_valid`, `scopes`; the `meta_token_limits` switch
+  (keyed by a token's fingerprint, or "*") makes a token expire or lose data access soon, or
+  be invalid. A request with `input_token` in its query string is flagged in the request log
+  like one with `access_token` there (and its value is masked).
 
 Instagram objects (IG account ids start with 1784; media ids with 18) are served by
 `sandbox.instagram` through the same pipeline.
@@ -72,12 +78,14 @@ from analytics_sandbox.common import CallStart, Outcome, bearer_token, sandbox_c
 from analytics_sandbox.data import is_ig_user_id
 from analytics_sandbox.faults import TransientKind
 from analytics_sandbox.graph import (
+    DEBUG_TOKEN,
     DEFAULT_LIMIT,
     MAX_LIMIT,
     CallContext,
     FieldSpec,
     GraphError,
     Operation,
+    debug_token_body,
     decode_cursor,
     expired_token,
     graph_dumps,
@@ -580,6 +588,8 @@ def touched_accounts(op: Operation | None, state: SandboxState) -> tuple[str, ..
     if op is None or not op.segments:
         return ()
     object_id = op.segments[0]
+    if object_id == DEBUG_TOKEN:
+        return ()  # about a token, not an account
     if instagram.owns(object_id, state):
         return (instagram.account_of(object_id, state),)
     video = data.decode_video_id(object_id, state.config)
@@ -593,6 +603,10 @@ def execute(op: Operation, state: SandboxState, ctx: CallContext) -> Any:
     if not op.segments:
         raise unknown_path(())
     object_id, edges = op.segments[0], op.segments[1:]
+    if object_id == DEBUG_TOKEN and not edges:
+        token = op.param("input_token")
+        limits = state.faults.token_limits(token) if token else {}
+        return debug_token_body(token, limits, ctx.now)
     if instagram.owns(object_id, state):
         return instagram.execute(op, state, ctx)
     video = data.decode_video_id(object_id, state.config)
@@ -728,6 +742,7 @@ async def _graph_call(request: Request, prepared: Prepared) -> Response:
         partial(_graph_answer, request, prepared),
         page_ids=prepared.page_ids,
         batch_size=prepared.batch_size,
+        token_params=("access_token", "input_token"),
         body_param_names=form_names,
     )
 

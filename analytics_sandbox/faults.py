@@ -7,6 +7,7 @@ or over HTTP (`POST /_sandbox/faults`) while requests are being served.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -59,7 +60,13 @@ DEFAULTS: dict[str, Any] = {
     # post.fields, repost_count, api.x.com problem types). The other spelling's parameters get
     # X's 400 invalid-request problem.
     "x_spelling": "tweet",
+    # What Meta's debug_token reports for a token, keyed by `token_fingerprint(token)` or "*"
+    # (every other token): {"expires_in_s": n (absent: never, expires_at 0),
+    # "data_access_expires_in_s": n (absent: 90 days), "is_valid": bool (absent: true)},
+    # seconds from the sandbox clock. The fingerprint keeps token values out of the switches.
+    "meta_token_limits": {},
 }
+_TOKEN_LIMIT_KEYS = {"expires_in_s": int, "data_access_expires_in_s": int, "is_valid": bool}
 X_SPELLINGS = frozenset({"tweet", "post"})
 
 _SET_SWITCHES = frozenset(
@@ -133,6 +140,20 @@ class FaultState:
             failures = dict(self._values["transient_failures"])
             failures[page_id] = failures.get(page_id, 0) + _non_negative_int("count", count)
             self._values["transient_failures"] = failures
+
+    def set_token_limits(self, token: str, **limits: Any) -> None:
+        """What debug_token reports for `token` (or "*": every token), see `meta_token_limits`."""
+        key = "*" if token == "*" else token_fingerprint(token)  # noqa: S105
+        with self._lock:
+            current = dict(self._values["meta_token_limits"])
+            current[key] = limits
+            self._values["meta_token_limits"] = _token_limits(current)
+
+    def token_limits(self, token: str) -> dict[str, Any]:
+        """The limits debug_token reports for `token` (its own entry, else "*", else none)."""
+        with self._lock:
+            limits = self._values["meta_token_limits"]
+            return dict(limits.get(token_fingerprint(token), limits.get("*", {})))
 
     def delete_post(self, post_id: str) -> None:
         with self._lock:
@@ -291,6 +312,8 @@ def _normalize(name: str, value: Any) -> Any:
         return _failure_counts(value)
     if name == "invalid_metrics_for":
         return _metrics_by_kind(value)
+    if name == "meta_token_limits":
+        return _token_limits(value)
     if name == "transient_kind":
         allowed = {CYCLE, *(kind.value for kind in TransientKind)}
         if value not in allowed:
@@ -349,3 +372,28 @@ def _failure_counts(value: Any) -> dict[str, int]:
         if _non_negative_int("transient_failures count", count):
             counts[page_id] = count
     return counts
+
+
+def token_fingerprint(token: str) -> str:
+    """The key of a token in `meta_token_limits`: 16 hex digits of its SHA-256."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+def _token_limits(value: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(value, Mapping):
+        raise ValueError("meta_token_limits must map token fingerprints (or '*') to limits")
+    out: dict[str, dict[str, Any]] = {}
+    for key, limits in value.items():
+        if not isinstance(key, str) or not key or not isinstance(limits, Mapping):
+            raise ValueError("meta_token_limits must map token fingerprints (or '*') to limits")
+        for name, item in limits.items():
+            kind = _TOKEN_LIMIT_KEYS.get(name)
+            if kind is None or isinstance(item, bool) is not (kind is bool):
+                raise ValueError(
+                    f"meta_token_limits: {name!r} must be one of {sorted(_TOKEN_LIMIT_KEYS)} "
+                    "(seconds as integers, is_valid a boolean)"
+                )
+            if not isinstance(item, kind):
+                raise ValueError(f"meta_token_limits: {name!r} must be a {kind.__name__}")
+        out[key] = dict(limits)
+    return out

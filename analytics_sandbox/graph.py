@@ -123,6 +123,54 @@ def _graph_clock(moment: dt.datetime) -> str:
     return pacific.strftime("%A, %d-%b-%y %H:%M:%S PST")
 
 
+# --- debug_token -------------------------------------------------------------------------------
+
+DEBUG_TOKEN = "debug_token"  # noqa: S105 (a Graph path, not a secret)
+DATA_ACCESS_DAYS = 90  # a user's data access lasts 90 days after their last visit
+_SANDBOX_APP_ID = "100000000000001"
+_SCOPES = (
+    "pages_show_list",
+    "pages_read_engagement",
+    "read_insights",
+    "instagram_basic",
+    "instagram_manage_insights",
+    "business_management",
+)
+
+
+def debug_token_body(
+    input_token: str | None, limits: dict[str, Any], now: dt.datetime
+) -> dict[str, Any]:
+    """`GET /debug_token?input_token=...` as Graph answers it for a Page token: `expires_at`
+    0 (never) unless `limits` say otherwise, `data_access_expires_at` 90 days ahead, and an
+    `error` member beside `is_valid: false` (see FaultState `meta_token_limits`)."""
+    if not input_token:
+        raise invalid_parameter("The parameter input_token is required")
+    expires_in = limits.get("expires_in_s")
+    access_in = limits.get("data_access_expires_in_s", DATA_ACCESS_DAYS * 86_400)
+    digest = hashlib.sha256(input_token.encode()).hexdigest()
+    data: dict[str, Any] = {
+        "app_id": _SANDBOX_APP_ID,
+        "type": "PAGE",
+        "application": "Analytics Sandbox",
+        "data_access_expires_at": int(now.timestamp()) + access_in,
+        "expires_at": 0 if expires_in is None else int(now.timestamp()) + expires_in,
+        "is_valid": bool(limits.get("is_valid", True)),
+        "issued_at": int(now.timestamp()) - 30 * 86_400,
+        "scopes": list(_SCOPES),
+        "user_id": str(10_000_000 + int(digest[:8], 16) % 90_000_000),
+    }
+    if not data["is_valid"]:
+        data["error"] = {
+            "code": 190,
+            "message": "Error validating access token: The session has been invalidated "
+            "because the user changed their password or Facebook has changed the session for "
+            "security reasons.",
+            "subcode": 460,
+        }
+    return {"data": data}
+
+
 # --- formats -----------------------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from analytics_sandbox.faults import FaultState
 from analytics_sandbox.tokens import TokenAuthority
 
 _REDACTED = "***"
-_SECRET_PARAMS = frozenset({"access_token"})
+_SECRET_PARAMS = frozenset({"access_token", "input_token"})
 
 
 @dataclass(frozen=True)

@@ -1,39 +1,39 @@
 """Warning before a Meta (Facebook / Instagram) token stops working.
 
-Meta reports a token's limits through `GET /debug_token` (`data.expires_at`, 0 = never;
-`data.data_access_expires_at`, after which the token can no longer read data; `data.is_valid`).
-A Page token made from a long-lived user token usually never expires by time, but its data
-access does (90 days without the user coming back). `meta_expiry_warning` turns such a reply
-into one operator line, or None when nothing is due within `warn_days`.
+Meta reports a token's limits through `debug_token` (read by the Graph clients'
+`token_status()`, see `platforms.graph_token`): `expires_at` (never, for a Page token made from
+a long-lived user token), `data_access_expires_at` (after which the token can no longer read
+data: 90 days without the user coming back) and `is_valid`. `meta_expiry_warning` turns that
+into one operator line, or None when nothing is due within `warn_days`
+(ANALYTICS_TOKEN_EXPIRY_WARN_DAYS). The line names the integration, never the token.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from typing import Any
+
+from analytics_pipeline.platforms.base import TokenStatus
+
+META_PLATFORMS = frozenset({"facebook", "instagram"})
 
 
 def meta_expiry_warning(
-    integration_id: str, debug_token: Mapping[str, Any], now: dt.datetime, warn_days: int
+    integration_id: str, status: TokenStatus, now: dt.datetime, warn_days: int
 ) -> str | None:
-    """One line about the token of `integration_id` from a debug_token reply (its top-level
-    object or its `data`), or None when it stays usable beyond `warn_days` days."""
-    data = debug_token.get("data", debug_token)
-    if not isinstance(data, Mapping):
-        return None
-    if data.get("is_valid") is False:
+    """One line about the token of `integration_id`, or None when it stays usable beyond
+    `warn_days` days. The earliest of the two limits wins."""
+    if not status.is_valid:
         return (
             f"The Meta token of integration {integration_id!r} is no longer valid: "
             "re-authorize it and store the new token."
         )
     limits = [
         (label, moment)
-        for label, key in (
-            ("expires", "expires_at"),
-            ("loses data access", "data_access_expires_at"),
+        for label, moment in (
+            ("expires", status.expires_at),
+            ("loses data access", status.data_access_expires_at),
         )
-        if (moment := _moment(data.get(key))) is not None
+        if moment is not None
     ]
     if not limits:
         return None
@@ -53,10 +53,3 @@ def meta_expiry_warning(
         f"The Meta token of integration {integration_id!r} {label} on {when} ({span}): "
         "re-authorize it before then."
     )
-
-
-def _moment(value: Any) -> dt.datetime | None:
-    """An epoch-seconds limit; 0 (never) and malformed values are None."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        return None
-    return dt.datetime.fromtimestamp(value, dt.UTC)

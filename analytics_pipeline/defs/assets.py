@@ -150,8 +150,9 @@ def social_ingestion(
             run_id=context.run.run_id,
         )
         ingestion = IntegrationRun(context, engine, platforms, options)
+        warned: set[str] = set()  # integrations whose token warning is on a materialization
         for outcome in ingestion.outcomes(partition_keys):
-            event = _event_for(outcome)
+            event = _event_for(outcome, _first_warning(ingestion, outcome, warned))
             if event is not None:
                 yield event
             if outcome.status is Status.FAILED:
@@ -171,13 +172,29 @@ def social_ingestion(
         raise _failure_for(failures, unrecorded, stopped=stopped)
 
 
-def _event_for(outcome: PartitionOutcome) -> dg.AssetMaterialization | None:
+def _first_warning(
+    ingestion: IntegrationRun, outcome: PartitionOutcome, warned: set[str]
+) -> str | None:
+    """The integration's token warning for its first materialization of the run, else None."""
+    warning = ingestion.token_warnings.get(outcome.integration_id)
+    if warning is None or outcome.status is not Status.MATERIALIZED:
+        return None
+    if outcome.integration_id in warned:
+        return None
+    warned.add(outcome.integration_id)
+    return warning
+
+
+def _event_for(
+    outcome: PartitionOutcome, token_warning: str | None = None
+) -> dg.AssetMaterialization | None:
     if outcome.status is not Status.MATERIALIZED:
         return None
+    extra = {} if token_warning is None else {"token_warning": token_warning}
     return dg.AssetMaterialization(
         asset_key=dg.AssetKey(outcome.asset.value),
         partition=outcome.partition.key,
-        metadata={**_plottable(outcome.metadata), "dagster/row_count": outcome.rows},
+        metadata={**_plottable(outcome.metadata), **extra, "dagster/row_count": outcome.rows},
     )
 
 

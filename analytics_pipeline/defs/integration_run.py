@@ -10,6 +10,10 @@ of issue 10 live here:
   never turned into a retry: the rest come back as `stopped` failures;
 - a retry redoes only what failed: partitions materialized by an earlier attempt of this run,
   or by the runs a re-execution re-executes, are neither fetched nor written again.
+
+A worker's `Notice` (a Meta token that expires or loses data access soon, from the token check
+of a run's first step attempt) is logged once as a Dagster warning; `social_ingestion` also puts
+it on the integration's first materialization of the run (`token_warning`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from analytics_pipeline.defs.resources import PlatformsResource
 from analytics_pipeline.ingest import (
     IngestOptions,
     IntegrationRequest,
+    Notice,
     PartitionOutcome,
     ingest_integration,
     stopped_outcome,
@@ -76,8 +81,14 @@ class IntegrationRun:
         self.context = context
         self.engine = engine
         self.platforms = platforms
-        self.options = options
+        # The token check runs in a run's first step attempt only: one warning per run.
+        self.options = dataclasses.replace(
+            options, check_token=context.retry_number == 0, notify=self._notify
+        )
         self.stopped = False
+        # Token warnings of this run (integration id -> line), logged once as they arrive.
+        self.token_warnings: dict[str, str] = {}
+        self._results: queue.Queue[_Item] = queue.Queue()
         self._stop = threading.Event()
         self._pacer = platforms.pacer(self._stop)
 
@@ -85,9 +96,10 @@ class IntegrationRun:
         requests = self._requests(partition_keys)
         # Bounded: workers commit at most a few partitions ahead of what this thread has
         # recorded in Dagster, so a stop has only those few left to record.
-        results: queue.Queue[PartitionOutcome | _WorkerDone] = queue.Queue(
+        results: queue.Queue[_Item] = queue.Queue(
             maxsize=_BACKLOG_PER_WORKER * self.platforms.max_concurrency
         )
+        self._results = results
         pool = ThreadPoolExecutor(max_workers=self.platforms.max_concurrency)
         futures = [pool.submit(self._work, request, results) for request in requests]
         try:
@@ -137,11 +149,11 @@ class IntegrationRun:
         )
         return requests
 
-    def _work(
-        self,
-        request: IntegrationRequest,
-        results: queue.Queue[PartitionOutcome | _WorkerDone],
-    ) -> None:
+    def _notify(self, notice: Notice) -> None:
+        """A worker's notice, handed to the step's thread (which logs it) like an outcome."""
+        self._results.put(notice)
+
+    def _work(self, request: IntegrationRequest, results: queue.Queue[_Item]) -> None:
         reported: set[tuple[AssetName, dt.date]] = set()
         error: Exception | None = None
 
@@ -164,7 +176,7 @@ class IntegrationRun:
         self,
         requests: list[IntegrationRequest],
         futures: list[Future[None]],
-        results: queue.Queue[PartitionOutcome | _WorkerDone],
+        results: queue.Queue[_Item],
     ) -> Iterator[PartitionOutcome]:
         reported: set[tuple[AssetName, ContentPartition]] = set()
         running = len(requests)
@@ -178,6 +190,9 @@ class IntegrationRun:
                 reported.add((item.asset, item.partition))
                 yield item
                 continue
+            if isinstance(item, Notice):
+                self._log_notice(item)
+                continue
             running -= 1
             if item.error is not None:
                 self.context.log.error(
@@ -190,9 +205,14 @@ class IntegrationRun:
         if self.stopped:
             yield from self._not_reached(requests, reported)
 
-    def _next(
-        self, results: queue.Queue[PartitionOutcome | _WorkerDone]
-    ) -> PartitionOutcome | _WorkerDone:
+    def _log_notice(self, notice: Notice) -> None:
+        if notice.warning:
+            self.token_warnings[notice.integration_id] = notice.message
+            self.context.log.warning(notice.message)
+        else:
+            self.context.log.info(notice.message)
+
+    def _next(self, results: queue.Queue[_Item]) -> _Item:
         while True:
             if not self.stopped and stop_requested():
                 raise _StopAsked()
@@ -273,6 +293,9 @@ class _WorkerDone:
     reported: set[tuple[AssetName, dt.date]]
     error: Exception | None
 
+
+# What a worker hands to the step's thread.
+_Item = PartitionOutcome | _WorkerDone | Notice
 
 _INTERRUPT_NAMES = frozenset({"KeyboardInterrupt", "DagsterExecutionInterruptedError"})
 

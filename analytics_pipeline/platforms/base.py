@@ -126,6 +126,19 @@ class Account:
 
 
 @dataclass(frozen=True)
+class TokenStatus:
+    """What a platform says about the lifetime of the token it was called with (Meta's
+    `debug_token`), parsed at the boundary. A limit is None when the platform reports none
+    (Meta's `expires_at: 0` means "never")."""
+
+    is_valid: bool
+    expires_at: dt.datetime | None = None
+    # After this the token can no longer read data (Meta: 90 days without the user's return).
+    data_access_expires_at: dt.datetime | None = None
+    scopes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class AccountDescription:
     """What the platform says about the tracked account (`PlatformClient.describe_account`)."""
 
@@ -244,6 +257,11 @@ class PlatformClient(abc.ABC):
         and that the token reaches it. Errors are `PlatformError`s, classified as usual (a
         revoked token or a missing role is PERMANENT_CREDENTIAL; an id of another kind of object
         is PERMANENT_CONFIG with code "wrong_account_kind")."""
+
+    def token_status(self) -> TokenStatus | None:
+        """ONE request asking the platform how long the client's token stays usable, for the
+        platforms that report it (Meta); None for the others (no request)."""
+        return None
 
     @property
     @abc.abstractmethod

@@ -89,6 +89,7 @@ from analytics_pipeline.platforms.base import (
     Account,
     AccountDescription,
     PlatformError,
+    TokenStatus,
     days_between,
 )
 from analytics_pipeline.platforms.common import SessionClient
@@ -107,6 +108,7 @@ from analytics_pipeline.platforms.graph import (
     text_field,
     unix,
 )
+from analytics_pipeline.platforms.graph_token import read_token_status
 from analytics_pipeline.platforms.http import ApiSession, RetryConfig
 from analytics_pipeline.platforms.redact import redacting_logger
 from analytics_pipeline.platforms.text import extract_hashtags
@@ -567,6 +569,10 @@ class FacebookClient(SessionClient):
     def rejected_metrics(self) -> tuple[str, ...]:
         """Post-item and reel metrics rejected so far (see `GraphApi.rejection_report`)."""
         return self._graph.rejection_report(lambda family: family in _CONTENT_FAMILIES)
+
+    def token_status(self) -> TokenStatus:
+        """The token's limits from `debug_token`, in ONE batch call (see `graph_token`)."""
+        return read_token_status(self._graph, self.account.token)
 
     def describe_account(self) -> AccountDescription:
         """`GET /{page-id}?fields=id,name,link,followers_count`: `followers_count` needs the

@@ -88,6 +88,7 @@ from analytics_pipeline.platforms.base import (
     Account,
     AccountDescription,
     PlatformError,
+    TokenStatus,
     days_between,
 )
 from analytics_pipeline.platforms.common import SessionClient, utc_now
@@ -106,6 +107,7 @@ from analytics_pipeline.platforms.graph import (
     text_field,
     unix,
 )
+from analytics_pipeline.platforms.graph_token import read_token_status
 from analytics_pipeline.platforms.http import ApiSession, RetryConfig
 from analytics_pipeline.platforms.redact import redacting_logger
 from analytics_pipeline.platforms.text import extract_hashtags
@@ -424,6 +426,10 @@ class InstagramClient(SessionClient):
     def rejected_metrics(self) -> tuple[str, ...]:
         """Media insights rejected so far, per media type (see `GraphApi.rejection_report`)."""
         return self._graph.rejection_report(_is_media_scope)
+
+    def token_status(self) -> TokenStatus:
+        """The token's limits from `debug_token`, in ONE batch call (see `graph_token`)."""
+        return read_token_status(self._graph, self.account.token)
 
     def describe_account(self) -> AccountDescription:
         """`GET /{ig-user-id}?fields=id,username,name,followers_count`. A Facebook Page id has

@@ -28,7 +28,7 @@ MASK = "***"
 
 # Query parameters whose value is a credential (lower case).
 SENSITIVE_QUERY_PARAMS: frozenset[str] = frozenset(
-    {"access_token", "appsecret_proof", "client_secret", "fb_exchange_token"}
+    {"access_token", "appsecret_proof", "client_secret", "fb_exchange_token", "input_token"}
 )
 
 _PARAM_NAMES = "|".join(sorted(SENSITIVE_QUERY_PARAMS))
