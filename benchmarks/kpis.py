@@ -78,7 +78,7 @@ def seed(engine: sa.Engine, integrations: int, items: int) -> None:
                 conn,
                 **ids,
                 platform=platform,
-                external_account_id=integration_id,
+                external_account_id=_account_id(platform, n),
                 display_name=integration_id,
                 credential_env="BENCH_TOKEN",
                 now=NOW,
@@ -106,6 +106,11 @@ def seed(engine: sa.Engine, integrations: int, items: int) -> None:
                     observed_at=NOW,
                     metrics=AccountMetrics(followers_total=1000 + n + offset, reach=5000),
                 )
+
+
+def _account_id(platform: str, n: int) -> str:
+    """A valid account id of the platform (onboarding checks them), unique per integration."""
+    return f"urn:li:organization:{n + 1}" if platform == "linkedin" else str(1_000_000 + n)
 
 
 def best_of(repeat: int, run: Callable[[], Any]) -> tuple[float, Any]:

@@ -16,16 +16,17 @@ import pandas as pd
 import sqlalchemy as sa
 
 from analytics_pipeline.kpis import account, content, rollup
+from analytics_pipeline.records import METRIC_FIELDS, ValueKind
 from analytics_pipeline.warehouse._sql import require_aware, require_date
 from analytics_pipeline.warehouse.bulk import UpsertCounts, UpsertSpec, bulk_upsert
 from analytics_pipeline.warehouse.tables import (
     ACCOUNT_KPIS_KEY,
+    CONTENT_KEY,
     CONTENT_PERFORMANCE_KEY,
     account_kpis_daily,
     account_metrics_daily,
     content_items,
     content_metrics_daily,
-    content_metrics_daily_change,
     content_performance_daily,
     tracked_integrations,
 )
@@ -45,27 +46,41 @@ _ACCOUNT_SPEC = UpsertSpec(
 
 def read_content_day(conn: sa.Connection, day: dt.date) -> pd.DataFrame:
     """Every content_metrics_daily row of `day` that has its content item, with the item's
-    columns and the change view's per-day values (`content.INPUT_COLUMNS`)."""
+    columns and the same item's 'lifetime_snapshot' row of the day before
+    (`content.INPUT_COLUMNS`; `content.day_changes` turns them into the change view's values).
+
+    Built for ~100,000 rows: `metric_date` is the constant `day` (not read per row), and
+    `published_at` is read as a plain timestamp and converted to UTC by pandas in one call
+    (UTCDateTime's per-value conversion cost more than the rest of the frame)."""
     day = require_date("day", day)
-    m, item, change = content_metrics_daily, content_items, content_metrics_daily_change
+    m, item, before = content_metrics_daily, content_items, content_metrics_daily.alias("before")
     query = (
         sa.select(
-            *(m.c[name] for name in content.KEY_COLUMNS),
+            *(m.c[name] for name in CONTENT_KEY),
             item.c.platform,
             item.c.format,
-            item.c.published_at,
+            sa.type_coerce(item.c.published_at, sa.DateTime(timezone=True)),
             m.c.value_kind,
-            change.c.counter_decreased,
-            *(m.c[name] for name in content.DAY_METRICS),
-            *(change.c[f"{name}_on_day"] for name in content.DAY_METRICS),
+            *(m.c[name] for name in METRIC_FIELDS),
+            *(before.c[name] for name in METRIC_FIELDS),
         )
         .join(item, _same_item(m, item))
-        .join(change, sa.and_(_same_item(m, change), change.c.metric_date == m.c.metric_date))
+        .outerjoin(
+            before,
+            sa.and_(
+                _same_item(m, before),
+                before.c.metric_date == day - dt.timedelta(days=1),
+                before.c.value_kind == ValueKind.LIFETIME_SNAPSHOT.value,
+            ),
+        )
         .where(m.c.metric_date == day)
-        .order_by(m.c.organization_id, m.c.integration_id, m.c.external_content_id)
+        .order_by(*(m.c[name] for name in CONTENT_KEY))
     )
-    rows = conn.execute(query).all()
-    return pd.DataFrame([tuple(row) for row in rows], columns=list(content.INPUT_COLUMNS))
+    columns = [name for name in content.INPUT_COLUMNS if name != "metric_date"]
+    frame = pd.DataFrame([tuple(row) for row in conn.execute(query)], columns=columns)
+    frame.insert(columns.index("external_content_id") + 1, "metric_date", day)
+    frame["published_at"] = pd.to_datetime(frame["published_at"], utc=True)
+    return frame
 
 
 def _same_item(left: sa.Table, right: sa.Table) -> sa.ColumnElement[bool]:
