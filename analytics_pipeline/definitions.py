@@ -18,6 +18,7 @@ from analytics_pipeline.defs.automation import (
 )
 from analytics_pipeline.defs.kpi_assets import kpi_daily
 from analytics_pipeline.defs.kpi_automation import kpi_job, kpis_after_ingestion_sensor
+from analytics_pipeline.defs.report_assets import social_media_report
 from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResource
 
 
@@ -29,7 +30,7 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
-        assets=[social_ingestion, kpi_daily],
+        assets=[social_ingestion, kpi_daily, social_media_report],
         jobs=[ingestion_job, kpi_job],
         schedules=[daily_ingestion_schedule, refresh_today_schedule],
         sensors=[tracked_integrations_sensor, kpis_after_ingestion_sensor],

@@ -168,7 +168,12 @@ def _fill_0002_additions(engine: sa.Engine) -> None:
 
 
 # Tables created by revisions later than 0002 (absent from a legacy warehouse).
-TABLES_AFTER_0002 = {"integration_credentials", "content_performance_daily", "account_kpis_daily"}
+TABLES_AFTER_0002 = {
+    "integration_credentials",
+    "content_performance_daily",
+    "account_kpis_daily",
+    "social_media_report",
+}
 
 
 def _after(revision: str) -> list[str]:

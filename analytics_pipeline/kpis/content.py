@@ -10,9 +10,10 @@ LinkedIn (daily values) and the lifetime platforms (differences of two snapshots
 thing. `day_changes` computes exactly what the `content_metrics_daily_change` view defines
 (tables.py; a test compares them): reading the stored values and the day before's instead of
 joining the view halves the SQL work of the read (the view's self-join repeats the row's own
-lookup and evaluates its CASEs per row). The view leaves a lifetime item's first observed day NULL (no snapshot the day before);
-when that day is the day the item was published, the snapshot IS the day's change (the item had
-nothing before it existed), so it is used. Any other missing snapshot stays NULL.
+lookup and evaluates its CASEs per row). The view leaves a lifetime item's first observed day
+NULL (no snapshot the day before); when that day is the day the item was published, the
+snapshot IS the day's change (the item had nothing before it existed), so it is used. Any
+other missing snapshot stays NULL.
 """
 
 from __future__ import annotations

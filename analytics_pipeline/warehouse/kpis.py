@@ -64,11 +64,11 @@ def read_content_day(conn: sa.Connection, day: dt.date) -> pd.DataFrame:
             *(m.c[name] for name in METRIC_FIELDS),
             *(before.c[name] for name in METRIC_FIELDS),
         )
-        .join(item, _same_item(m, item))
+        .join(item, same_item(m, item))
         .outerjoin(
             before,
             sa.and_(
-                _same_item(m, before),
+                same_item(m, before),
                 before.c.metric_date == day - dt.timedelta(days=1),
                 before.c.value_kind == ValueKind.LIFETIME_SNAPSHOT.value,
             ),
@@ -83,7 +83,7 @@ def read_content_day(conn: sa.Connection, day: dt.date) -> pd.DataFrame:
     return frame
 
 
-def _same_item(left: sa.Table, right: sa.Table) -> sa.ColumnElement[bool]:
+def same_item(left: sa.FromClause, right: sa.FromClause) -> sa.ColumnElement[bool]:
     return sa.and_(
         *(
             left.c[name] == right.c[name]
@@ -145,7 +145,7 @@ def write_content_performance(
     day, computed_at = require_date("day", day), require_aware("computed_at", computed_at)
     columns = ("external_content_id", *_CONTENT_VALUES)
     counts = UpsertCounts()
-    for (organization_id, integration_id), values in _groups(
+    for (organization_id, integration_id), values in grouped_rows(
         rows, ("organization_id", "integration_id"), columns
     ):
         shared = {
@@ -165,7 +165,7 @@ def write_account_kpis(
     day, computed_at = require_date("day", day), require_aware("computed_at", computed_at)
     columns = ("integration_id", *_ACCOUNT_VALUES)
     counts = UpsertCounts()
-    for (organization_id,), values in _groups(rows, ("organization_id",), columns):
+    for (organization_id,), values in grouped_rows(rows, ("organization_id",), columns):
         shared = {
             "organization_id": organization_id,
             "metric_date": day,
@@ -175,7 +175,7 @@ def write_account_kpis(
     return counts
 
 
-def _groups(
+def grouped_rows(
     frame: pd.DataFrame, by: Sequence[str], columns: Sequence[str]
 ) -> list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
     """The frame's rows as plain tuples of `columns`, grouped by the `by` columns, each group's
@@ -185,7 +185,7 @@ def _groups(
         return []
     ordered = frame.sort_values([*by, columns[0]])
     keys = list(zip(*(ordered[name].tolist() for name in by), strict=True))
-    values = _python_rows(ordered, columns)
+    values = python_rows(ordered, columns)
     groups: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]] = []
     for key, row in zip(keys, values, strict=True):
         if not groups or groups[-1][0] != key:
@@ -194,7 +194,7 @@ def _groups(
     return groups
 
 
-def _python_rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+def python_rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple[Any, ...]]:
     """The frame's rows as tuples of plain Python values (int, float, bool, str, aware
     datetime, None for unknown): bulk.py's fast paths expect exactly those types."""
     converted = [[_python(value) for value in frame[name].tolist()] for name in columns]
