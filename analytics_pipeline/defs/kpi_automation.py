@@ -39,6 +39,10 @@ kpi_job = dg.define_asset_job(
         "content_performance_daily and account_kpis_daily for a range of UTC days, then "
         "social_media_report (the items those days measured)."
     ),
+    # One process per run, steps one after the other (as ingestion_job): step subprocesses
+    # would each pay the imports (dagster, pandas) for a few seconds of SQL, and on SQLite the
+    # two steps' write transactions would only wait for each other.
+    executor_def=dg.in_process_executor,
 )
 
 

@@ -173,3 +173,14 @@ def report_violations(day: dt.date) -> sa.Select[Any]:
         .outerjoin(r, same_item(seen, r))
         .where(seen.c.metric_date == day, broken)
     )
+
+
+def report_items_by_integration(conn: sa.Connection, organization_id: str) -> dict[str, int]:
+    """How many report rows each integration of the organization has."""
+    r = social_media_report
+    query = (
+        sa.select(r.c.integration_id, sa.func.count())
+        .where(r.c.organization_id == organization_id)
+        .group_by(r.c.integration_id)
+    )
+    return {str(integration_id): int(count) for integration_id, count in conn.execute(query)}
