@@ -74,17 +74,26 @@ def content_performance(inputs: pd.DataFrame, day: dt.date) -> pd.DataFrame:
         return pd.DataFrame(columns=list(OUTPUT_COLUMNS))
     changes = day_changes(inputs)
     values = day_values(inputs, changes, day)
-    engagements, known, expected = engagement_totals(inputs["platform"], values)
     result = inputs[[*KEY_COLUMNS, "platform", "format", "published_at"]].copy()
-    result["engagements"] = engagements.astype("Int64")
-    result["engagement_inputs_known"] = known.astype("int64")
-    result["engagement_inputs_expected"] = expected.astype("int64")
+    for name, column in engagement_kpis(inputs["platform"], values).items():
+        result[name] = column
     for name in ("reach", "impressions", "views"):
         result[name] = values[name].astype("Int64")
-    result["engagement_rate_on_reach"] = rate(engagements, values["reach"])
-    result["engagement_rate_on_impressions"] = rate(engagements, values["impressions"])
     result["counter_decreased"] = changes["counter_decreased"].to_numpy()
-    return result.reset_index(drop=True)
+    return result[list(OUTPUT_COLUMNS)].reset_index(drop=True)
+
+
+def engagement_kpis(platforms: pd.Series, values: pd.DataFrame) -> dict[str, pd.Series]:
+    """engagements, engagement_inputs_known/_expected and the rates on reach and on impressions
+    of `values` (one row per item: the DAY_METRICS columns, NaN = unknown)."""
+    engagements, known, expected = engagement_totals(platforms, values)
+    return {
+        "engagements": engagements.astype("Int64"),
+        "engagement_inputs_known": known.astype("int64"),
+        "engagement_inputs_expected": expected.astype("int64"),
+        "engagement_rate_on_reach": rate(engagements, values["reach"]),
+        "engagement_rate_on_impressions": rate(engagements, values["impressions"]),
+    }
 
 
 def day_changes(inputs: pd.DataFrame) -> pd.DataFrame:

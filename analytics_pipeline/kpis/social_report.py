@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analytics_pipeline.kpis.content import DAY_METRICS, engagement_totals, rate
+from analytics_pipeline.kpis.content import DAY_METRICS, engagement_kpis
 from analytics_pipeline.records import CAPTION_EXCERPT_CHARS, TotalsBasis, ValueKind
 
 # Totals that do not add up over days: NULL for 'sum_of_daily' items.
@@ -84,7 +84,6 @@ def social_media_report(items: pd.DataFrame, sums: pd.DataFrame) -> pd.DataFrame
         latest = _floats(frame[f"latest_{name}"])
         added = np.nan if name in NOT_SUMMABLE else _floats(frame[f"sum_{name}"])
         totals[name] = np.where(summed, added, latest)
-    engagements, known, expected = engagement_totals(frame["platform"], totals)
     result = frame[list(KEY_COLUMNS)].copy()
     result["platform"] = frame["platform"]
     result["account_name"] = frame["display_name"].where(
@@ -102,11 +101,8 @@ def social_media_report(items: pd.DataFrame, sums: pd.DataFrame) -> pd.DataFrame
     ).astype("Int64")
     for name in DAY_METRICS:
         result[name] = totals[name].astype("Int64")
-    result["engagements"] = engagements.astype("Int64")
-    result["engagement_inputs_known"] = known.astype("int64")
-    result["engagement_inputs_expected"] = expected.astype("int64")
-    result["engagement_rate_on_reach"] = rate(engagements, totals["reach"])
-    result["engagement_rate_on_impressions"] = rate(engagements, totals["impressions"])
+    for name, column in engagement_kpis(frame["platform"], totals).items():
+        result[name] = column
     return result[list(OUTPUT_COLUMNS)].reset_index(drop=True)
 
 

@@ -144,18 +144,10 @@ def write_content_performance(
     """Upsert the day's `content_performance_daily` rows (one call per integration)."""
     day, computed_at = require_date("day", day), require_aware("computed_at", computed_at)
     columns = ("external_content_id", *_CONTENT_VALUES)
-    counts = UpsertCounts()
-    for (organization_id, integration_id), values in grouped_rows(
-        rows, ("organization_id", "integration_id"), columns
-    ):
-        shared = {
-            "organization_id": organization_id,
-            "integration_id": integration_id,
-            "metric_date": day,
-            "computed_at": computed_at,
-        }
-        counts += bulk_upsert(conn, _CONTENT_SPEC, shared=shared, columns=columns, rows=values)
-    return counts
+    shared = {"metric_date": day, "computed_at": computed_at}
+    return upsert_groups(
+        conn, _CONTENT_SPEC, rows, ("organization_id", "integration_id"), columns, shared
+    )
 
 
 def write_account_kpis(
@@ -164,14 +156,24 @@ def write_account_kpis(
     """Upsert the day's `account_kpis_daily` rows (one call per organization)."""
     day, computed_at = require_date("day", day), require_aware("computed_at", computed_at)
     columns = ("integration_id", *_ACCOUNT_VALUES)
+    shared = {"metric_date": day, "computed_at": computed_at}
+    return upsert_groups(conn, _ACCOUNT_SPEC, rows, ("organization_id",), columns, shared)
+
+
+def upsert_groups(
+    conn: sa.Connection,
+    spec: UpsertSpec,
+    rows: pd.DataFrame,
+    by: Sequence[str],
+    columns: Sequence[str],
+    shared: dict[str, Any],
+) -> UpsertCounts:
+    """Upsert `rows` with one `bulk_upsert` call per group of the `by` columns (sent once per
+    call with the `shared` values), the rows' `columns` varying."""
     counts = UpsertCounts()
-    for (organization_id,), values in grouped_rows(rows, ("organization_id",), columns):
-        shared = {
-            "organization_id": organization_id,
-            "metric_date": day,
-            "computed_at": computed_at,
-        }
-        counts += bulk_upsert(conn, _ACCOUNT_SPEC, shared=shared, columns=columns, rows=values)
+    for key, values in grouped_rows(rows, by, columns):
+        group = {**shared, **dict(zip(by, key, strict=True))}
+        counts += bulk_upsert(conn, spec, shared=group, columns=columns, rows=values)
     return counts
 
 

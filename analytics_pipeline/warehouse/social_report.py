@@ -18,8 +18,8 @@ from analytics_pipeline.kpis import social_report
 from analytics_pipeline.kpis.content import DAY_METRICS
 from analytics_pipeline.records import TotalsBasis, ValueKind
 from analytics_pipeline.warehouse._sql import require_aware, require_date
-from analytics_pipeline.warehouse.bulk import UpsertCounts, UpsertSpec, bulk_upsert
-from analytics_pipeline.warehouse.kpis import grouped_rows, same_item
+from analytics_pipeline.warehouse.bulk import UpsertCounts, UpsertSpec
+from analytics_pipeline.warehouse.kpis import same_item, upsert_groups
 from analytics_pipeline.warehouse.tables import (
     CONTENT_KEY,
     SOCIAL_MEDIA_REPORT_KEY,
@@ -109,19 +109,10 @@ def _number(value: Any) -> int:
 
 def write_report(conn: sa.Connection, rows: pd.DataFrame, computed_at: dt.datetime) -> UpsertCounts:
     """Upsert report rows (one call per integration)."""
-    computed_at = require_aware("computed_at", computed_at)
+    shared = {"computed_at": require_aware("computed_at", computed_at)}
     columns = ("external_content_id", *_VALUES)
-    counts = UpsertCounts()
-    for (organization_id, integration_id), values in grouped_rows(
-        rows, ("organization_id", "integration_id"), columns
-    ):
-        shared = {
-            "organization_id": organization_id,
-            "integration_id": integration_id,
-            "computed_at": computed_at,
-        }
-        counts += bulk_upsert(conn, _SPEC, shared=shared, columns=columns, rows=values)
-    return counts
+    by = ("organization_id", "integration_id")
+    return upsert_groups(conn, _SPEC, rows, by, columns, shared)
 
 
 class ReportDay:

@@ -334,17 +334,7 @@ ACCOUNT_KPIS_KEY: tuple[str, ...] = ACCOUNT_METRICS_KEY
 #   its 'daily' rows (`days_summed` of them), reach NULL (unique members per day do not add up);
 # - engagements, coverage and rates: the content_performance_daily definitions applied to the
 #   totals (NULL when unknown, never 0); as_of_date: the date of the newest metrics row.
-SOCIAL_MEDIA_REPORT_TOTALS: tuple[str, ...] = (
-    "impressions",
-    "reach",
-    "views",
-    "reactions",
-    "likes",
-    "comments",
-    "shares",
-    "clicks",
-    "saves",
-)
+SOCIAL_MEDIA_REPORT_TOTALS: tuple[str, ...] = tuple(n for n in METRIC_FIELDS if n != "video_views")
 TOTALS_BASES: tuple[str, ...] = tuple(basis.value for basis in TotalsBasis)
 
 social_media_report = sa.Table(
