@@ -51,6 +51,8 @@ INPUT_COLUMNS: tuple[str, ...] = (
     *METRIC_FIELDS,
     *(f"{name}_before" for name in METRIC_FIELDS),
 )
+# The INPUT_COLUMNS that hold numbers (NULL = unknown).
+NUMERIC_INPUTS = frozenset((*METRIC_FIELDS, *(f"{name}_before" for name in METRIC_FIELDS)))
 OUTPUT_COLUMNS: tuple[str, ...] = (
     *KEY_COLUMNS,
     "platform",

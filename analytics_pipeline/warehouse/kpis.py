@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -77,10 +78,24 @@ def read_content_day(conn: sa.Connection, day: dt.date) -> pd.DataFrame:
         .order_by(*(m.c[name] for name in CONTENT_KEY))
     )
     columns = [name for name in content.INPUT_COLUMNS if name != "metric_date"]
-    frame = pd.DataFrame([tuple(row) for row in conn.execute(query)], columns=columns)
+    frame = numeric_frame(conn.execute(query).all(), columns, content.NUMERIC_INPUTS)
     frame.insert(columns.index("external_content_id") + 1, "metric_date", day)
     frame["published_at"] = pd.to_datetime(frame["published_at"], utc=True)
     return frame
+
+
+def numeric_frame(
+    rows: Sequence[Sequence[Any]], columns: Sequence[str], numeric: Collection[str]
+) -> pd.DataFrame:
+    """A frame of `rows`, built column by column: the `numeric` columns as float64 arrays (NaN
+    for NULL) in one numpy call each, instead of pandas inferring a type from Python objects."""
+    values = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+    return pd.DataFrame(
+        {
+            name: np.array(column, dtype="float64") if name in numeric else list(column)
+            for name, column in zip(columns, values, strict=True)
+        }
+    )
 
 
 def same_item(left: sa.FromClause, right: sa.FromClause) -> sa.ColumnElement[bool]:

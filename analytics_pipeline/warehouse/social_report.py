@@ -19,7 +19,7 @@ from analytics_pipeline.kpis.content import DAY_METRICS
 from analytics_pipeline.records import TotalsBasis, ValueKind
 from analytics_pipeline.warehouse._sql import require_aware, require_date
 from analytics_pipeline.warehouse.bulk import UpsertCounts, UpsertSpec
-from analytics_pipeline.warehouse.kpis import same_item, upsert_groups
+from analytics_pipeline.warehouse.kpis import numeric_frame, same_item, upsert_groups
 from analytics_pipeline.warehouse.tables import (
     CONTENT_KEY,
     SOCIAL_MEDIA_REPORT_KEY,
@@ -76,8 +76,8 @@ def _read_latest(conn: sa.Connection, day: dt.date) -> pd.DataFrame:
         .where(seen.c.metric_date == day)
         .order_by(*(seen.c[name] for name in CONTENT_KEY))
     )
-    rows = [tuple(row) for row in conn.execute(query)]
-    return pd.DataFrame(rows, columns=list(social_report.INPUT_COLUMNS))
+    numeric = {f"latest_{name}" for name in DAY_METRICS}
+    return numeric_frame(conn.execute(query).all(), social_report.INPUT_COLUMNS, numeric)
 
 
 def _read_daily_sums(conn: sa.Connection, day: dt.date) -> pd.DataFrame:
@@ -95,16 +95,9 @@ def _read_daily_sums(conn: sa.Connection, day: dt.date) -> pd.DataFrame:
         .where(seen.c.metric_date == day)
         .group_by(*(seen.c[name] for name in CONTENT_KEY))
     )
-    rows = [tuple(row) for row in conn.execute(query)]
-    frame = pd.DataFrame(rows, columns=list(social_report.SUM_COLUMNS))
-    # SUM of BIGINT is NUMERIC on PostgreSQL (Decimal): back to numbers pandas computes with.
-    for name in social_report.SUM_COLUMNS[len(CONTENT_KEY) :]:
-        frame[name] = pd.to_numeric(frame[name].map(_number, na_action="ignore"))
-    return frame
-
-
-def _number(value: Any) -> int:
-    return int(value)
+    # Floats: SUM of BIGINT is NUMERIC on PostgreSQL (Decimal), an int on SQLite.
+    numeric = social_report.SUM_COLUMNS[len(CONTENT_KEY) :]
+    return numeric_frame(conn.execute(query).all(), social_report.SUM_COLUMNS, numeric)
 
 
 def write_report(conn: sa.Connection, rows: pd.DataFrame, computed_at: dt.datetime) -> UpsertCounts:
