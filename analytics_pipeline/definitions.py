@@ -23,6 +23,7 @@ from analytics_pipeline.defs.kpi_rollup_automation import (
     ROLLUP_JOBS,
     kpi_rollups_after_daily_sensor,
 )
+from analytics_pipeline.defs.report_assets import social_media_report
 from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResource
 
 
@@ -34,7 +35,13 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
-        assets=[social_ingestion, kpi_daily, kpi_weekly_rollups, kpi_monthly_rollups],
+        assets=[
+            social_ingestion,
+            kpi_daily,
+            social_media_report,
+            kpi_weekly_rollups,
+            kpi_monthly_rollups,
+        ],
         jobs=[ingestion_job, kpi_job, *ROLLUP_JOBS.values()],
         schedules=[daily_ingestion_schedule, refresh_today_schedule],
         sensors=[

@@ -119,6 +119,17 @@ class ValueKind(StrEnum):
     DAILY = "daily"  # the platform's own value for that day
 
 
+class TotalsBasis(StrEnum):
+    """How `social_media_report` gets an item's latest totals (kpis/social_report.py)."""
+
+    LATEST_SNAPSHOT = "latest_snapshot"  # the newest lifetime snapshot's values
+    SUM_OF_DAILY = "sum_of_daily"  # the sum of the platform's per-day values
+
+
+# `social_media_report.caption_excerpt`: the caption's first characters.
+CAPTION_EXCERPT_CHARS = 200
+
+
 METRIC_FIELDS: tuple[str, ...] = (
     "impressions",
     "reach",

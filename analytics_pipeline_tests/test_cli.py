@@ -136,8 +136,38 @@ def test_demo_twice_leaves_the_same_rows(cli_env, capsys):
 
     first = snapshot()
     assert first[0], "the demo landed no content"
+    _assert_kpi_summary(first_out, engine)
     assert sandbox_main(["demo", "--days", "2", "--pages", "2"]) == 0
     assert snapshot() == first
+
+
+def _assert_kpi_summary(out: str, engine: sa.Engine) -> None:
+    """The demo ran the KPI job and printed, per account, what the KPI tables hold."""
+    section = out.split("KPIs per account", 1)[1].splitlines()
+    assert "SUCCESS" in section[0]
+    lines = {line.split()[0]: line.split() for line in section[2:] if line.startswith(" ")}
+    akd, report = tables.account_kpis_daily, tables.social_media_report
+    with engine.connect() as conn:
+        engagements = dict(
+            conn.execute(
+                sa.select(akd.c.integration_id, sa.func.sum(akd.c.engagements)).group_by(
+                    akd.c.integration_id
+                )
+            ).all()
+        )
+        report_rows = dict(
+            conn.execute(
+                sa.select(report.c.integration_id, sa.func.count()).group_by(
+                    report.c.integration_id
+                )
+            ).all()
+        )
+    assert set(lines) == set(engagements) and len(lines) == 5
+    for integration_id, words in lines.items():
+        total = engagements[integration_id]
+        assert words[4] == ("NULL" if total is None else str(total)), words
+        assert words[-1] == str(report_rows.get(integration_id, 0)), words
+    assert sum(report_rows.values()) > 0, "social_media_report is empty after the demo"
 
 
 def _boom() -> int:

@@ -15,8 +15,8 @@ from analytics_pipeline.warehouse import tables as t
 from analytics_pipeline.warehouse.kpi_rollups import refresh_period
 from analytics_pipeline_tests.independent_sql import (
     NOW,
+    assert_same,
     query_rows,
-    same_rows,
     seed_with_daily_kpis,
 )
 from analytics_pipeline_tests.kpi_data import BEFORE, DAY
@@ -181,4 +181,4 @@ def test_rollups_equal_independent_sql(
     stored = _stored(computed, grain, start)
     expected = _independent(computed, start, end)
     assert len(stored) == 10  # 4 integrations, 2 organizations, 4 platforms
-    same_rows(stored, expected)
+    assert_same(stored, expected)

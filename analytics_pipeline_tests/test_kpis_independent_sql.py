@@ -4,25 +4,19 @@ PostgreSQL."""
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
-
 import pytest
 import sqlalchemy as sa
 
 from analytics_pipeline.records import METRIC_FIELDS
 from analytics_pipeline.warehouse import tables as t
-from analytics_pipeline_tests.independent_sql import query_rows, same_rows, seed_with_daily_kpis
+from analytics_pipeline_tests.independent_sql import (
+    assert_same,
+    engagement_columns,
+    independent,
+    seed_with_daily_kpis,
+    stored,
+)
 from analytics_pipeline_tests.kpi_data import DAY
-
-# Written out again here on purpose (not imported from kpis.definitions).
-INPUTS = {
-    "facebook": ("reactions", "comments", "shares", "clicks"),
-    "instagram": ("likes", "comments", "shares", "saves"),
-    "linkedin": ("likes", "comments", "shares", "clicks"),
-    "x": ("likes", "comments", "shares", "saves", "clicks"),
-}
-ALL_INPUTS = sorted({name for names in INPUTS.values() for name in names})
 
 
 def _per_day(name: str) -> str:
@@ -31,22 +25,6 @@ def _per_day(name: str) -> str:
         f"WHEN p.external_content_id IS NOT NULL THEN c.{name} - p.{name} "
         f"WHEN c.published_at >= :start AND c.published_at < :end THEN c.{name} END AS {name}"
     )
-
-
-def _by_platform(expression: Any) -> str:
-    cases = " ".join(
-        f"WHEN d.platform = '{platform}' THEN {expression(names)}"
-        for platform, names in INPUTS.items()
-    )
-    return f"CASE {cases} END"
-
-
-def _known(names: tuple[str, ...]) -> str:
-    return " + ".join(f"(CASE WHEN d.{n} IS NULL THEN 0 ELSE 1 END)" for n in names)
-
-
-def _sum(names: tuple[str, ...]) -> str:
-    return " + ".join(f"COALESCE(d.{n}, 0)" for n in names)
 
 
 def _content_sql() -> str:
@@ -69,9 +47,7 @@ def _content_sql() -> str:
         AND p.external_content_id = c.external_content_id AND p.metric_date = :before
         AND p.value_kind = 'lifetime_snapshot'
     ), e AS (
-      SELECT d.*, {_by_platform(_known)} AS known,
-        CASE WHEN {_by_platform(_known)} > 0 THEN {_by_platform(_sum)} END AS engagements
-      FROM d
+      SELECT d.*, {engagement_columns()} FROM d
     )
     SELECT organization_id, integration_id, external_content_id, engagements, known, reach,
       impressions, views, decreased,
@@ -114,31 +90,13 @@ def _account_sql(content_sql: str) -> str:
     """
 
 
-def _independent(engine: sa.Engine, sql: str) -> list[tuple[Any, ...]]:
-    start = dt.datetime.combine(DAY, dt.time(), tzinfo=dt.UTC)
-    return query_rows(
-        engine,
-        sql,
-        start=start,
-        end=start + dt.timedelta(days=1),
-        day=DAY,
-        before=DAY - dt.timedelta(days=1),
-    )
-
-
-def _stored(engine: sa.Engine, table: sa.Table, columns: list[str]) -> list[tuple[Any, ...]]:
-    with engine.connect() as conn:
-        query = sa.select(*(table.c[c] for c in columns)).where(table.c.metric_date == DAY)
-        return sorted(tuple(row) for row in conn.execute(query))
-
-
 @pytest.fixture
 def computed(engine: sa.Engine) -> sa.Engine:
     return seed_with_daily_kpis(engine, [DAY])
 
 
 def test_content_performance_equals_independent_sql(computed: sa.Engine) -> None:
-    stored = _stored(
+    rows = stored(
         computed,
         t.content_performance_daily,
         [
@@ -155,14 +113,12 @@ def test_content_performance_equals_independent_sql(computed: sa.Engine) -> None
             "engagement_rate_on_impressions",
         ],
     )
-    expected = [
-        (*row[:8], bool(row[8]), *row[9:]) for row in _independent(computed, _content_sql())
-    ]
-    same_rows(stored, expected)
+    expected = [(*row[:8], bool(row[8]), *row[9:]) for row in independent(computed, _content_sql())]
+    assert_same(rows, expected)
 
 
 def test_account_kpis_equal_independent_sql(computed: sa.Engine) -> None:
-    stored = _stored(
+    rows = stored(
         computed,
         t.account_kpis_daily,
         [
@@ -180,4 +136,4 @@ def test_account_kpis_equal_independent_sql(computed: sa.Engine) -> None:
             "engagement_rate",
         ],
     )
-    same_rows(stored, _independent(computed, _account_sql(_content_sql())))
+    assert_same(rows, independent(computed, _account_sql(_content_sql())))

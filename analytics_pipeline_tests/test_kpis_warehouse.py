@@ -111,3 +111,33 @@ def test_a_day_without_any_input_is_empty(seeded: sa.Engine) -> None:
     with seeded.begin() as conn:
         result = refresh_day(conn, BEFORE - dt.timedelta(days=30), NOW)
     assert len(result.content_rows) == 0 and len(result.account_rows) == 0
+
+
+@pytest.mark.parametrize("day", [BEFORE, DAY])
+def test_the_read_path_changes_equal_the_change_view(seeded: sa.Engine, day: dt.date) -> None:
+    """read_content_day + day_changes (what the KPIs use) give the view's values row by row."""
+    from analytics_pipeline.kpis.content import day_changes
+    from analytics_pipeline.records import METRIC_FIELDS
+    from analytics_pipeline.warehouse.kpis import read_content_day
+
+    view = t.content_metrics_daily_change
+    columns = [f"{name}_on_day" for name in METRIC_FIELDS]
+    with seeded.connect() as conn:
+        inputs = read_content_day(conn, day)
+        stored = conn.execute(
+            sa.select(
+                view.c.external_content_id, *(view.c[c] for c in columns), view.c.counter_decreased
+            ).where(view.c.metric_date == day)
+        ).all()
+    changes = day_changes(inputs)
+    ours = {
+        item: (*(None if v != v else int(v) for v in row[:-1]), bool(row[-1]))
+        for item, row in zip(
+            inputs["external_content_id"],
+            changes[[*columns, "counter_decreased"]].itertuples(index=False, name=None),
+            strict=True,
+        )
+    }
+    expected = {row[0]: (*row[1:-1], bool(row[-1])) for row in stored}
+    assert ours == expected and len(expected) >= 3
+    assert any(decreased for *_, decreased in ours.values()) == (day == DAY)

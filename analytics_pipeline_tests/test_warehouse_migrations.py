@@ -173,6 +173,7 @@ TABLES_AFTER_0002 = {
     "content_performance_daily",
     "account_kpis_daily",
     "kpi_rollups",
+    "social_media_report",
 }
 
 

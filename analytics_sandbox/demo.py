@@ -2,8 +2,9 @@
 
 Starts the sandbox (all four platform APIs) on a free local port, tracks N Facebook pages and one
 Instagram, LinkedIn and X account (idempotently), runs a single-run backfill of the last D
-complete days through Dagster on $DAGSTER_HOME, and prints what landed. Running it twice leaves
-the same rows.
+complete days through Dagster on $DAGSTER_HOME, prints what landed, then runs the KPI job over
+those days (as the KPI sensor would) and prints a KPI summary per account (demo_kpis.py).
+Running it twice leaves the same rows.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from analytics_pipeline.ingest import snapshot_day
 from analytics_pipeline.records import PLATFORMS
 from analytics_pipeline.warehouse import tables
 from analytics_pipeline.warehouse.migrations import migrate
+from analytics_sandbox.demo_kpis import print_kpis
 from analytics_sandbox.server import SandboxServer
 
 DEMO_ORG = "demo-org"
@@ -83,12 +85,14 @@ def run_demo(days: int, pages: int) -> int:
         ).runs
         sandbox_requests = sandbox.request_count()
     print_summary(engine, ids, start, end, summaries, sandbox_requests)
+    kpi_run = runs.run_kpis(start, end)  # what the KPI sensor requests once ingestion lands
+    print_kpis(engine, DEMO_ORG, start, end, kpi_run)
     print(
         f"\nDone in {time.perf_counter() - started:.1f}s. Warehouse: "
         f"{engine.url.render_as_string(hide_password=True)}; Dagster home: {home}.\n"
         "Open the UI with `dg dev` (see README) to browse the runs and partitions."
     )
-    return 0 if all(summary.success for summary in summaries) else 1
+    return 0 if all(summary.success for summary in summaries) and kpi_run.success else 1
 
 
 def _counts(engine: sa.Engine, ids: list[str], start: dt.date, end: dt.date) -> dict[str, tuple]:

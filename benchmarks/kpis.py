@@ -7,7 +7,8 @@ for the day, measures separately (best of `--repeat`):
 - read: `read_content_day` + `read_account_day` (the SQL and the DataFrames);
 - compute: `content_performance` + `account_kpis` (pandas only);
 - write: `refresh_day` in one transaction (read + compute + upsert) on an empty KPI table,
-  then again (every row unchanged).
+  then again (every row unchanged);
+- report: `refresh_report_day` (social_media_report: read + compute + upsert), likewise.
 Prints one JSON object; `compute_to_read_ratio` is compute time / read time.
 
     python -m benchmarks.kpis [--integrations 1000] [--items 100] [--url URL]
@@ -45,6 +46,7 @@ from analytics_pipeline.warehouse import (
     upsert_content_metrics,
 )
 from analytics_pipeline.warehouse.kpis import read_account_day, read_content_day, refresh_day
+from analytics_pipeline.warehouse.social_report import refresh_report_day
 
 DAY = dt.date(2026, 3, 2)
 NOW = dt.datetime(2026, 3, 3, 1, 30, tzinfo=dt.UTC)
@@ -78,7 +80,7 @@ def seed(engine: sa.Engine, integrations: int, items: int) -> None:
                 conn,
                 **ids,
                 platform=platform,
-                external_account_id=integration_id,
+                external_account_id=_account_id(platform, n),
                 display_name=integration_id,
                 credential_env="BENCH_TOKEN",
                 now=NOW,
@@ -106,6 +108,11 @@ def seed(engine: sa.Engine, integrations: int, items: int) -> None:
                     observed_at=NOW,
                     metrics=AccountMetrics(followers_total=1000 + n + offset, reach=5000),
                 )
+
+
+def _account_id(platform: str, n: int) -> str:
+    """A valid account id of the platform (onboarding checks them), unique per integration."""
+    return f"urn:li:organization:{n + 1}" if platform == "linkedin" else str(1_000_000 + n)
 
 
 def best_of(repeat: int, run: Callable[[], Any]) -> tuple[float, Any]:
@@ -136,6 +143,13 @@ def measure(engine: sa.Engine, repeat: int) -> dict[str, Any]:
 
     first_s, first = best_of(1, refresh)
     rerun_s, rerun = best_of(1, refresh)
+
+    def report() -> Any:
+        with engine.begin() as conn:
+            return refresh_report_day(conn, DAY, NOW)
+
+    report_s, report_first = best_of(1, report)
+    report_rerun_s, report_rerun = best_of(1, report)
     return {
         "content_rows": len(content_rows),
         "account_rows": len(account_rows),
@@ -147,6 +161,10 @@ def measure(engine: sa.Engine, repeat: int) -> dict[str, Any]:
         "refresh_day_rerun_s": round(rerun_s, 3),
         "refresh_day_rerun_unchanged": rerun.content_counts.unchanged
         + rerun.account_counts.unchanged,
+        "report_insert_s": round(report_s, 3),
+        "report_insert_rows": report_first.counts.inserted,
+        "report_rerun_s": round(report_rerun_s, 3),
+        "report_rerun_unchanged": report_rerun.counts.unchanged,
     }
 
 

@@ -24,6 +24,7 @@ from analytics_pipeline.defs.assets import (
 )
 from analytics_pipeline.defs.kpi_assets import KPI_ASSET_KEYS
 from analytics_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
+from analytics_pipeline.defs.report_assets import SOCIAL_MEDIA_REPORT
 from analytics_pipeline.records import ContentPartition, PartitionKeyError
 
 INGESTION_ASSETS = (CONTENT_METADATA, CONTENT_DAILY_METRICS, ACCOUNT_DAILY_METRICS)
@@ -33,8 +34,15 @@ KPI_RUN_TAGS = {"dagster/priority": "-1"}
 
 kpi_job = dg.define_asset_job(
     "kpi_job",
-    selection=dg.AssetSelection.assets(*KPI_ASSET_KEYS),
-    description="content_performance_daily and account_kpis_daily for a range of UTC days.",
+    selection=dg.AssetSelection.assets(*KPI_ASSET_KEYS, SOCIAL_MEDIA_REPORT),
+    description=(
+        "content_performance_daily and account_kpis_daily for a range of UTC days, then "
+        "social_media_report (the items those days measured)."
+    ),
+    # One process per run, steps one after the other (as ingestion_job): step subprocesses
+    # would each pay the imports (dagster, pandas) for a few seconds of SQL, and on SQLite the
+    # two steps' write transactions would only wait for each other.
+    executor_def=dg.in_process_executor,
 )
 
 

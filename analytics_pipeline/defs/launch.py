@@ -1,4 +1,5 @@
-"""Launching runs of `ingestion_job` through the Dagster instance, the way the UI does.
+"""Launching runs of `ingestion_job` (and of `kpi_job`, for the demo) through the Dagster
+instance, the way the UI does.
 
 Each run is created and submitted by `dagster job launch` (Dagster's own CLI) against the
 project's code location (workspace.yaml, else the module `analytics_pipeline.definitions`):
@@ -90,21 +91,22 @@ def direct_launch_home(home: Path) -> Path:
     return direct
 
 
-def launch_command(run_id: str, tags: Mapping[str, str]) -> list[str]:
-    """`dagster job launch` for one run of the job with `tags` and a run id chosen here."""
+def launch_command(run_id: str, tags: Mapping[str, str], job: str = JOB_NAME) -> list[str]:
+    """`dagster job launch` for one run of `job` with `tags` and a run id chosen here."""
     workspace = PROJECT_ROOT / "workspace.yaml"
     target = ["-w", str(workspace)] if workspace.exists() else ["-m", DEFINITIONS_MODULE]
     dagster = Path(sys.executable).with_name("dagster")
     exe = str(dagster) if dagster.exists() else (shutil.which("dagster") or "dagster")
     tag_json = json.dumps(dict(tags))
-    return [exe, "job", "launch", *target, "-j", JOB_NAME, "--run-id", run_id, "--tags", tag_json]
+    return [exe, "job", "launch", *target, "-j", job, "--run-id", run_id, "--tags", tag_json]
 
 
 @dataclass
 class Launch:
-    """One planned run: its tags, then the process that submits it and its log."""
+    """One planned run: its tags (and job), then the process that submits it and its log."""
 
     tags: dict[str, str]
+    job: str = JOB_NAME
     run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     process: subprocess.Popen[bytes] | None = None
     log: IO[bytes] | None = None
@@ -192,7 +194,7 @@ class RunLauncherLoop:
         launch.log = launch.log_path.open("wb")
         launch.started = time.monotonic()
         launch.process = subprocess.Popen(  # noqa: S603 (our own argv: dagster job launch)
-            launch_command(launch.run_id, launch.tags),
+            launch_command(launch.run_id, launch.tags, launch.job),
             env=self.env,
             cwd=PROJECT_ROOT,
             stdin=subprocess.DEVNULL,

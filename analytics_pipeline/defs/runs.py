@@ -27,6 +27,7 @@ from analytics_pipeline.defs.assets import (
     CONTENT_METADATA,
 )
 from analytics_pipeline.defs.dagster_home import ensure_dagster_home
+from analytics_pipeline.defs.kpi_automation import KPI_RUN_TAGS, kpi_job
 from analytics_pipeline.defs.launch import Launch, RunLauncherLoop, daemon_is_running
 from analytics_pipeline.defs.partitions import (
     INTEGRATIONS_PARTITIONS_NAME,
@@ -44,6 +45,7 @@ __all__ = [
     "ensure_dagster_home",
     "ensure_integration_partitions",
     "run_backfill",
+    "run_kpis",
 ]
 
 
@@ -120,6 +122,31 @@ def run_backfill(
             [summarize(instance, launch) for launch in started],
             not_started=[_range_of(launch.tags) for launch in launches if launch.process is None],
             stopped_by=stopped_by,
+        )
+
+
+def run_kpis(start: dt.date, end: dt.date) -> RunSummary:
+    """One run of `kpi_job` over days start..end (what the KPI sensor requests once ingestion
+    lands), launched at once and waited for like `run_backfill(via_queue=False)`."""
+    home = ensure_dagster_home()
+    tags = {**KPI_RUN_TAGS, RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()}
+    launch = Launch(tags, job=kpi_job.name)
+    with dg.DagsterInstance.get() as instance, _sigterm_as_interrupt():
+        RunLauncherLoop(instance, Path(home), via_queue=False).run([launch])
+        record = instance.get_run_record_by_id(launch.run_id)
+        materialized = _records(instance, launch.run_id, dg.DagsterEventType.ASSET_MATERIALIZATION)
+        run = record.dagster_run if record is not None else None
+        seconds = 0.0
+        if record is not None and record.start_time and record.end_time:
+            seconds = record.end_time - record.start_time
+        return RunSummary(
+            run_id=launch.run_id,
+            success=run is not None and run.status == dg.DagsterRunStatus.SUCCESS,
+            partitions_materialized=len(materialized),
+            partitions_failed=[],
+            api_calls=0,
+            seconds=seconds,
+            status=run.status.value if run is not None else "UNKNOWN",
         )
 
 

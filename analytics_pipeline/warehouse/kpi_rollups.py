@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from analytics_pipeline.kpis import periods, rollup
 from analytics_pipeline.warehouse._sql import require_aware, require_date
 from analytics_pipeline.warehouse.bulk import UpsertCounts, UpsertSpec, bulk_upsert
-from analytics_pipeline.warehouse.kpis import _groups as python_groups
+from analytics_pipeline.warehouse.kpis import grouped_rows
 from analytics_pipeline.warehouse.tables import (
     KPI_ROLLUPS_KEY,
     account_kpis_daily,
@@ -108,7 +108,7 @@ def refresh_period(
     deleted = _delete_stale(conn, grain, start, rows)
     counts = UpsertCounts()
     columns = ("scope_key", *_VALUES)
-    for (organization_id, scope), values in python_groups(
+    for (organization_id, scope), values in grouped_rows(
         rows, ("organization_id", "scope"), columns
     ):
         shared = {

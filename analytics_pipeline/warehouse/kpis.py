@@ -9,23 +9,25 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from analytics_pipeline.kpis import account, content
+from analytics_pipeline.records import METRIC_FIELDS, ValueKind
 from analytics_pipeline.warehouse._sql import require_aware, require_date
 from analytics_pipeline.warehouse.bulk import UpsertCounts, UpsertSpec, bulk_upsert
 from analytics_pipeline.warehouse.tables import (
     ACCOUNT_KPIS_KEY,
+    CONTENT_KEY,
     CONTENT_PERFORMANCE_KEY,
     account_kpis_daily,
     account_metrics_daily,
     content_items,
     content_metrics_daily,
-    content_metrics_daily_change,
     content_performance_daily,
     tracked_integrations,
 )
@@ -45,30 +47,58 @@ _ACCOUNT_SPEC = UpsertSpec(
 
 def read_content_day(conn: sa.Connection, day: dt.date) -> pd.DataFrame:
     """Every content_metrics_daily row of `day` that has its content item, with the item's
-    columns and the change view's per-day values (`content.INPUT_COLUMNS`)."""
+    columns and the same item's 'lifetime_snapshot' row of the day before
+    (`content.INPUT_COLUMNS`; `content.day_changes` turns them into the change view's values).
+
+    Built for ~100,000 rows: `metric_date` is the constant `day` (not read per row), and
+    `published_at` is read as a plain timestamp and converted to UTC by pandas in one call
+    (UTCDateTime's per-value conversion cost more than the rest of the frame)."""
     day = require_date("day", day)
-    m, item, change = content_metrics_daily, content_items, content_metrics_daily_change
+    m, item, before = content_metrics_daily, content_items, content_metrics_daily.alias("before")
     query = (
         sa.select(
-            *(m.c[name] for name in content.KEY_COLUMNS),
+            *(m.c[name] for name in CONTENT_KEY),
             item.c.platform,
             item.c.format,
-            item.c.published_at,
+            sa.type_coerce(item.c.published_at, sa.DateTime(timezone=True)),
             m.c.value_kind,
-            change.c.counter_decreased,
-            *(m.c[name] for name in content.DAY_METRICS),
-            *(change.c[f"{name}_on_day"] for name in content.DAY_METRICS),
+            *(m.c[name] for name in METRIC_FIELDS),
+            *(before.c[name] for name in METRIC_FIELDS),
         )
-        .join(item, _same_item(m, item))
-        .join(change, sa.and_(_same_item(m, change), change.c.metric_date == m.c.metric_date))
+        .join(item, same_item(m, item))
+        .outerjoin(
+            before,
+            sa.and_(
+                same_item(m, before),
+                before.c.metric_date == day - dt.timedelta(days=1),
+                before.c.value_kind == ValueKind.LIFETIME_SNAPSHOT.value,
+            ),
+        )
         .where(m.c.metric_date == day)
-        .order_by(m.c.organization_id, m.c.integration_id, m.c.external_content_id)
+        .order_by(*(m.c[name] for name in CONTENT_KEY))
     )
-    rows = conn.execute(query).all()
-    return pd.DataFrame([tuple(row) for row in rows], columns=list(content.INPUT_COLUMNS))
+    columns = [name for name in content.INPUT_COLUMNS if name != "metric_date"]
+    frame = numeric_frame(conn.execute(query).all(), columns, content.NUMERIC_INPUTS)
+    frame.insert(columns.index("external_content_id") + 1, "metric_date", day)
+    frame["published_at"] = pd.to_datetime(frame["published_at"], utc=True)
+    return frame
 
 
-def _same_item(left: sa.Table, right: sa.Table) -> sa.ColumnElement[bool]:
+def numeric_frame(
+    rows: Sequence[Sequence[Any]], columns: Sequence[str], numeric: Collection[str]
+) -> pd.DataFrame:
+    """A frame of `rows`, built column by column: the `numeric` columns as float64 arrays (NaN
+    for NULL) in one numpy call each, instead of pandas inferring a type from Python objects."""
+    values = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+    return pd.DataFrame(
+        {
+            name: np.array(column, dtype="float64") if name in numeric else list(column)
+            for name, column in zip(columns, values, strict=True)
+        }
+    )
+
+
+def same_item(left: sa.FromClause, right: sa.FromClause) -> sa.ColumnElement[bool]:
     return sa.and_(
         *(
             left.c[name] == right.c[name]
@@ -129,18 +159,10 @@ def write_content_performance(
     """Upsert the day's `content_performance_daily` rows (one call per integration)."""
     day, computed_at = require_date("day", day), require_aware("computed_at", computed_at)
     columns = ("external_content_id", *_CONTENT_VALUES)
-    counts = UpsertCounts()
-    for (organization_id, integration_id), values in _groups(
-        rows, ("organization_id", "integration_id"), columns
-    ):
-        shared = {
-            "organization_id": organization_id,
-            "integration_id": integration_id,
-            "metric_date": day,
-            "computed_at": computed_at,
-        }
-        counts += bulk_upsert(conn, _CONTENT_SPEC, shared=shared, columns=columns, rows=values)
-    return counts
+    shared = {"metric_date": day, "computed_at": computed_at}
+    return upsert_groups(
+        conn, _CONTENT_SPEC, rows, ("organization_id", "integration_id"), columns, shared
+    )
 
 
 def write_account_kpis(
@@ -149,18 +171,28 @@ def write_account_kpis(
     """Upsert the day's `account_kpis_daily` rows (one call per organization)."""
     day, computed_at = require_date("day", day), require_aware("computed_at", computed_at)
     columns = ("integration_id", *_ACCOUNT_VALUES)
+    shared = {"metric_date": day, "computed_at": computed_at}
+    return upsert_groups(conn, _ACCOUNT_SPEC, rows, ("organization_id",), columns, shared)
+
+
+def upsert_groups(
+    conn: sa.Connection,
+    spec: UpsertSpec,
+    rows: pd.DataFrame,
+    by: Sequence[str],
+    columns: Sequence[str],
+    shared: dict[str, Any],
+) -> UpsertCounts:
+    """Upsert `rows` with one `bulk_upsert` call per group of the `by` columns (sent once per
+    call with the `shared` values), the rows' `columns` varying."""
     counts = UpsertCounts()
-    for (organization_id,), values in _groups(rows, ("organization_id",), columns):
-        shared = {
-            "organization_id": organization_id,
-            "metric_date": day,
-            "computed_at": computed_at,
-        }
-        counts += bulk_upsert(conn, _ACCOUNT_SPEC, shared=shared, columns=columns, rows=values)
+    for key, values in grouped_rows(rows, by, columns):
+        group = {**shared, **dict(zip(by, key, strict=True))}
+        counts += bulk_upsert(conn, spec, shared=group, columns=columns, rows=values)
     return counts
 
 
-def _groups(
+def grouped_rows(
     frame: pd.DataFrame, by: Sequence[str], columns: Sequence[str]
 ) -> list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
     """The frame's rows as plain tuples of `columns`, grouped by the `by` columns, each group's
@@ -170,7 +202,7 @@ def _groups(
         return []
     ordered = frame.sort_values([*by, columns[0]])
     keys = list(zip(*(ordered[name].tolist() for name in by), strict=True))
-    values = _python_rows(ordered, columns)
+    values = python_rows(ordered, columns)
     groups: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]] = []
     for key, row in zip(keys, values, strict=True):
         if not groups or groups[-1][0] != key:
@@ -179,7 +211,7 @@ def _groups(
     return groups
 
 
-def _python_rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+def python_rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple[Any, ...]]:
     """The frame's rows as tuples of plain Python values (int, float, bool, str, aware
     datetime, None for unknown): bulk.py's fast paths expect exactly those types."""
     converted = [[_python(value) for value in frame[name].tolist()] for name in columns]

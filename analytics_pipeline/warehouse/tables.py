@@ -30,12 +30,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from analytics_pipeline.records import (
     ACCOUNT_METRIC_FIELDS,
+    CAPTION_EXCERPT_CHARS,
     INTEGRATION_STATUSES,
     METRIC_FIELDS,
     PLATFORMS,
     REFERENCE_TYPES,
     ContentFormat,
     ErrorClass,
+    TotalsBasis,
     ValueKind,
 )
 
@@ -385,3 +387,46 @@ KPI_ROLLUPS_KEY: tuple[str, ...] = (
     "scope",
     "scope_key",
 )
+
+
+# --- the report table (added by 0010; written by warehouse/social_report.py) -------------------
+# One row per content item across all platforms: the table a dashboard reads. Each row holds the
+# item's LATEST totals (not per-day values), rewritten by the KPI refresh of any day the item has
+# a metrics row (see kpis/social_report.py for the per-platform definition of its totals):
+# - totals_basis 'latest_snapshot' (Facebook, Instagram, X: lifetime counters): the values of the
+#   item's newest 'lifetime_snapshot' row; 'sum_of_daily' (LinkedIn: per-day values): the sum of
+#   its 'daily' rows (`days_summed` of them), reach NULL (unique members per day do not add up);
+# - engagements, coverage and rates: the content_performance_daily definitions applied to the
+#   totals (NULL when unknown, never 0); as_of_date: the date of the newest metrics row.
+SOCIAL_MEDIA_REPORT_TOTALS: tuple[str, ...] = tuple(n for n in METRIC_FIELDS if n != "video_views")
+TOTALS_BASES: tuple[str, ...] = tuple(basis.value for basis in TotalsBasis)
+
+social_media_report = sa.Table(
+    "social_media_report",
+    metadata,
+    sa.Column("organization_id", sa.String(64), nullable=False),
+    sa.Column("integration_id", sa.String(64), nullable=False),
+    sa.Column("external_content_id", sa.String(255), nullable=False),
+    sa.Column("platform", sa.String(16), nullable=False),
+    sa.Column("account_name", sa.String(255), nullable=True),
+    sa.Column("format", sa.String(16), nullable=False),
+    sa.Column("caption_excerpt", sa.String(CAPTION_EXCERPT_CHARS), nullable=True),
+    sa.Column("hashtags", json_type(), nullable=False),
+    sa.Column("permalink", sa.Text, nullable=True),
+    sa.Column("published_at", UTCDateTime(), nullable=False),
+    sa.Column("as_of_date", sa.Date, nullable=False),
+    sa.Column("totals_basis", sa.String(16), nullable=False),
+    sa.Column("days_summed", sa.Integer, nullable=True),
+    *(sa.Column(name, sa.BigInteger, nullable=True) for name in SOCIAL_MEDIA_REPORT_TOTALS),
+    sa.Column("engagements", sa.BigInteger, nullable=True),
+    sa.Column("engagement_inputs_known", sa.Integer, nullable=False),
+    sa.Column("engagement_inputs_expected", sa.Integer, nullable=False),
+    sa.Column("engagement_rate_on_reach", sa.Double, nullable=True),
+    sa.Column("engagement_rate_on_impressions", sa.Double, nullable=True),
+    sa.Column("computed_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("organization_id", "integration_id", "external_content_id", name="key"),
+    sa.CheckConstraint(in_check("totals_basis", TOTALS_BASES), name="totals_basis"),
+    sa.Index("as_of", "as_of_date"),
+)
+
+SOCIAL_MEDIA_REPORT_KEY: tuple[str, ...] = CONTENT_KEY
