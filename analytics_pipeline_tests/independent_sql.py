@@ -27,6 +27,7 @@ def seed_with_daily_kpis(engine: sa.Engine, days: Iterable[dt.date]) -> sa.Engin
             refresh_day(conn, day, NOW)
     return engine
 
+
 # Written out again here on purpose (not imported from kpis.definitions).
 INPUTS = {
     "facebook": ("reactions", "comments", "shares", "clicks"),
