@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import pytest
 from analytics_pipeline.defs.dagster_home import READY_MARKER
 from analytics_pipeline.warehouse import make_engine
 from analytics_pipeline.warehouse.migrations import migrate
-from analytics_pipeline_tests.helpers import track_facebook_pages, wait_for
+from analytics_pipeline_tests.helpers import run_worker_pid, track_facebook_pages, wait_for
 from analytics_sandbox.server import SandboxServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +34,6 @@ IN_PROGRESS = [
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
 ]
-STARTED_PROCESS = re.compile(r"Started process for run \(pid: (\d+)\)")
 
 
 def _env(tmp_path: Path, sandbox: SandboxServer) -> dict[str, str]:
@@ -52,10 +50,9 @@ def _env(tmp_path: Path, sandbox: SandboxServer) -> dict[str, str]:
 def _worker_pid(instance: dg.DagsterInstance) -> tuple[str, int] | None:
     """(run id, pid of its run worker) once a run has started its worker process."""
     for run in instance.get_runs():
-        for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
-            found = STARTED_PROCESS.search(entry.message or "")
-            if found:
-                return run.run_id, int(found.group(1))
+        pid = run_worker_pid(instance, run.run_id)
+        if pid is not None:
+            return run.run_id, pid
     return None
 
 

@@ -1,0 +1,565 @@
+"""Issue 10 item 7: the production shape, without Docker, asserting items 1-5.
+
+Separate processes, as deployed (deploy/): `dagster code-server start` serving the definitions
+(its run workers execute the runs), `dagster-daemon run` (through `benchmarks/fast_daemon.py`:
+the backfill loop every 2 s instead of 30 s) and `dagster-webserver`, both on a workspace.yaml
+pointing at the code server. Dagster's storage is deploy/dagster.postgres.yaml on a fresh
+PostgreSQL database (the home initialized once, `analytics-pipeline init-dagster-home`); the
+warehouse is another fresh database (`analytics-pipeline init-db`). The sandbox Graph API runs
+in this process with latency and counts requests per page. Schedules and sensors are switched
+off through GraphQL first (they are on by default; nothing but the backfills may run).
+
+The scenario, one day, six Facebook pages, three backfills launched through GraphQL
+(`launchPartitionBackfill`, a range over the integration dimension, tagged
+`analytics/platform=facebook` like the project's own runs): one run each,
+- T = {fb-0, fb-1}: terminated through GraphQL (`terminateRun`) once its first request is answered;
+- K = {fb-2, fb-3}: its run worker is killed with SIGKILL once its first request is answered (the
+  pid from the code server's "Started process for run (pid: N)" event);
+- F = {fb-4, fb-5}: fb-5 gets a transient server error on every request (a persistent fault).
+A run fetches its integrations one after another (`ANALYTICS_MAX_CONCURRENCY=1`) at 3 s per
+request, so a stop leaves requests unsent. The clean reference: the same three selections
+materialized in this process, into a third database, against the same sandbox (fixed clock)
+without latency or fault, before the scenario.
+
+The module fixture plays the scenario once; each test asserts one item on what it recorded.
+Bounds on time are hang guards, except the stop bound of item 1 (10 s + one request timeout,
+with a margin for a loaded 2-core machine).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from analytics_pipeline import warehouse as wh
+from analytics_pipeline.defs.assets import social_ingestion
+from analytics_pipeline.defs.partitions import (
+    INTEGRATIONS_PARTITIONS_NAME,
+    PLATFORM_TAG,
+    range_run_tags,
+)
+from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResource
+from analytics_pipeline.records import AssetName, ContentPartition
+from analytics_pipeline.warehouse import tables
+from analytics_pipeline.warehouse.migrations import migrate
+from analytics_pipeline_tests.helpers import (
+    ROOT,
+    dagster_postgres_config,
+    run_worker_pid,
+    track_facebook_pages,
+)
+from analytics_sandbox import FixedClock, SandboxServer
+from benchmarks import backfill_daemon as bd
+
+pytestmark = pytest.mark.production_shape
+
+TOKEN_ENV = "ANALYTICS_TEST_PROD_TOKEN"
+TOKEN = "tok-SECRET-prod-71d2a9e0"
+ORG = "org-prod"
+PAGES = {f"fb-{n}": str(1000001 + n) for n in range(6)}
+SELECTIONS = {"T": ("fb-0", "fb-1"), "K": ("fb-2", "fb-3"), "F": ("fb-4", "fb-5")}
+FAULTY = "fb-5"
+# Two days back: no lifetime snapshot is due for it at any hour (the cutoff is the next
+# morning), so the reference and the scenario fetch the same things whatever the time.
+DAY = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2)
+LATENCY_MS = 3000
+READ_TIMEOUT_S = 10
+# Item 1: a stop ends the run within 10 s plus at most one in-flight request timeout; the margin
+# is for the run worker's exit and the event writes on a loaded 2-core machine.
+STOP_BOUND_S = 10 + READ_TIMEOUT_S + 15
+HANG_GUARD_S = 420
+ACTIVE = {"STARTING", "STARTED", "CANCELING"}
+FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
+CLIENT_ENV = {
+    "ANALYTICS_MAX_CONCURRENCY": "1",
+    "ANALYTICS_HTTP_READ_TIMEOUT_S": str(READ_TIMEOUT_S),
+    "ANALYTICS_HTTP_MAX_ATTEMPTS": "2",
+    "ANALYTICS_HTTP_BACKOFF_BASE_S": "0.001",
+    "ANALYTICS_HTTP_BACKOFF_MAX_S": "0.01",
+    "ANALYTICS_FACEBOOK_USAGE_MAX_PAUSE_S": "0.01",
+    "ANALYTICS_STEP_RETRY_DELAY_S": "0",
+}
+# Columns that record when a row was written, not what the platform said.
+WRITE_TIME_COLUMNS = {"first_seen_at", "updated_at", "observed_at", "followers_observed_at"}
+COMPARED = {
+    tables.content_items: AssetName.CONTENT_METADATA,
+    tables.content_metrics_daily: AssetName.CONTENT_DAILY_METRICS,
+    tables.account_metrics_daily: AssetName.ACCOUNT_DAILY_METRICS,
+}
+
+PARTITION_STATS_Q = """{ assetNodes { assetKey { path }
+  partitionStats { numMaterialized numMaterializing numFailed } } }"""
+TERMINATE_M = """mutation($runId: String!) { terminateRun(runId: $runId) { __typename
+  ... on TerminateRunFailure { message } ... on PythonError { message } } }"""
+
+
+def _partitions(integration_ids: tuple[str, ...]) -> set[str]:
+    """ "asset:partition key" of every asset of the selection."""
+    return {
+        f"{asset.value}:{ContentPartition(DAY, iid).key}"
+        for asset in AssetName
+        for iid in integration_ids
+    }
+
+
+def _requests(sandbox: SandboxServer) -> dict[str, int]:
+    return {iid: sandbox.request_count(page_id=page) for iid, page in PAGES.items()}
+
+
+def _queue_limit() -> int:
+    """The per-platform run limit deploy/dagster.postgres.yaml sets."""
+    config = yaml.safe_load((ROOT / "deploy" / "dagster.postgres.yaml").read_text())
+    (limit,) = [
+        entry["limit"]
+        for entry in config["run_queue"]["tag_concurrency_limits"]
+        if entry["key"] == PLATFORM_TAG
+    ]
+    return int(limit)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclasses.dataclass
+class Played:
+    """What the scenario recorded (everything the tests assert on)."""
+
+    reference_requests: dict[str, int]
+    requests: dict[str, int]
+    requests_later: dict[str, int]
+    requests_at: dict[str, dict[str, int]]  # "T terminated", "T ended", "K killed": counts then
+    first_run: dict[str, str]  # selection -> run id of its backfill's run
+    runs: dict[str, dict[str, Any]]  # run id -> status, tags, step events, materializations
+    seconds: dict[str, float]  # "stop": terminate -> CANCELED; "crash": SIGKILL -> FAILURE
+    samples: list[dict[str, int]]  # facebook runs per status, every 0.5 s
+    materialized: set[str]
+    partition_stats: dict[str, dict[str, int]]
+    failure_rows: list[dict[str, Any]]
+    rows: dict[str, tuple[list[str], list[str]]]  # table -> (scenario, reference)
+
+
+def _run_facts(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dict[str, Any]:
+    events = Counter()
+    materializations: list[str] = []
+    for entry in instance.all_logs(run.run_id):
+        if entry.dagster_event_type is not None:
+            events[entry.dagster_event_type.value] += 1
+        if entry.asset_materialization is not None:
+            key = entry.asset_materialization.asset_key.to_user_string()
+            materializations.append(f"{key}:{entry.asset_materialization.partition}")
+    return {
+        "status": run.status.value,
+        "tags": dict(run.tags),
+        "parent": run.parent_run_id,
+        "events": dict(events),
+        "materializations": materializations,
+    }
+
+
+class Sampler(threading.Thread):
+    """Counts the facebook-tagged runs per status every 0.5 s (its own instance)."""
+
+    def __init__(self, home: Path) -> None:
+        super().__init__(daemon=True)
+        self.home, self.done = home, threading.Event()
+        self.samples: list[dict[str, int]] = []
+
+    def run(self) -> None:
+        with dg.DagsterInstance.from_config(str(self.home)) as instance:
+            while not self.done.wait(0.5):
+                runs = instance.get_runs(filters=dg.RunsFilter(tags={PLATFORM_TAG: "facebook"}))
+                self.samples.append(dict(Counter(run.status.value for run in runs)))
+
+
+def _reference(sandbox: SandboxServer, url: str, env: dict[str, str]) -> dict[str, int]:
+    """The clean reference run of each selection, in process: requests per integration."""
+    engine = wh.make_engine(url)
+    migrate(engine)
+    track_facebook_pages(engine, PAGES, TOKEN_ENV, ORG)
+    engine.dispose()
+    sandbox.reset()
+    resources = {
+        "warehouse": WarehouseResource(url=url),
+        "platforms": PlatformsResource.from_env(env),
+    }
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME, list(PAGES))
+        for integration_ids in SELECTIONS.values():
+            result = dg.materialize(
+                [social_ingestion],
+                instance=instance,
+                resources=resources,
+                tags=range_run_tags(DAY, DAY, integration_ids),
+            )
+            assert result.success
+    return _requests(sandbox)
+
+
+def _backfill_params(integration_ids: tuple[str, ...]) -> dict:
+    """What a script (or the API form of the UI) sends: a range per asset, with the tag the
+    project's own runs carry so the run queue limits them per platform."""
+    partitions = {
+        "range": {
+            "start": ContentPartition(DAY, integration_ids[0]).key,
+            "end": ContentPartition(DAY, integration_ids[-1]).key,
+        }
+    }
+    return {
+        "title": f"production shape {'+'.join(integration_ids)}",
+        "tags": [{"key": PLATFORM_TAG, "value": "facebook"}],
+        "partitionsByAssets": [
+            {"assetKey": {"path": [asset.value]}, "partitions": partitions} for asset in AssetName
+        ],
+    }
+
+
+def _rows(engine: sa.Engine, materialized: set[str] | None) -> dict[str, list[str]]:
+    """Rows of the compared tables (write-time columns left out) of the partitions that landed:
+    content items of integrations whose metadata landed, metrics rows of (integration, day)
+    whose partition landed. None: every row."""
+    out: dict[str, list[str]] = {}
+    with engine.connect() as conn:
+        for table, asset in COMPARED.items():
+            columns = [c for c in table.c if c.name not in WRITE_TIME_COLUMNS]
+            rows = []
+            for row in conn.execute(sa.select(*columns)).mappings():
+                day = row.get("metric_date", DAY)
+                key = f"{asset.value}:{ContentPartition(day, row['integration_id']).key}"
+                if materialized is None or key in materialized:
+                    rows.append(json.dumps(dict(row), default=str, sort_keys=True))
+            out[table.name] = sorted(rows)
+    return out
+
+
+class Scenario:
+    """The processes and the three backfills; `play()` returns what happened."""
+
+    def __init__(self, tmp: Path, env: dict[str, str], sandbox: SandboxServer) -> None:
+        self.tmp, self.env, self.sandbox = tmp, env, sandbox
+        self.home = Path(env["DAGSTER_HOME"])
+        self.procs = bd.Processes(env, tmp)
+        self.gql = bd.GraphQL(0)
+
+    def wait(self, what: str, probe: Callable[[], Any], timeout_s: float = HANG_GUARD_S) -> Any:
+        return bd.wait_for(what, probe, timeout_s, self.procs)
+
+    def start(self) -> None:
+        bd.run_cli(self.env, "init-db")
+        engine = wh.make_engine(self.env["ANALYTICS_WAREHOUSE_URL"])
+        track_facebook_pages(engine, PAGES, TOKEN_ENV, ORG)
+        engine.dispose()
+        bd.run_cli(self.env, "init-dagster-home")
+        with dg.DagsterInstance.from_config(str(self.home)) as instance:
+            instance.add_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME, list(PAGES))
+        workspace = self.tmp / "workspace.yaml"
+        workspace.write_text("\n".join(bd.start_code_server(self.procs, _free_port())) + "\n")
+        target = ["-w", str(workspace)]
+        self.gql = bd.start_webserver(self.procs, target, _free_port())
+        self.wait("the code location", lambda: bd.location_served(self.gql))
+        assert bd.stop_automation(self.gql), "no schedule or sensor to switch off?"
+        bd.start_daemon(self.procs, target, interval_s=2)
+        self.wait("healthy daemons", lambda: bd.daemons_healthy(self.gql))
+
+    def play(self, reference: dict[str, int]) -> Played:
+        sandbox = self.sandbox
+        sandbox.reset()
+        sandbox.faults.update(
+            latency_ms=LATENCY_MS,
+            transient_kind="server_error",
+            transient_failures={PAGES[FAULTY]: 1_000_000},
+        )
+        sampler = Sampler(self.home)
+        sampler.start()
+        try:
+            with dg.DagsterInstance.from_config(str(self.home)) as instance:
+                backfills = {
+                    name: bd.launch_backfill(self.gql, _backfill_params(ids))
+                    for name, ids in SELECTIONS.items()
+                }
+                played = self._stop_and_kill(instance, backfills)
+                self.wait("every run to end", lambda: self._all_finished(instance), HANG_GUARD_S)
+                played["requests"] = _requests(sandbox)
+                time.sleep(3)  # anything still sending would show up now
+                played["requests_later"] = _requests(sandbox)
+                return self._record(instance, played, reference, sampler)
+        finally:
+            sampler.done.set()
+            sampler.join(timeout=30)
+
+    def _stop_and_kill(self, instance: dg.DagsterInstance, backfills: dict[str, str]) -> dict:
+        """Terminate T and kill K's worker, each once its first request is answered (whichever
+        the queue starts first), and time how long each run takes to end."""
+        first_run: dict[str, str] = {}
+        requests_at: dict[str, dict[str, int]] = {}
+        acted: dict[str, float] = {}
+        seconds: dict[str, float] = {}
+        deadline = time.monotonic() + HANG_GUARD_S
+        while len(seconds) < 2:
+            assert time.monotonic() < deadline, f"scenario stuck: {first_run} {acted} {seconds}"
+            self.procs.check_alive()
+            for name in SELECTIONS:
+                if name not in first_run:
+                    runs = instance.get_runs(
+                        filters=dg.RunsFilter(tags={"dagster/backfill": backfills[name]})
+                    )
+                    if runs:
+                        first_run[name] = runs[-1].run_id
+            for name in ("T", "K"):
+                if name in acted or name not in first_run:
+                    continue
+                pages = [PAGES[iid] for iid in SELECTIONS[name]]
+                if not any(self.sandbox.request_count(page_id=page) for page in pages):
+                    continue
+                run = instance.get_run_by_id(first_run[name])
+                assert run is not None and run.status.value not in FINISHED, (
+                    f"{name} ended before it could be stopped: the scenario missed its window"
+                )
+                acted[name] = self._act(instance, name, first_run[name])
+                requests_at[f"{name} acted"] = _requests(self.sandbox)
+            for name, label in (("T", "stop"), ("K", "crash")):
+                if name in acted and label not in seconds:
+                    run = instance.get_run_by_id(first_run[name])
+                    if run is not None and run.status.value in FINISHED:
+                        seconds[label] = time.monotonic() - acted[name]
+                        requests_at[f"{name} ended"] = _requests(self.sandbox)
+            time.sleep(0.2)
+        return {"first_run": first_run, "requests_at": requests_at, "seconds": seconds}
+
+    def _act(self, instance: dg.DagsterInstance, name: str, run_id: str) -> float:
+        if name == "T":
+            result = self.gql(TERMINATE_M, runId=run_id)["terminateRun"]
+            assert result["__typename"] == "TerminateRunSuccess", result
+            return time.monotonic()
+        pid = self.wait("K's run worker", lambda: run_worker_pid(instance, run_id), 60)
+        os.kill(pid, signal.SIGKILL)
+        return time.monotonic()
+
+    @staticmethod
+    def _all_finished(instance: dg.DagsterInstance) -> bool:
+        statuses = {run.status.value for run in instance.get_runs()}
+        backfills = instance.get_backfills()
+        return (
+            bool(statuses)
+            and statuses <= FINISHED
+            and all(b.status.value in bd.TERMINAL for b in backfills)
+        )
+
+    def _record(
+        self,
+        instance: dg.DagsterInstance,
+        played: dict[str, Any],
+        reference: dict[str, int],
+        sampler: Sampler,
+    ) -> Played:
+        materialized = {
+            f"{asset.value}:{key}"
+            for asset in AssetName
+            for key in instance.get_materialized_partitions(dg.AssetKey(asset.value))
+        }
+        stats = {
+            "/".join(node["assetKey"]["path"]): node["partitionStats"]
+            for node in self.gql(PARTITION_STATS_Q)["assetNodes"]
+            if node["partitionStats"] is not None
+        }
+        engine = wh.make_engine(self.env["ANALYTICS_WAREHOUSE_URL"])
+        reference_engine = wh.make_engine(self.env["REFERENCE_WAREHOUSE_URL"])
+        try:
+            with engine.connect() as conn:
+                failure_rows = [
+                    dict(row)
+                    for row in conn.execute(sa.select(tables.ingestion_failures)).mappings()
+                ]
+            ours, theirs = _rows(engine, materialized), _rows(reference_engine, materialized)
+        finally:
+            engine.dispose()
+            reference_engine.dispose()
+        return Played(
+            reference_requests=reference,
+            requests=played["requests"],
+            requests_later=played["requests_later"],
+            requests_at=played["requests_at"],
+            first_run=played["first_run"],
+            runs={run.run_id: _run_facts(instance, run) for run in instance.get_runs()},
+            seconds=played["seconds"],
+            samples=list(sampler.samples),
+            materialized=materialized,
+            partition_stats=stats,
+            failure_rows=failure_rows,
+            rows={name: (ours[name], theirs[name]) for name in ours},
+        )
+
+
+@pytest.fixture(scope="module")
+def played(
+    new_postgres_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Played]:
+    tmp = tmp_path_factory.mktemp("production_shape")
+    home = tmp / "dagster_home"
+    home.mkdir()
+    config, pg_env = dagster_postgres_config(new_postgres_database())
+    (home / "dagster.yaml").write_text(config)
+    with SandboxServer(clock=FixedClock(dt.datetime.now(dt.UTC))) as sandbox:
+        env = {
+            **os.environ,
+            **pg_env,
+            **CLIENT_ENV,
+            "DAGSTER_HOME": str(home),
+            "ANALYTICS_WAREHOUSE_URL": new_postgres_database(),
+            "REFERENCE_WAREHOUSE_URL": new_postgres_database(),
+            "ANALYTICS_FACEBOOK_BASE_URL": sandbox.base_url,
+            TOKEN_ENV: TOKEN,
+        }
+        scenario = Scenario(tmp, env, sandbox)
+        with pytest.MonkeyPatch.context() as patch:
+            for name in (*pg_env, *CLIENT_ENV, "DAGSTER_HOME", TOKEN_ENV):
+                patch.setenv(name, env[name])
+            reference = _reference(sandbox, env["REFERENCE_WAREHOUSE_URL"], env)
+            try:
+                scenario.start()
+                result = scenario.play(reference)
+            except BaseException:
+                print(scenario.procs.tails(60))
+                raise
+            finally:
+                scenario.procs.stop_all()
+                for pid in bd.leftover_pids(str(tmp)):
+                    os.kill(pid, signal.SIGKILL)
+    print(
+        f"production shape: stop {result.seconds['stop']:.1f} s after terminateRun; crashed run "
+        f"FAILURE {result.seconds['crash']:.1f} s after SIGKILL; requests {result.requests} "
+        f"(reference {result.reference_requests})"
+    )
+    yield result
+
+
+def _run_of(played: Played, name: str) -> dict[str, Any]:
+    return played.runs[played.first_run[name]]
+
+
+def test_item1_a_terminated_run_ends_canceled_promptly_with_no_request_after_and_no_retry(
+    played: Played,
+) -> None:
+    run = _run_of(played, "T")
+    assert run["status"] == "CANCELED"
+    assert played.seconds["stop"] < STOP_BOUND_S, played.seconds  # see STOP_BOUND_S
+    # One attempt of the step, no step retry, and no run re-executes it.
+    assert run["events"].get("STEP_START") == 1
+    assert "STEP_UP_FOR_RETRY" not in run["events"]
+    assert not [r for r in played.runs.values() if r["parent"] == played.first_run["T"]]
+    ended, final = played.requests_at["T ended"], played.requests_later
+    assert [final[iid] for iid in SELECTIONS["T"]] == [ended[iid] for iid in SELECTIONS["T"]]
+    # The stop cut the run short: fewer requests than its clean reference made.
+    sent = sum(final[iid] for iid in SELECTIONS["T"])
+    assert sent < sum(played.reference_requests[iid] for iid in SELECTIONS["T"]), final
+
+
+def test_item1_partitions_a_terminated_run_did_not_land_are_stopped_failures(
+    played: Played,
+) -> None:
+    run_id = played.first_run["T"]
+    not_landed = _partitions(SELECTIONS["T"]) - played.materialized
+    assert not_landed, "the stop came too late to prove anything"
+    rows = {
+        f"{row['asset']}:{row['partition_key']}": row
+        for row in played.failure_rows
+        if row["run_id"] == run_id
+    }
+    assert set(rows) == not_landed
+    assert {row["error_class"] for row in rows.values()} == {"stopped"}
+    # Every partition the run committed is materialized (none landed in the warehouse alone).
+    landed = set(_run_of(played, "T")["materializations"])
+    assert landed == _partitions(SELECTIONS["T"]) & played.materialized
+
+
+def test_item2_a_healthy_integration_gets_one_round_despite_the_faulty_ones_retries(
+    played: Played,
+) -> None:
+    run = _run_of(played, "F")
+    assert run["status"] == "FAILURE"
+    assert run["events"].get("STEP_UP_FOR_RETRY", 0) >= 1  # the faulty one was retried
+    assert played.requests[FAULTY] > played.reference_requests[FAULTY]
+    (healthy,) = [iid for iid in SELECTIONS["F"] if iid != FAULTY]
+    assert played.requests[healthy] == played.reference_requests[healthy] > 0
+    assert not played.requests_later[healthy] - played.requests[healthy]
+
+
+def test_item3_a_killed_run_fails_within_minutes_and_nothing_stays_in_progress(
+    played: Played,
+) -> None:
+    assert _run_of(played, "K")["status"] == "FAILURE"
+    assert played.seconds["crash"] < HANG_GUARD_S  # printed above: the figure for the README
+    assert all(run["status"] in FINISHED for run in played.runs.values())
+    assert played.partition_stats and all(
+        stats["numMaterializing"] == 0 for stats in played.partition_stats.values()
+    ), played.partition_stats
+    # Run retries re-executed the crashed run once, and it did only what had not landed: every
+    # partition of K materialized exactly once over both runs.
+    (retry,) = [r for r in played.runs.values() if r["parent"] == played.first_run["K"]]
+    assert retry["status"] == "SUCCESS"
+    done = _run_of(played, "K")["materializations"] + retry["materializations"]
+    assert Counter(done) == Counter(_partitions(SELECTIONS["K"]))
+
+
+def test_item4_every_partition_that_did_not_land_has_a_failure_row_with_class_and_run(
+    played: Played,
+) -> None:
+    faulty = _partitions((FAULTY,))
+    f_run = played.first_run["F"]
+    rows = {
+        f"{row['asset']}:{row['partition_key']}": row
+        for row in played.failure_rows
+        if row["run_id"] == f_run
+    }
+    assert set(rows) == faulty and not faulty & played.materialized
+    assert {row["error_class"] for row in rows.values()} == {"transient"}
+    # Outside T (its rows are the previous test's), every selected partition either landed or
+    # has a row naming its class and one of our runs.
+    selected = set().union(*(_partitions(ids) for name, ids in SELECTIONS.items() if name != "T"))
+    with_row = {
+        f"{row['asset']}:{row['partition_key']}"
+        for row in played.failure_rows
+        if row["run_id"] in played.runs and row["error_class"]
+    }
+    assert selected - played.materialized <= with_row
+    assert TOKEN not in json.dumps(played.failure_rows, default=str)
+
+
+def test_item5_at_most_the_platform_limit_of_runs_is_in_progress_at_once(played: Played) -> None:
+    limit = _queue_limit()
+    tagged = [r for r in played.runs.values() if r["tags"].get(PLATFORM_TAG) == "facebook"]
+    assert len(tagged) >= len(SELECTIONS)
+    active = [
+        sum(n for status, n in sample.items() if status in ACTIVE) for sample in played.samples
+    ]
+    assert max(active) == limit, active
+    # The limit held a run back: a facebook run waited in the queue while `limit` ran.
+    assert any(
+        sample.get("QUEUED", 0) and n == limit
+        for sample, n in zip(played.samples, active, strict=True)
+    )
+
+
+def test_rows_of_partitions_that_landed_equal_the_clean_reference_runs(played: Played) -> None:
+    landed_elsewhere = _partitions(SELECTIONS["K"]) | _partitions(("fb-4",))
+    assert landed_elsewhere <= played.materialized
+    for table, (ours, reference) in played.rows.items():
+        assert ours == reference, table
+    assert played.rows["content_items"][1] and played.rows["account_metrics_daily"][1]
