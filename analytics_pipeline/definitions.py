@@ -14,6 +14,8 @@ from analytics_pipeline.defs.automation import (
     daily_ingestion_schedule,
     ingestion_job,
     refresh_today_schedule,
+    settle_canceled_ingestion_runs,
+    settle_failed_ingestion_runs,
     tracked_integrations_sensor,
 )
 from analytics_pipeline.defs.kpi_assets import kpi_daily
@@ -32,6 +34,11 @@ def defs() -> dg.Definitions:
         assets=[social_ingestion, kpi_daily],
         jobs=[ingestion_job, kpi_job],
         schedules=[daily_ingestion_schedule, refresh_today_schedule],
-        sensors=[tracked_integrations_sensor, kpis_after_ingestion_sensor],
+        sensors=[
+            tracked_integrations_sensor,
+            kpis_after_ingestion_sensor,
+            settle_canceled_ingestion_runs,
+            settle_failed_ingestion_runs,
+        ],
         resources=resources_from_env(),
     )
