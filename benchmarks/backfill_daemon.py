@@ -234,12 +234,15 @@ def start_webserver(procs: Processes, target: Sequence[str], port: int) -> Graph
 
 
 def stop_automation(gql: GraphQL) -> list[str]:
-    """Stop every schedule and sensor of the workspace (what the UI's toggles do; they are on by
-    default): the names stopped."""
+    """Stop every schedule and every sensor that requests runs (what the UI's toggles do; they
+    are on by default): the names stopped. Run-status sensors stay on: they only react to runs
+    that ended (settling their account)."""
     stopped = []
     for repository in gql(INSTIGATORS_Q)["repositoriesOrError"]["nodes"]:
         for kind, mutation in (("schedules", STOP_SCHEDULE_M), ("sensors", STOP_SENSOR_M)):
             for instigator in repository[kind]:
+                if instigator.get("sensorType") == "RUN_STATUS":
+                    continue
                 result = next(iter(gql(mutation, id=instigator["id"]).values()))
                 if result["__typename"] not in ("ScheduleStateResult", "StopSensorMutationResult"):
                     raise BenchError(f"stopping {instigator['name']}: {result}")
@@ -310,7 +313,7 @@ RELOAD_M = """mutation($name: String!) { reloadRepositoryLocation(repositoryLoca
   __typename } }"""
 
 INSTIGATORS_Q = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
-  schedules { id name } sensors { id name } } } } }"""
+  schedules { id name } sensors { id name sensorType } } } } }"""
 
 STOP_SCHEDULE_M = """mutation($id: String!) { stopRunningSchedule(id: $id) { __typename } }"""
 
