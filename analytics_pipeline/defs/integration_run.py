@@ -146,6 +146,9 @@ class IntegrationRun:
     ) -> None:
         reported: set[tuple[AssetName, dt.date]] = set()
         error: Exception | None = None
+        if self._stop.is_set():  # stopped before it started (the step may be gone: no cancel)
+            results.put(_WorkerDone(request, reported, None))
+            return
 
         def client_factory(account: Account) -> PlatformClient:
             return self.platforms.create_client(account, self._pacer)
