@@ -3,8 +3,11 @@ environment mapping, Dagster storage on PostgreSQL, run workers."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import re
+import signal
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -209,3 +212,22 @@ def run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
         if found:
             return int(found.group(1))
     return None
+
+
+def kill_process_tree(pid: int) -> list[int]:
+    """SIGKILL a process and every descendant (a run worker and the step processes it forked):
+    what a crashed machine or pod does to a run. The pids killed."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    for member in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, signal.SIGKILL)
+    return tree
