@@ -87,10 +87,11 @@ READ_TIMEOUT_S = 10
 # Item 1: a stop ends the run within 10 s plus at most one in-flight request timeout; the margin
 # is for the run worker's exit and the event writes on a loaded 2-core machine.
 STOP_BOUND_S = 10 + READ_TIMEOUT_S + 15
-# Requests in flight when the stop reaches the run worker may finish; none may START later than
-# this after it (the step looks at its stop every 0.2 s; well under one request's latency).
+# Requests in flight when the step takes the stop may finish; none may START later than this
+# after it (its workers look at the stop before each request; well under one request's latency).
 START_AFTER_STOP_S = 2.0
 TERMINATION_RECEIVED = "received termination signal"  # the run worker's engine event
+STOP_TAKEN = "Stop requested"  # the step's warning when it takes a stop (integration_run.py)
 HANG_GUARD_S = 420
 ACTIVE = {"STARTING", "STARTED", "CANCELING"}
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
@@ -175,6 +176,7 @@ def _run_facts(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dict[str, An
     events: Counter[str] = Counter()
     materializations: list[str] = []
     termination: list[float] = []
+    taken: list[float] = []
     token_seen = False
     for entry in instance.all_logs(run.run_id):
         token_seen = token_seen or TOKEN in repr(entry)
@@ -182,6 +184,8 @@ def _run_facts(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dict[str, An
             events[entry.dagster_event_type.value] += 1
         if TERMINATION_RECEIVED in (entry.message or ""):
             termination.append(entry.timestamp)
+        if STOP_TAKEN in (entry.user_message or ""):
+            taken.append(entry.timestamp)
         if entry.asset_materialization is not None:
             key = entry.asset_materialization.asset_key.to_user_string()
             materializations.append(f"{key}:{entry.asset_materialization.partition}")
@@ -193,6 +197,7 @@ def _run_facts(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dict[str, An
         "events": dict(events),
         "materializations": materializations,
         "termination_received": min(termination, default=None),
+        "stop_taken": min(taken, default=None),
         "token_seen": token_seen,
     }
 
@@ -516,8 +521,8 @@ def test_item1_a_terminated_run_sends_no_request_after_the_stop_and_is_not_retri
     played: Played,
 ) -> None:
     run = _run_of(played, "T")
-    # When the stop reached the run worker (Dagster's own event); else when it was sent.
-    stop = run["termination_received"] or played.terminated_at
+    # When the step took the stop; else when it reached the run worker; else when it was sent.
+    stop = run["stop_taken"] or run["termination_received"] or played.terminated_at
     late = {
         iid: [round(start - stop, 1) for start in played.request_starts[iid]]
         for iid in SELECTIONS["T"]
