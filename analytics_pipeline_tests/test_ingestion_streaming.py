@@ -179,7 +179,7 @@ def test_a_canceling_run_stops_its_workers_even_if_the_step_never_reads_again(
     outcomes.close()
 
 
-def test_a_canceling_run_seen_by_the_step_fails_the_rest_as_stopped(monkeypatch) -> None:
+def test_a_canceling_run_whose_interrupt_never_came_fails_the_rest_as_stopped(monkeypatch) -> None:
     started: list[str] = []
     produced: list[str] = []
     run, instance = _watched_run(monkeypatch, started, produced, [])

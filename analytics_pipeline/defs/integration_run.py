@@ -53,7 +53,7 @@ class _StopAsked(Exception):
     """An in-process host asked for a stop (`analytics_pipeline.stop`)."""
 
 
-_STOPS = (KeyboardInterrupt, dg.DagsterExecutionInterruptedError, _StopAsked)
+STOPS = (KeyboardInterrupt, dg.DagsterExecutionInterruptedError, _StopAsked)
 
 
 class IntegrationRun:
@@ -183,8 +183,10 @@ class IntegrationRun:
         main thread; when that interrupt lands while Dagster records one of the step's events,
         Dagster abandons the step (its `finally` never runs). The workers then stop here, within
         `_STATUS_POLL_S` of CANCELING, instead of committing partitions nobody records;
-        `settle.settle_run` accounts for the few committed in between. Not for an ephemeral
-        instance (an in-process host stops through `stop.request_stop()`)."""
+        `settle.settle_run` accounts for the few committed in between. The step's thread does
+        not act on the status itself: the interrupt follows CANCELING within milliseconds and
+        would then land in the step's code outside `_next`, which Dagster turns into a retry.
+        Not for an ephemeral instance (an in-process host stops through `stop.request_stop()`)."""
         instance = self.context.instance
         if instance.is_ephemeral:
             return
@@ -211,7 +213,7 @@ class IntegrationRun:
         while running:
             try:
                 item = self._next(results)
-            except _STOPS:
+            except STOPS:
                 running -= self._begin_stop(futures)
                 continue
             if isinstance(item, PartitionOutcome):
@@ -228,6 +230,10 @@ class IntegrationRun:
                 for outcome in unexpected_failure(item.request, item.error, item.reported):
                     reported.add((outcome.asset, outcome.partition))
                     yield outcome
+        # The workers stopped on a CANCELING run whose interrupt never reached this thread
+        # (it is not waited for here: a step that stopped itself on the status would meet that
+        # interrupt outside `_next`, and Dagster's RetryPolicy would retry the step).
+        self.stopped = self.stopped or self._canceling.is_set()
         if self.stopped:
             yield from self._not_reached(requests, reported)
 
@@ -235,7 +241,7 @@ class IntegrationRun:
         self, results: queue.Queue[PartitionOutcome | _WorkerDone]
     ) -> PartitionOutcome | _WorkerDone:
         while True:
-            if not self.stopped and (stop_requested() or self._canceling.is_set()):
+            if not self.stopped and stop_requested():
                 raise _StopAsked()
             try:
                 return results.get(timeout=_POLL_S)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -159,14 +160,22 @@ def _range_of(tags: Mapping[str, str]) -> str:
 def summarize(instance: dg.DagsterInstance, launch: Launch, engine: sa.Engine) -> RunSummary:
     """What one launched run did, read back from the instance's event log and the warehouse,
     once `settle.settle_run` completed the account of a run that ended without its own."""
-    settle_run(instance, engine, launch.run_id)
     record = instance.get_run_record_by_id(launch.run_id)
     if record is not None and record.start_time and record.end_time:
         seconds = record.end_time - record.start_time
     else:
         seconds = max(launch.finished - launch.started, 0.0)
-    with engine.connect() as conn:
-        ledger = wh.run_ledger(conn, launch.run_id)
+    try:
+        settle_run(instance, engine, launch.run_id)
+        with engine.connect() as conn:
+            ledger: wh.RunLedger | None = wh.run_ledger(conn, launch.run_id)
+    except sa.exc.SQLAlchemyError as exc:  # the warehouse is away: the run's own account
+        print(
+            f"run {launch.run_id}: the warehouse could not be read ({type(exc).__name__}); "
+            "the summary is the Dagster run's alone.",
+            file=sys.stderr,
+        )
+        ledger = None
     return summarize_run(instance, launch.run_id, seconds, ledger)
 
 

@@ -113,8 +113,12 @@ def planned_partitions(instance: dg.DagsterInstance, run: dg.DagsterRun) -> set[
         keys = [run.tags["dagster/partition"]]
     else:
         return set()
-    # A run of the whole job (`dagster job launch`) has no asset selection: all three assets.
-    assets = run.asset_selection or {CONTENT_METADATA, CONTENT_DAILY_METRICS, ACCOUNT_DAILY_METRICS}
+    # A run of the whole job (`dagster job launch`) has no selection: all three assets; a run
+    # of asset checks alone plans no partition of them.
+    assets = run.asset_selection
+    if assets is None:
+        every = {CONTENT_METADATA, CONTENT_DAILY_METRICS, ACCOUNT_DAILY_METRICS}
+        assets = frozenset() if run.asset_check_selection else frozenset(every)
     return {f"{asset.to_user_string()}:{key}" for asset in assets for key in keys}
 
 
