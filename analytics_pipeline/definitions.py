@@ -14,6 +14,8 @@ from analytics_pipeline.defs.automation import (
     daily_ingestion_schedule,
     ingestion_job,
     refresh_today_schedule,
+    settle_canceled_ingestion_runs,
+    settle_failed_ingestion_runs,
     tracked_integrations_sensor,
 )
 from analytics_pipeline.defs.kpi_assets import kpi_daily
@@ -48,6 +50,8 @@ def defs() -> dg.Definitions:
             tracked_integrations_sensor,
             kpis_after_ingestion_sensor,
             kpi_rollups_after_daily_sensor,
+            settle_canceled_ingestion_runs,
+            settle_failed_ingestion_runs,
         ],
         resources=resources_from_env(),
     )

@@ -28,7 +28,7 @@ import tempfile
 import time
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -122,11 +122,23 @@ def _drop_stale_databases(admin: psycopg.Connection) -> None:
                 admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
 
 
+def _new_database_name() -> str:
+    """A database name the stale-database sweep recognizes (it carries its creation time)."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
+    return f"{SESSION_DB_PREFIX}{stamp}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+
+def _drop_database(server_url: URL, name: str) -> None:
+    with _admin(server_url) as admin:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
 @pytest.fixture(scope="session")
 def postgres_url(postgres_server_url: URL) -> Iterator[str]:
     """URL of a database created for this test session and dropped at its end. Never skips."""
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
-    name = f"{SESSION_DB_PREFIX}{stamp}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    name = _new_database_name()
     with _admin(postgres_server_url) as admin:
         _drop_stale_databases(admin)
         try:
@@ -143,10 +155,29 @@ def postgres_url(postgres_server_url: URL) -> Iterator[str]:
     try:
         yield postgres_server_url.set(database=name).render_as_string(hide_password=False)
     finally:
+        _drop_database(postgres_server_url, name)
+
+
+@pytest.fixture(scope="module")
+def new_postgres_database(postgres_server_url: URL) -> Iterator[Callable[[], str]]:
+    """A factory of whole fresh databases (URLs), dropped at the end of the module: for
+    processes that need a database of their own (Dagster's storage, a warehouse `init-db`
+    creates) rather than a schema of the session database."""
+    created: list[str] = []
+
+    def create() -> str:
+        name = _new_database_name()
         with _admin(postgres_server_url) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        created.append(name)
+        return postgres_server_url.set(database=name).render_as_string(hide_password=False)
+
+    try:
+        yield create
+    finally:
+        for name in created:
+            with contextlib.suppress(psycopg.Error):
+                _drop_database(postgres_server_url, name)
 
 
 def _with_search_path(url: URL, schema: str) -> URL:

@@ -1,14 +1,20 @@
 """Test helpers: warehouse fixtures' values and schema comparison, platform settings from an
-environment mapping."""
+environment mapping, Dagster storage on PostgreSQL, run workers."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
+import re
+import signal
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import sqlalchemy as sa
 
 from analytics_pipeline.defs.resources import PlatformsResource
@@ -16,6 +22,7 @@ from analytics_pipeline.platforms.base import Account, PlatformClient
 from analytics_pipeline.warehouse import add_integration, migrate, record_failure
 from analytics_pipeline.warehouse import tables as t
 
+ROOT = Path(__file__).resolve().parents[1]
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 ORG = "org-1"
 IID = "acme-fb"
@@ -168,3 +175,59 @@ def facebook_sandbox_platforms(base_url: str, **overrides: str) -> PlatformsReso
             **overrides,
         }
     )
+
+
+def dagster_postgres_config(postgres_url: str) -> tuple[str, dict[str, str]]:
+    """deploy/dagster.postgres.yaml for a test database, and the `DAGSTER_PG_*` variables it
+    reads. The embedded test server listens on a Unix socket only: its directory goes in as a
+    libpq parameter."""
+    url = sa.engine.make_url(postgres_url)
+    config = (ROOT / "deploy" / "dagster.postgres.yaml").read_text()
+    socket_dir = url.query.get("host")
+    if url.host is None and isinstance(socket_dir, str):
+        config = config.replace(
+            "      db_name:\n", f"      params:\n        host: {socket_dir}\n      db_name:\n"
+        )
+        sockets = sorted(Path(socket_dir).glob(".s.PGSQL.*"))
+        host, port = "localhost", sockets[0].name.rsplit(".", 1)[-1] if sockets else "5432"
+    else:
+        host, port = url.host or "127.0.0.1", str(url.port or 5432)
+    env = {
+        "DAGSTER_PG_HOST": host,
+        "DAGSTER_PG_PORT": port,
+        "DAGSTER_PG_USER": url.username or "postgres",
+        "DAGSTER_PG_PASSWORD": url.password or "",
+        "DAGSTER_PG_DB": url.database or "postgres",
+    }
+    return config, env
+
+
+_STARTED_PROCESS = re.compile(r"Started process for run \(pid: (\d+)\)")
+
+
+def run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    """The pid of a run's worker process, once its code server logged starting it."""
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        found = _STARTED_PROCESS.search(entry.message or "")
+        if found:
+            return int(found.group(1))
+    return None
+
+
+def kill_process_tree(pid: int) -> list[int]:
+    """SIGKILL a process and every descendant (a run worker and the step processes it forked):
+    what a crashed machine or pod does to a run. The pids killed."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    for member in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, signal.SIGKILL)
+    return tree

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -21,9 +20,11 @@ import dagster as dg
 import pytest
 
 from analytics_pipeline.defs.dagster_home import READY_MARKER
-from analytics_pipeline.warehouse import make_engine
+from analytics_pipeline.defs.settle import run_materializations, settled_materializations
+from analytics_pipeline.records import AssetName
+from analytics_pipeline.warehouse import make_engine, run_ledger
 from analytics_pipeline.warehouse.migrations import migrate
-from analytics_pipeline_tests.helpers import track_facebook_pages, wait_for
+from analytics_pipeline_tests.helpers import run_worker_pid, track_facebook_pages, wait_for
 from analytics_sandbox.server import SandboxServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +36,6 @@ IN_PROGRESS = [
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
 ]
-STARTED_PROCESS = re.compile(r"Started process for run \(pid: (\d+)\)")
 
 
 def _env(tmp_path: Path, sandbox: SandboxServer) -> dict[str, str]:
@@ -52,10 +52,9 @@ def _env(tmp_path: Path, sandbox: SandboxServer) -> dict[str, str]:
 def _worker_pid(instance: dg.DagsterInstance) -> tuple[str, int] | None:
     """(run id, pid of its run worker) once a run has started its worker process."""
     for run in instance.get_runs():
-        for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
-            found = STARTED_PROCESS.search(entry.message or "")
-            if found:
-                return run.run_id, int(found.group(1))
+        pid = run_worker_pid(instance, run.run_id)
+        if pid is not None:
+            return run.run_id, pid
     return None
 
 
@@ -101,6 +100,18 @@ def test_a_killed_run_worker_fails_its_run_and_the_cli_says_so(tmp_path, monkeyp
     print(f"crashed run marked FAILURE {marked_s:.1f}s after SIGKILL of its worker")
     assert cli.returncode == 1, out
     assert f"run {run_id}:" in out and "ok" not in out.split(f"run {run_id}:")[1].splitlines()[0]
+    # Every partition of the crashed run is accounted for (issue 10, item 4): materialized
+    # (in the run, or after it for what it committed) or a failure row naming the run.
+    assert "not materialized" not in out
+    with dg.DagsterInstance.get() as instance:
+        materialized = run_materializations(instance, run_id)
+        with engine.connect() as conn:
+            ledger = run_ledger(conn, run_id)
+        materialized |= settled_materializations(instance, run_id, ledger.loads)
+    planned = {f"{asset.value}:{day}|crash-fb" for asset in AssetName}
+    assert materialized | set(ledger.failures) == planned
+    assert not materialized & set(ledger.failures)
+    assert set(ledger.loads) == materialized
 
 
 @pytest.mark.parametrize("processes", [4])

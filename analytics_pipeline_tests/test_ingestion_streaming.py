@@ -8,6 +8,8 @@ import threading
 import time
 from types import SimpleNamespace
 
+import dagster as dg
+
 from analytics_pipeline.defs import integration_run as ingestion
 from analytics_pipeline.defs.assets import (
     ACCOUNT_DAILY_METRICS,
@@ -16,6 +18,7 @@ from analytics_pipeline.defs.assets import (
 )
 from analytics_pipeline.ingest import IngestOptions, PartitionOutcome, Status
 from analytics_pipeline.records import AssetName, ContentPartition, ErrorClass
+from analytics_pipeline_tests.helpers import wait_for
 
 DAYS = [dt.date(2026, 11, 1) + dt.timedelta(days=n) for n in range(5)]
 CONCURRENCY = 4
@@ -31,17 +34,26 @@ OPTIONS = IngestOptions(
 def _context() -> SimpleNamespace:
     silent = SimpleNamespace(info=lambda _m: None, error=lambda _m: None, warning=lambda _m: None)
     selected = {CONTENT_METADATA, CONTENT_DAILY_METRICS, ACCOUNT_DAILY_METRICS}
-    return SimpleNamespace(selected_asset_keys=selected, log=silent, retry_number=0)
+    ephemeral = SimpleNamespace(is_ephemeral=True)  # no run status to watch
+    return SimpleNamespace(
+        selected_asset_keys=selected, log=silent, retry_number=0, instance=ephemeral
+    )
 
 
-def _slow_ingest(started: list[str], produced: list[str]):
+def _slow_ingest(
+    started: list[str], produced: list[str], hold: list[threading.Event] | None = None
+):
+    """Ingests each day after 10 ms; with `hold`, a worker waits for its event after three
+    days (bounded): more than the backlog the step lets workers commit ahead."""
     lock = threading.Lock()
 
     def ingest(_engine, _factory, request, _options):
         with lock:
             started.append(request.integration_id)
-        for day in request.days:
+        for n, day in enumerate(request.days):
             time.sleep(0.01)
+            if hold and n == 3:
+                hold[0].wait(30)
             with lock:
                 produced.append(request.integration_id)
             yield PartitionOutcome(
@@ -107,6 +119,80 @@ def test_a_stop_request_ends_the_run_and_fails_the_rest_as_stopped(monkeypatch) 
     assert run.stopped
     assert len(started) <= CONCURRENCY < len(INTEGRATIONS)
     # Every partition comes back exactly once: landed, or failed as `stopped`.
+    assert sorted(o.partition.key for o in every) == sorted(KEYS)
+    landed = [o for o in every if o.status is Status.MATERIALIZED]
+    stopped = [o for o in every if o.status is Status.FAILED]
+    assert len(landed) == len(produced) and stopped
+    assert {o.error_class for o in stopped} == {ErrorClass.STOPPED}
+
+
+class _RunStatuses:
+    """An instance whose one run is STARTED until `cancel()` (what a Terminate reports first)."""
+
+    is_ephemeral = False
+
+    def __init__(self) -> None:
+        self.status = dg.DagsterRunStatus.STARTED
+
+    def cancel(self) -> None:
+        self.status = dg.DagsterRunStatus.CANCELING
+
+    def get_run_by_id(self, _run_id: str) -> SimpleNamespace:
+        return SimpleNamespace(status=self.status)
+
+
+def _watched_run(monkeypatch, started, produced, finished):
+    """A run whose workers, after three days, wait until the run is being stopped."""
+    hold: list[threading.Event] = []
+    monkeypatch.setattr(ingestion, "ingest_integration", _slow_ingest(started, produced, hold))
+    monkeypatch.setattr(ingestion, "landed_partitions", lambda _context: set())
+    work = ingestion.IntegrationRun._work
+
+    def recorded_work(self, request, results):
+        work(self, request, results)
+        finished.append(request.integration_id)
+
+    monkeypatch.setattr(ingestion.IntegrationRun, "_work", recorded_work)
+    platforms = SimpleNamespace(
+        create_client=None, max_concurrency=CONCURRENCY, pacer=lambda _stop: None
+    )
+    context = _context()
+    context.selected_asset_keys = {CONTENT_METADATA}
+    context.instance = _RunStatuses()
+    context.run = SimpleNamespace(run_id="run-1")
+    run = ingestion.IntegrationRun(context, None, platforms, None)  # type: ignore[arg-type]
+    hold.append(run._stop)
+    return run, context.instance
+
+
+def test_a_canceling_run_stops_its_workers_even_if_the_step_never_reads_again(
+    monkeypatch,
+) -> None:
+    """Dagster's interrupt can take the step's thread away between two events (the generator
+    is abandoned, not closed): the workers stop on the run's CANCELING status, and none of
+    them stays blocked handing over an outcome nobody reads."""
+    started: list[str] = []
+    produced: list[str] = []
+    finished: list[str] = []
+    run, instance = _watched_run(monkeypatch, started, produced, finished)
+    outcomes = run.outcomes(KEYS)
+    next(outcomes)
+    instance.cancel()
+    wait_for("every worker to return", lambda: len(finished) == len(INTEGRATIONS), 30)
+    assert len(started) <= CONCURRENCY < len(INTEGRATIONS)
+    assert len(produced) < len(KEYS)
+    outcomes.close()
+
+
+def test_a_canceling_run_whose_interrupt_never_came_fails_the_rest_as_stopped(monkeypatch) -> None:
+    started: list[str] = []
+    produced: list[str] = []
+    run, instance = _watched_run(monkeypatch, started, produced, [])
+    outcomes = run.outcomes(KEYS)
+    first = next(outcomes)
+    instance.cancel()
+    every = [first, *outcomes]
+    assert run.stopped
     assert sorted(o.partition.key for o in every) == sorted(KEYS)
     landed = [o for o in every if o.status is Status.MATERIALIZED]
     stopped = [o for o in every if o.status is Status.FAILED]

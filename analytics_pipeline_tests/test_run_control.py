@@ -232,18 +232,17 @@ def test_a_rejected_metric_gets_one_row_per_integration_and_run(env):
 
 
 def test_an_interrupt_dagster_turned_into_a_retry_ends_the_retry_at_once(env, monkeypatch):
-    """Dagster raises an interrupt outside the step's code while it records an event; its
-    RetryPolicy then asks for a retry, which must stop at once instead of starting over."""
-    from analytics_pipeline.defs import integration_run
+    """An interrupt that escapes the step's code (here: before its run of integrations) is
+    turned into a retry by its RetryPolicy; the retry must stop at once, not start over."""
+    from analytics_pipeline.defs import assets
 
     calls: list[int] = []
 
-    def interrupted(self, partition_keys):
+    def interrupted(context):
         calls.append(1)
         raise dg.DagsterExecutionInterruptedError()
-        yield  # a generator, like the real one
 
-    monkeypatch.setattr(integration_run.IntegrationRun, "outcomes", interrupted)
+    monkeypatch.setattr(assets, "step_partition_keys", interrupted)
     result = _materialize(env)
     assert not result.success
     assert len(_events(result, dg.DagsterEventType.STEP_UP_FOR_RETRY)) == 1
@@ -251,6 +250,30 @@ def test_an_interrupt_dagster_turned_into_a_retry_ends_the_retry_at_once(env, mo
     assert env["sandbox"].request_count() == 0
     (failure,) = _events(result, dg.DagsterEventType.STEP_FAILURE)
     assert "stopped" in failure.step_failure_data.error.message
+
+
+def test_an_interrupt_in_the_steps_loop_stops_it_without_a_retry(env, monkeypatch):
+    """Dagster's interrupt landing in the step's code outside the run's wait (after an outcome
+    was recorded): the step fails once, as stopped, never retried; the rest is settled after
+    the run (defs/settle.py)."""
+    from analytics_pipeline.defs import integration_run
+
+    real = integration_run.IntegrationRun.outcomes
+
+    def interrupted(self, partition_keys):
+        outcomes = real(self, partition_keys)
+        yield next(outcomes)
+        outcomes.close()
+        raise dg.DagsterExecutionInterruptedError()
+
+    monkeypatch.setattr(integration_run.IntegrationRun, "outcomes", interrupted)
+    result = _materialize(env)
+    assert not result.success
+    assert len(_events(result, dg.DagsterEventType.STEP_START)) == 1
+    assert not _events(result, dg.DagsterEventType.STEP_UP_FOR_RETRY)
+    assert len(_events(result, dg.DagsterEventType.ASSET_MATERIALIZATION)) == 1
+    metadata = _failure_metadata(result)
+    assert metadata["stopped"] is True and metadata["retryable"] is False
 
 
 def _reexecutable_job() -> dg.JobDefinition:

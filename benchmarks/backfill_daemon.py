@@ -74,6 +74,7 @@ from analytics_pipeline.records import ContentPartition
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 JOB_NAME = "ingestion_job"
+LOCATION_NAME = "analytics_pipeline"  # workspace.yaml at the root, deploy/workspace.yaml
 PARTITION_SET_NAME = f"{JOB_NAME}_partition_set"
 DEFS_MODULE = "analytics_pipeline.definitions"
 TOKEN_ENV = "BENCH_FB_TOKEN"  # noqa: S105 (the variable's NAME)
@@ -200,6 +201,55 @@ def leftover_pids(marker: str) -> list[int]:
     return found
 
 
+def start_code_server(procs: Processes, port: int) -> list[str]:
+    """`dagster code-server start` serving the definitions (as deploy/Dockerfile runs it) on
+    127.0.0.1:`port`; the lines of a workspace.yaml that point at it (deploy/workspace.yaml's
+    shape, the location name of workspace.yaml at the root)."""
+    argv = ["code-server", "start", "-h", "127.0.0.1", "-p", str(port), "-m", DEFS_MODULE]
+    procs.start("code-server", str(BIN / "dagster"), *argv, "--location-name", LOCATION_NAME)
+    return [
+        "load_from:",
+        "  - grpc_server:",
+        "      host: 127.0.0.1",
+        f"      port: {port}",
+        f"      location_name: {LOCATION_NAME}",
+    ]
+
+
+def start_daemon(procs: Processes, target: Sequence[str], interval_s: int | None) -> None:
+    """`dagster-daemon run` on `target` (`-m module` or `-w workspace.yaml`); with `interval_s`
+    through `benchmarks/fast_daemon.py` (a shorter backfill loop: for tests, not figures)."""
+    if interval_s is None:
+        daemon = [str(BIN / "dagster-daemon")]
+    else:
+        daemon = [sys.executable, "-m", "benchmarks.fast_daemon", str(interval_s)]
+    procs.start("daemon", *daemon, "run", *target)
+
+
+def start_webserver(procs: Processes, target: Sequence[str], port: int) -> GraphQL:
+    """`dagster-webserver` on `target` at 127.0.0.1:`port`; its GraphQL endpoint."""
+    web = [*target, "-h", "127.0.0.1", "-p", str(port)]
+    procs.start("webserver", str(BIN / "dagster-webserver"), *web)
+    return GraphQL(port)
+
+
+def stop_automation(gql: GraphQL) -> list[str]:
+    """Stop every schedule and every sensor that requests runs (what the UI's toggles do; they
+    are on by default): the names stopped. Run-status sensors stay on: they only react to runs
+    that ended (settling their account)."""
+    stopped = []
+    for repository in gql(INSTIGATORS_Q)["repositoriesOrError"]["nodes"]:
+        for kind, mutation in (("schedules", STOP_SCHEDULE_M), ("sensors", STOP_SENSOR_M)):
+            for instigator in repository[kind]:
+                if instigator.get("sensorType") == "RUN_STATUS":
+                    continue
+                result = next(iter(gql(mutation, id=instigator["id"]).values()))
+                if result["__typename"] not in ("ScheduleStateResult", "StopSensorMutationResult"):
+                    raise BenchError(f"stopping {instigator['name']}: {result}")
+                stopped.append(instigator["name"])
+    return stopped
+
+
 def run_cli(env: dict[str, str], *args: str) -> None:
     done = subprocess.run(
         [str(BIN / "analytics-pipeline"), *args], cwd=ROOT, env=env, capture_output=True
@@ -259,6 +309,16 @@ STALE_Q = """query($keys: [AssetKeyInput!]!, $partitions: [String!]) {
     staleCauses { key { path } partitionKey reason category }
     staleStatusByPartition(partitions: $partitions) } }"""
 
+RELOAD_M = """mutation($name: String!) { reloadRepositoryLocation(repositoryLocationName: $name) {
+  __typename } }"""
+
+INSTIGATORS_Q = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
+  schedules { id name } sensors { id name sensorType } } } } }"""
+
+STOP_SCHEDULE_M = """mutation($id: String!) { stopRunningSchedule(id: $id) { __typename } }"""
+
+STOP_SENSOR_M = """mutation($id: String!) { stopSensor(id: $id) { __typename } }"""
+
 LOGS_Q = """query($runId: ID!) { logsForRun(runId: $runId) { __typename
   ... on EventConnection { events { __typename ... on MessageEvent { message }
   ... on ErrorEvent { error { message } } } } } }"""
@@ -273,6 +333,18 @@ def loaded_location(gql: GraphQL) -> tuple[str, str] | None:
             raise BenchError(f"Code location {entry['name']} failed to load: {loc['message']}")
         if entry["loadStatus"] == "LOADED" and loc.get("__typename") == "RepositoryLocation":
             return loc["name"], loc["repositories"][0]["name"]
+    return None
+
+
+def location_served(gql: GraphQL) -> tuple[str, str] | None:
+    """`loaded_location` for a code server started alongside the webserver: a location the
+    webserver could not reach yet is reloaded (the UI's Reload button) instead of failing."""
+    try:
+        return loaded_location(gql)
+    except BenchError as exc:
+        if "UNAVAILABLE" not in str(exc):
+            raise
+    gql(RELOAD_M, name=LOCATION_NAME)
     return None
 
 
@@ -410,15 +482,8 @@ class World:
         with dg.DagsterInstance.from_config(str(self.home)) as instance:
             instance.add_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME, self.integrations)
 
-        if self.daemon_interval_s is None:
-            daemon = [str(BIN / "dagster-daemon")]
-        else:
-            fast = ["-m", "benchmarks.fast_daemon", str(self.daemon_interval_s)]
-            daemon = [sys.executable, *fast]
-        self.procs.start("daemon", *daemon, "run", "-m", DEFS_MODULE)
-        web = ["-m", DEFS_MODULE, "-h", "127.0.0.1", "-p", str(web_port)]
-        self.procs.start("webserver", str(BIN / "dagster-webserver"), *web)
-        self.gql = GraphQL(web_port)
+        start_daemon(self.procs, ["-m", DEFS_MODULE], self.daemon_interval_s)
+        self.gql = start_webserver(self.procs, ["-m", DEFS_MODULE], web_port)
 
         location = wait_for("the code location", lambda: loaded_location(self.gql), 240, self.procs)
         self.location, self.repository = location
@@ -516,7 +581,12 @@ def shape(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def launch(world: World, params: dict[str, Any]) -> str:
-    result = world.gql(LAUNCH_M, params=params)["launchPartitionBackfill"]
+    return launch_backfill(world.gql, params)
+
+
+def launch_backfill(gql: GraphQL, params: dict[str, Any]) -> str:
+    """`launchPartitionBackfill` with `params`: the backfill's id."""
+    result = gql(LAUNCH_M, params=params)["launchPartitionBackfill"]
     if result["__typename"] != "LaunchBackfillSuccess":
         raise BenchError(
             f"launchPartitionBackfill: {result['__typename']}: {result.get('message')}"

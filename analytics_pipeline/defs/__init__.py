@@ -5,6 +5,8 @@
 - `assets.py`, `integration_run.py`: the asset specs and the one ingestion step (its worker
   threads, stop handling, what already landed);
 - `checks.py`: asset checks on what the run wrote;
+- `settle.py`: the account of an ingestion run that ended without the step's own (a
+  Terminate between two of its events, a crashed run worker);
 - `automation.py`: the job, schedules and sensors;
 - `kpi_assets.py`, `kpi_checks.py`, `kpi_automation.py`: the daily KPI tables;
 - `kpi_rollup_assets.py`, `kpi_rollup_checks.py`, `kpi_rollup_automation.py`: their weekly and

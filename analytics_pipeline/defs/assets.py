@@ -22,7 +22,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from analytics_pipeline.defs.checks import CHECK_SPECS, run_checks
-from analytics_pipeline.defs.integration_run import IntegrationRun, interrupted_before
+from analytics_pipeline.defs.integration_run import STOPS, IntegrationRun, interrupted_before
 from analytics_pipeline.defs.partitions import SETTINGS, content_partitions, step_partition_keys
 from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResource
 from analytics_pipeline.ingest import (
@@ -141,7 +141,7 @@ def social_ingestion(
     engine = warehouse.get_engine()
     partition_keys = step_partition_keys(context) or ()
     failures: list[PartitionOutcome] = []
-    stopped = False
+    stopped = interrupted = False
     if selected:
         options = IngestOptions(
             lookback_days=SETTINGS.lookback_days,
@@ -151,13 +151,19 @@ def social_ingestion(
         )
         ingestion = IntegrationRun(context, engine, platforms, options)
         warned: set[str] = set()  # integrations whose token warning is on a materialization
-        for outcome in ingestion.outcomes(partition_keys):
-            event = _event_for(outcome, _first_warning(ingestion, outcome, warned))
-            if event is not None:
-                yield event
-            if outcome.status is Status.FAILED:
-                failures.append(outcome)
-        stopped = ingestion.stopped
+        try:
+            for outcome in ingestion.outcomes(partition_keys):
+                event = _event_for(outcome, _first_warning(ingestion, outcome, warned))
+                if event is not None:
+                    yield event
+                if outcome.status is Status.FAILED:
+                    failures.append(outcome)
+        except STOPS:
+            # Dagster's interrupt landed in the step's code outside the run's wait (`outcomes`
+            # stopped its workers on the way out): not a retry; the partitions not reported
+            # here are accounted for once the run ended (defs/settle.py).
+            interrupted = True
+        stopped = ingestion.stopped or interrupted
     if not stopped:
         try:
             yield from run_checks(engine, context.selected_asset_check_keys, partition_keys)
@@ -166,10 +172,10 @@ def social_ingestion(
                 raise
             # The warehouse went away: the partitions' failures below matter more than checks.
             context.log.error(f"Asset checks not evaluated: {type(exc).__name__} (warehouse).")
-    if failures:
+    if failures or interrupted:
         patience = 0.0 if stopped else FAILURE_ROW_PATIENCE_S
         unrecorded = record_failures(engine, failures, context.run.run_id, patience_s=patience)
-        raise _failure_for(failures, unrecorded, stopped=stopped)
+        raise _failure_for(failures, unrecorded, stopped=stopped, interrupted=interrupted)
 
 
 def _first_warning(
@@ -211,7 +217,11 @@ def _plottable(details: dict) -> dict[str, Any]:
 
 
 def _failure_for(
-    failures: list[PartitionOutcome], unrecorded: list[PartitionOutcome], *, stopped: bool
+    failures: list[PartitionOutcome],
+    unrecorded: list[PartitionOutcome],
+    *,
+    stopped: bool,
+    interrupted: bool = False,
 ) -> dg.Failure:
     """The step's failure: never retried after a stop; its metadata is what the CLI reports
     (`failed_partitions`, `failure_classes`, `stopped`, `without_failure_row`)."""
@@ -224,6 +234,12 @@ def _failure_for(
     lines = [f"- {integration}: {message}" for integration, message in by_integration.items()]
     classes = ", ".join(f"{count} {name}" for name, count in sorted(by_class.items()))
     head = "The run was stopped. " if stopped else ""
+    rest = (
+        "the others are accounted for after the run (materialized if committed, else a "
+        "`stopped` row)."
+        if interrupted
+        else "every other partition of this run landed and is marked materialized."
+    )
     missing = (
         f"\n{len(unrecorded)} of them have NO ingestion_failures row (the warehouse could not "
         "be reached): see `without_failure_row`."
@@ -233,8 +249,7 @@ def _failure_for(
     return dg.Failure(
         description=(
             f"{head}{len(failures)} partition(s) of {len(by_integration)} integration(s) "
-            f"failed ({classes}); every other partition of this run landed and is marked "
-            f"materialized.{missing}\n" + "\n".join(lines)
+            f"failed ({classes}); {rest}{missing}\n" + "\n".join(lines)
         ),
         metadata={
             "failed_partitions": dg.MetadataValue.json(sorted(_label(o) for o in failures)),

@@ -1,4 +1,4 @@
-"""Automation: the ingestion job, the schedules that drive the daily runs, and the sensor.
+"""Automation: the ingestion job, the schedules that drive the daily runs, and the sensors.
 
 - `ingestion_job`: the three ingestion assets for a range of days x integrations.
 - Schedules ask for few runs: one per contiguous block of integrations of one platform in
@@ -13,6 +13,9 @@
 - `tracked_integrations_sensor` keeps the `tracked_integrations` dynamic partitions in step with
   the warehouse table: new integrations get a partition and a run over their lookback window
   (ending on the current snapshot day); removed integrations lose their partition.
+- `settle_canceled_ingestion_runs`, `settle_failed_ingestion_runs` (on by default) complete the
+  account of an ingestion run that ended CANCELED or FAILURE without the step's own
+  (`settle.py`): committed partitions materialized, a failure row for each of the others.
 
 Metrics D depends on metadata D only (metadata D holds D's whole window), so a backfill runs
 exactly the partitions selected, and no repair sensor is needed for ordering.
@@ -37,6 +40,7 @@ from analytics_pipeline.defs.partitions import (
     plan_run_batches,
 )
 from analytics_pipeline.defs.resources import WarehouseResource
+from analytics_pipeline.defs.settle import settle_run
 from analytics_pipeline.ingest import snapshot_day
 from analytics_pipeline.records import IntegrationStatus
 from analytics_pipeline.warehouse import TrackedIntegration, list_integrations
@@ -185,3 +189,52 @@ def tracked_integrations_sensor(
         integrations = list_integrations(conn)
     existing = list(context.instance.get_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME))
     return plan_partition_sync(integrations, existing, dt.datetime.now(dt.UTC))
+
+
+def _settle(context: dg.RunStatusSensorContext, warehouse: WarehouseResource) -> dg.SkipReason:
+    settlement = settle_run(
+        context.instance,
+        warehouse.get_engine(),
+        context.dagster_run.run_id,
+        worker_exit_wait_s=SENSOR_WORKER_EXIT_WAIT_S,
+    )
+    if settlement is None:
+        return dg.SkipReason("Not an ingestion run that ended without its account.")
+    done = (
+        f"run {settlement.run_id}: {len(settlement.materialized)} committed partition(s) "
+        f"materialized, {len(settlement.failed)} failure row(s) written"
+    )
+    if settlement.unrecorded:
+        done += f", {len(settlement.unrecorded)} row(s) NOT written (warehouse unreachable)"
+    context.log.info(done)
+    return dg.SkipReason(done)
+
+
+SENSOR_WORKER_EXIT_WAIT_S = 10.0
+_SETTLE_DESCRIPTION = (
+    "Completes the account of an ingestion run that ended {how}: partitions it committed get "
+    "their materialization, the others of the run an ingestion_failures row (see defs/settle.py)."
+)
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.CANCELED,
+    monitored_jobs=[ingestion_job],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=_SETTLE_DESCRIPTION.format(how="CANCELED (Terminate)"),
+)
+def settle_canceled_ingestion_runs(
+    context: dg.RunStatusSensorContext, warehouse: WarehouseResource
+) -> dg.SkipReason:
+    return _settle(context, warehouse)
+
+
+@dg.run_failure_sensor(
+    monitored_jobs=[ingestion_job],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=_SETTLE_DESCRIPTION.format(how="FAILURE (a crashed run worker, a failed step)"),
+)
+def settle_failed_ingestion_runs(
+    context: dg.RunFailureSensorContext, warehouse: WarehouseResource
+) -> dg.SkipReason:
+    return _settle(context, warehouse)

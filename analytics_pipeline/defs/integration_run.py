@@ -58,7 +58,7 @@ class _StopAsked(Exception):
     """An in-process host asked for a stop (`analytics_pipeline.stop`)."""
 
 
-_STOPS = (KeyboardInterrupt, dg.DagsterExecutionInterruptedError, _StopAsked)
+STOPS = (KeyboardInterrupt, dg.DagsterExecutionInterruptedError, _StopAsked)
 
 
 class IntegrationRun:
@@ -90,21 +90,23 @@ class IntegrationRun:
         self.token_warnings: dict[str, str] = {}
         self._results: queue.Queue[_Item] = queue.Queue()
         self._stop = threading.Event()
+        self._canceling = threading.Event()  # the run's status says it is being terminated
+        self._done = threading.Event()
         self._pacer = platforms.pacer(self._stop)
+        # Workers commit at most this many partitions ahead of what the step's thread recorded.
+        self._backlog = threading.Semaphore(_BACKLOG_PER_WORKER * platforms.max_concurrency)
 
     def outcomes(self, partition_keys: Sequence[str]) -> Iterator[PartitionOutcome]:
         requests = self._requests(partition_keys)
-        # Bounded: workers commit at most a few partitions ahead of what this thread has
-        # recorded in Dagster, so a stop has only those few left to record.
-        results: queue.Queue[_Item] = queue.Queue(
-            maxsize=_BACKLOG_PER_WORKER * self.platforms.max_concurrency
-        )
+        results: queue.Queue[_Item] = queue.Queue()  # bounded by self._backlog
         self._results = results
+        self._watch_run_status()
         pool = ThreadPoolExecutor(max_workers=self.platforms.max_concurrency)
         futures = [pool.submit(self._work, request, results) for request in requests]
         try:
             yield from self._collect(requests, futures, results)
         finally:
+            self._done.set()
             # Left early (Dagster closed the step): stop the workers, unblocking any that waits
             # to hand over an outcome, so the step ends promptly.
             self._stop.set()
@@ -156,6 +158,9 @@ class IntegrationRun:
     def _work(self, request: IntegrationRequest, results: queue.Queue[_Item]) -> None:
         reported: set[tuple[AssetName, dt.date]] = set()
         error: Exception | None = None
+        if self._stop.is_set():  # stopped before it started (the step may be gone: no cancel)
+            results.put(_WorkerDone(request, reported, None))
+            return
 
         def client_factory(account: Account) -> PlatformClient:
             return self.platforms.create_client(account, self._pacer)
@@ -163,7 +168,7 @@ class IntegrationRun:
         try:
             for outcome in ingest_integration(self.engine, client_factory, request, self.options):
                 reported.add((outcome.asset, outcome.day))
-                results.put(outcome)
+                self._hand_over(outcome, results)
                 if self._stop.is_set():
                     break
         except RunStopped:
@@ -171,6 +176,41 @@ class IntegrationRun:
         except Exception as exc:  # a bug or a warehouse outage must not hide the others
             error = exc
         results.put(_WorkerDone(request, reported, error))
+
+    def _hand_over(self, outcome: PartitionOutcome, results: queue.Queue[_Item]) -> None:
+        """Bounded while the step runs (the workers stay a few partitions ahead of what the
+        step's thread recorded); once stopping, never blocks: a step that Dagster's interrupt
+        took away reads no more, and a blocked worker would keep its process alive."""
+        while not self._stop.is_set():
+            if self._backlog.acquire(timeout=_POLL_S):
+                break
+        results.put(outcome)
+
+    def _watch_run_status(self) -> None:
+        """Stop the workers as soon as the run's status says it is being terminated.
+
+        A Terminate (the UI's, the CLI's) reports CANCELING, then interrupts the run worker's
+        main thread; when that interrupt lands while Dagster records one of the step's events,
+        Dagster abandons the step (its `finally` never runs). The workers then stop here, within
+        `_STATUS_POLL_S` of CANCELING, instead of committing partitions nobody records;
+        `settle.settle_run` accounts for the few committed in between. The step's thread does
+        not act on the status itself: the interrupt follows CANCELING within milliseconds and
+        would then land in the step's code outside `_next`, which Dagster turns into a retry.
+        Not for an ephemeral instance (an in-process host stops through `stop.request_stop()`)."""
+        instance = self.context.instance
+        if instance.is_ephemeral:
+            return
+        run_id = self.context.run.run_id
+
+        def watch() -> None:
+            while not self._done.wait(_STATUS_POLL_S):
+                status = _run_status(instance, run_id)
+                if status is None or status in _ENDING:
+                    self._canceling.set()
+                    self._stop.set()
+                    return
+
+        threading.Thread(target=watch, name="run-status-watch", daemon=True).start()
 
     def _collect(
         self,
@@ -183,10 +223,11 @@ class IntegrationRun:
         while running:
             try:
                 item = self._next(results)
-            except _STOPS:
+            except STOPS:
                 running -= self._begin_stop(futures)
                 continue
             if isinstance(item, PartitionOutcome):
+                self._backlog.release()
                 reported.add((item.asset, item.partition))
                 yield item
                 continue
@@ -202,6 +243,10 @@ class IntegrationRun:
                 for outcome in unexpected_failure(item.request, item.error, item.reported):
                     reported.add((outcome.asset, outcome.partition))
                     yield outcome
+        # The workers stopped on a CANCELING run whose interrupt never reached this thread
+        # (it is not waited for here: a step that stopped itself on the status would meet that
+        # interrupt outside `_next`, and Dagster's RetryPolicy would retry the step).
+        self.stopped = self.stopped or self._canceling.is_set()
         if self.stopped:
             yield from self._not_reached(requests, reported)
 
@@ -245,7 +290,20 @@ class IntegrationRun:
 
 
 _POLL_S = 0.2  # how often the step's thread looks at the process's stop request
+_STATUS_POLL_S = 0.5  # how often the run's status is read (one small query)
+_ENDING = frozenset(
+    {dg.DagsterRunStatus.CANCELING, dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE}
+)
 _BACKLOG_PER_WORKER = 2  # committed partitions a worker may have waiting to be recorded
+
+
+def _run_status(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRunStatus | None:
+    """The run's status; STARTED when the run storage could not be read (look again later)."""
+    try:
+        run = instance.get_run_by_id(run_id)
+    except Exception:
+        return dg.DagsterRunStatus.STARTED
+    return run.status if run is not None else None
 
 
 def landed_partitions(context: dg.AssetExecutionContext) -> set[tuple[dg.AssetKey, str]]:

@@ -12,20 +12,17 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import dagster as dg
+import sqlalchemy as sa
 
-from analytics_pipeline.defs.assets import (
-    ACCOUNT_DAILY_METRICS,
-    CONTENT_DAILY_METRICS,
-    CONTENT_METADATA,
-)
+from analytics_pipeline import warehouse as wh
 from analytics_pipeline.defs.dagster_home import ensure_dagster_home
 from analytics_pipeline.defs.kpi_automation import KPI_RUN_TAGS, kpi_job
 from analytics_pipeline.defs.launch import Launch, RunLauncherLoop, daemon_is_running
@@ -35,8 +32,15 @@ from analytics_pipeline.defs.partitions import (
     RANGE_START_TAG,
     SETTINGS,
     batch_run_tags,
-    content_partitions,
     plan_run_batches,
+)
+from analytics_pipeline.defs.settle import (
+    json_value,
+    last_failure_metadata,
+    planned_partitions,
+    run_records,
+    settle_run,
+    settled_materializations,
 )
 
 __all__ = [
@@ -118,8 +122,13 @@ def run_backfill(
             except KeyboardInterrupt:  # the loop terminated its runs and waited for them
                 stopped_by = received[0] if received else signal.SIGINT
         started = [launch for launch in launches if launch.process is not None]
+        engine = wh.make_engine(wh.default_warehouse_url())
+        try:
+            summaries = [summarize(instance, launch, engine) for launch in started]
+        finally:
+            engine.dispose()
         return Backfill(
-            [summarize(instance, launch) for launch in started],
+            summaries,
             not_started=[_range_of(launch.tags) for launch in launches if launch.process is None],
             stopped_by=stopped_by,
         )
@@ -134,7 +143,9 @@ def run_kpis(start: dt.date, end: dt.date) -> RunSummary:
     with dg.DagsterInstance.get() as instance, _sigterm_as_interrupt():
         RunLauncherLoop(instance, Path(home), via_queue=False).run([launch])
         record = instance.get_run_record_by_id(launch.run_id)
-        materialized = _records(instance, launch.run_id, dg.DagsterEventType.ASSET_MATERIALIZATION)
+        materialized = run_records(
+            instance, launch.run_id, dg.DagsterEventType.ASSET_MATERIALIZATION
+        )
         run = record.dagster_run if record is not None else None
         seconds = 0.0
         if record is not None and record.start_time and record.end_time:
@@ -175,23 +186,42 @@ def _range_of(tags: Mapping[str, str]) -> str:
     return f"{tags.get(RANGE_START_TAG)}...{tags.get(RANGE_END_TAG)}"
 
 
-def summarize(instance: dg.DagsterInstance, launch: Launch) -> RunSummary:
-    """What one launched run did, read back from the instance's event log."""
+def summarize(instance: dg.DagsterInstance, launch: Launch, engine: sa.Engine) -> RunSummary:
+    """What one launched run did, read back from the instance's event log and the warehouse,
+    once `settle.settle_run` completed the account of a run that ended without its own."""
     record = instance.get_run_record_by_id(launch.run_id)
     if record is not None and record.start_time and record.end_time:
         seconds = record.end_time - record.start_time
     else:
         seconds = max(launch.finished - launch.started, 0.0)
-    return summarize_run(instance, launch.run_id, seconds)
+    try:
+        settle_run(instance, engine, launch.run_id)
+        with engine.connect() as conn:
+            ledger: wh.RunLedger | None = wh.run_ledger(conn, launch.run_id)
+    except sa.exc.SQLAlchemyError as exc:  # the warehouse is away: the run's own account
+        print(
+            f"run {launch.run_id}: the warehouse could not be read ({type(exc).__name__}); "
+            "the summary is the Dagster run's alone.",
+            file=sys.stderr,
+        )
+        ledger = None
+    return summarize_run(instance, launch.run_id, seconds, ledger)
 
 
-def summarize_run(instance: dg.DagsterInstance, run_id: str, seconds: float) -> RunSummary:
+def summarize_run(
+    instance: dg.DagsterInstance,
+    run_id: str,
+    seconds: float,
+    ledger: wh.RunLedger | None = None,
+) -> RunSummary:
     """The run as its event log tells it: partitions materialized, partitions failed with their
-    class (the step's last failure), and partitions of the run that did neither."""
+    class (the step's last failure), and partitions of the run that did neither. With the
+    warehouse's `ledger` of the run, also what `settle_run` recorded for it after it ended
+    (materializations of partitions it committed, the failure rows of the rest)."""
     run = instance.get_run_by_id(run_id)
     materialized: set[str] = set()
     api_calls = 0
-    for record in _records(instance, run_id, dg.DagsterEventType.ASSET_MATERIALIZATION):
+    for record in run_records(instance, run_id, dg.DagsterEventType.ASSET_MATERIALIZATION):
         materialization = record.event_log_entry.asset_materialization
         if materialization is None:
             continue
@@ -199,12 +229,18 @@ def summarize_run(instance: dg.DagsterInstance, run_id: str, seconds: float) -> 
             f"{materialization.asset_key.to_user_string()}:{materialization.partition}"
         )
         api_calls += _int(materialization.metadata.get("api_calls"))
-    failure = _last_failure_metadata(instance, run_id)
-    classes = {str(k): str(v) for k, v in _json(failure.get("failure_classes"), {}).items()}
-    failed = sorted(set(_json(failure.get("failed_partitions"), [])) | set(classes))
-    planned = _planned_partitions(instance, run) if run is not None else set()
+    failure = last_failure_metadata(instance, run_id)
+    classes = {str(k): str(v) for k, v in json_value(failure.get("failure_classes"), {}).items()}
+    if ledger is not None:
+        materialized |= settled_materializations(instance, run_id, set(ledger.loads) - materialized)
+        for label, error_class in ledger.failures.items():
+            classes.setdefault(label, error_class)
+    failed = sorted(set(json_value(failure.get("failed_partitions"), [])) | set(classes))
+    planned = planned_partitions(instance, run) if run is not None else set()
     not_materialized = sorted(planned - materialized - set(failed))
     status = run.status.value if run is not None else "UNKNOWN"
+    recorded = set(ledger.failures) if ledger is not None else set()
+    without_row = {str(p) for p in json_value(failure.get("without_failure_row"), [])} - recorded
     return RunSummary(
         run_id=run_id,
         success=run is not None and run.status == dg.DagsterRunStatus.SUCCESS,
@@ -215,52 +251,11 @@ def summarize_run(instance: dg.DagsterInstance, run_id: str, seconds: float) -> 
         status=status,
         failure_classes=classes,
         not_materialized=not_materialized,
-        without_failure_row=sorted(str(p) for p in _json(failure.get("without_failure_row"), [])),
-        # A Terminate reaches a run worker's step between two of its events: the run ends
-        # CANCELED without the step's own account of the stop.
-        stopped=bool(_json(failure.get("stopped"), False)) or status == "CANCELED",
+        without_failure_row=sorted(without_row),
+        # A Terminate that reaches a run worker between two of the step's events ends the run
+        # CANCELED without the step's own account (settle_run completes it).
+        stopped=bool(json_value(failure.get("stopped"), False)) or status == "CANCELED",
     )
-
-
-def _records(
-    instance: dg.DagsterInstance, run_id: str, event_type: dg.DagsterEventType
-) -> list[dg.EventLogRecord]:
-    records: list[dg.EventLogRecord] = []
-    cursor = None
-    while True:
-        page = instance.get_records_for_run(run_id, cursor=cursor, of_type=event_type, limit=5000)
-        records.extend(page.records)
-        if not page.has_more:
-            return records
-        cursor = page.cursor
-
-
-def _last_failure_metadata(instance: dg.DagsterInstance, run_id: str) -> dict[str, object]:
-    """The metadata of the step's LAST failure (after its retries), {} when none carried any."""
-    for record in reversed(_records(instance, run_id, dg.DagsterEventType.STEP_FAILURE)):
-        event = record.event_log_entry.dagster_event
-        data = event.step_failure_data if event is not None else None
-        if data is not None and data.user_failure_data is not None:
-            return dict(data.user_failure_data.metadata)
-    return {}
-
-
-def _planned_partitions(instance: dg.DagsterInstance, run: dg.DagsterRun) -> set[str]:
-    """Every "asset:key" a range run of the content job covers."""
-    first, last = run.tags.get(RANGE_START_TAG), run.tags.get(RANGE_END_TAG)
-    if not first or not last:
-        return set()
-    keys = content_partitions.get_partition_keys_in_range(
-        dg.PartitionKeyRange(first, last), dynamic_partitions_store=instance
-    )
-    # A run of the whole job (`dagster job launch`) has no asset selection: all three assets.
-    assets = run.asset_selection or {CONTENT_METADATA, CONTENT_DAILY_METRICS, ACCOUNT_DAILY_METRICS}
-    return {f"{asset.to_user_string()}:{key}" for asset in assets for key in keys}
-
-
-def _json(entry: object, default: Any) -> Any:
-    value = getattr(entry, "value", entry)
-    return default if value is None else value
 
 
 def _int(value: object) -> int:

@@ -59,11 +59,13 @@ from analytics_pipeline.warehouse.integrations import (
 )
 from analytics_pipeline.warehouse.ledger import (
     FailureRecord,
+    RunLedger,
     open_failures,
     record_failure,
     record_partition_load,
     record_rejected_metric,
     resolve_failures,
+    run_ledger,
 )
 from analytics_pipeline.warehouse.migrations import migrate
 
@@ -73,6 +75,7 @@ __all__ = [
     "DuplicateAccountError",
     "FailureRecord",
     "IntegrationExistsError",
+    "RunLedger",
     "StoredCredential",
     "TrackedIntegration",
     "UnknownIntegrationError",
@@ -111,6 +114,7 @@ __all__ = [
     "replace_ciphertext",
     "resolve_failures",
     "resume_integration",
+    "run_ledger",
     "set_integration_status",
     "upsert_account_metrics",
     "upsert_content_items",

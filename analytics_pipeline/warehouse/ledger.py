@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from analytics_pipeline.records import ErrorClass
+from analytics_pipeline.records import ContentPartition, ErrorClass
 from analytics_pipeline.warehouse._sql import dialect_insert, require_aware, require_date
 from analytics_pipeline.warehouse.tables import ingestion_failures, partition_loads
 
@@ -187,3 +187,45 @@ def record_partition_load(
             },
         )
     )
+
+
+@dataclass(frozen=True)
+class RunLedger:
+    """What the warehouse holds of one run: partitions it loaded ("asset:key" -> rows written;
+    a later run that reloads a partition takes it over) and partitions it recorded as failed
+    ("asset:key" -> class; `rejected_metric` rows are not partition failures)."""
+
+    loads: dict[str, int]
+    failures: dict[str, str]
+
+
+def run_ledger(conn: sa.Connection, run_id: str) -> RunLedger:
+    loads = {
+        f"{row.asset}:{ContentPartition(row.partition_date, row.integration_id).key}": int(
+            row.rows_written
+        )
+        for row in conn.execute(
+            sa.select(
+                partition_loads.c.asset,
+                partition_loads.c.partition_date,
+                partition_loads.c.integration_id,
+                partition_loads.c.rows_written,
+            ).where(partition_loads.c.run_id == run_id)
+        )
+    }
+    failures = {
+        f"{row.asset}:{row.partition_key}": row.error_class
+        for row in conn.execute(
+            sa.select(
+                ingestion_failures.c.asset,
+                ingestion_failures.c.partition_key,
+                ingestion_failures.c.error_class,
+            )
+            .where(
+                ingestion_failures.c.run_id == run_id,
+                ingestion_failures.c.error_class != ErrorClass.REJECTED_METRIC.value,
+            )
+            .order_by(ingestion_failures.c.id)
+        )
+    }
+    return RunLedger(loads, failures)
