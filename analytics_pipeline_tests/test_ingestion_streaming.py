@@ -160,7 +160,7 @@ def _watched_run(monkeypatch, started, produced, finished):
     context.selected_asset_keys = {CONTENT_METADATA}
     context.instance = _RunStatuses()
     context.run = SimpleNamespace(run_id="run-1")
-    run = ingestion.IntegrationRun(context, None, platforms, None)  # type: ignore[arg-type]
+    run = ingestion.IntegrationRun(context, None, platforms, OPTIONS)  # type: ignore[arg-type]
     hold.append(run._stop)
     return run, context.instance
 
