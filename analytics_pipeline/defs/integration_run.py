@@ -296,8 +296,9 @@ def landed_partitions(
     a re-execution, by the runs it re-executes (its parent, their parents): the UI's and the
     daemon's "from failure" re-executions and also "all steps" ones, since the step is the
     whole run here (refetching what landed is a new backfill, not a re-execution). With the
-    warehouse's `engine`, also what those runs committed without recording it (a stopped or
-    crashed run: `settle.py` materializes those after the run)."""
+    warehouse's `engine`, also what the parent runs committed without recording it (a stopped
+    or crashed run: `settle.py` materializes those once it ended). Not for this run's earlier
+    attempts: what they committed without recording is fetched again and recorded here."""
     if context.retry_number == 0 and context.run.parent_run_id is None:
         return set()  # a first attempt of a fresh run: nothing can have landed yet
     instance = context.instance
@@ -324,9 +325,9 @@ def landed_partitions(
             if not page.has_more:
                 break
             cursor = page.cursor
-    if engine is not None:
+    if engine is not None:  # parents only: an ended run is settled (its loads materialized)
         with engine.connect() as conn:
-            for run_id in run_ids:
+            for run_id in run_ids[1:]:
                 for label in wh.run_ledger(conn, run_id).loads:
                     asset, key = label.split(":", 1)
                     landed.add((dg.AssetKey(asset), key))
