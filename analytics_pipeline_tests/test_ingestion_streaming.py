@@ -67,7 +67,7 @@ def _slow_ingest(
 
 def _run(monkeypatch, started: list[str], produced: list[str]):
     monkeypatch.setattr(ingestion, "ingest_integration", _slow_ingest(started, produced))
-    monkeypatch.setattr(ingestion, "landed_partitions", lambda _context: set())
+    monkeypatch.setattr(ingestion, "landed_partitions", lambda *_: set())
     platforms = SimpleNamespace(
         create_client=None, max_concurrency=CONCURRENCY, pacer=lambda _stop: None
     )
@@ -101,7 +101,7 @@ def test_a_stop_request_ends_the_run_and_fails_the_rest_as_stopped(monkeypatch) 
     started: list[str] = []
     produced: list[str] = []
     monkeypatch.setattr(ingestion, "ingest_integration", _slow_ingest(started, produced))
-    monkeypatch.setattr(ingestion, "landed_partitions", lambda _context: set())
+    monkeypatch.setattr(ingestion, "landed_partitions", lambda *_: set())
     platforms = SimpleNamespace(
         create_client=None, max_concurrency=CONCURRENCY, pacer=lambda _stop: None
     )
@@ -145,7 +145,7 @@ def _watched_run(monkeypatch, started, produced, finished):
     """A run whose workers, after three days, wait until the run is being stopped."""
     hold: list[threading.Event] = []
     monkeypatch.setattr(ingestion, "ingest_integration", _slow_ingest(started, produced, hold))
-    monkeypatch.setattr(ingestion, "landed_partitions", lambda _context: set())
+    monkeypatch.setattr(ingestion, "landed_partitions", lambda *_: set())
     work = ingestion.IntegrationRun._work
 
     def recorded_work(self, request, results):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections import Counter
 
 import dagster as dg
@@ -336,3 +337,52 @@ def test_the_wait_budget_is_read_from_its_variable_and_validated():
     assert resource.pacer(threading.Event()).wait_budget_s == 120
     with pytest.raises(SettingsError, match="ANALYTICS_MAX_RATE_LIMIT_WAIT_S='-1'"):
         PlatformsResource.from_env({"ANALYTICS_MAX_RATE_LIMIT_WAIT_S": "-1"})
+
+
+def test_a_reexecution_skips_what_a_stopped_parent_committed_without_recording(env, monkeypatch):
+    """A parent stopped by an interrupt in the step's loop committed more partitions than it
+    recorded; a re-execution from failure neither fetches nor writes those again."""
+    from analytics_pipeline.defs import integration_run
+
+    sandbox = env["sandbox"]
+    monkeypatch.setenv("ANALYTICS_WAREHOUSE_URL", env["resources"]["warehouse"].url)
+    monkeypatch.setenv("ANALYTICS_FACEBOOK_BASE_URL", sandbox.base_url)
+    job = dg.reconstructable(_reexecutable_job)
+    instance = env["instance"]
+    real = integration_run.IntegrationRun.outcomes
+
+    def interrupted(self, partition_keys):
+        outcomes = real(self, partition_keys)
+        yield next(outcomes)
+        time.sleep(0.5)  # the workers commit ahead of what the step records
+        outcomes.close()
+        raise dg.DagsterExecutionInterruptedError()
+
+    tags = range_run_tags(START, END, list(PAGES))
+    integration_run.IntegrationRun.outcomes = interrupted  # type: ignore[method-assign]
+    try:
+        with dg.execute_job(job, instance, tags=tags, raise_on_error=False) as first:
+            assert not first.success
+            parent = first.run_id
+    finally:
+        integration_run.IntegrationRun.outcomes = real  # type: ignore[method-assign]
+    with env["engine"].connect() as conn:
+        committed = set(wh.run_ledger(conn, parent).loads)
+    recorded = {
+        f"{e.asset_materialization.asset_key.to_user_string()}:{e.asset_materialization.partition}"
+        for e in instance.all_logs(parent)
+        if e.asset_materialization is not None
+    }
+    assert len(committed) > len(recorded) == 1, "nothing committed without being recorded"
+    options = dg.ReexecutionOptions.from_failure(parent, instance)
+    with dg.execute_job(
+        job, instance, tags=tags, reexecution_options=options, raise_on_error=False
+    ) as again:
+        assert again.success
+        landed = {
+            f"{event.asset_key.to_user_string()}:{event.partition}"
+            for event in again.all_events
+            if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+        }
+    every = set().union(*(_partitions(page) for page in PAGES))
+    assert landed == every - committed

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import dagster as dg
 import sqlalchemy as sa
 
+from analytics_pipeline import warehouse as wh
 from analytics_pipeline.defs.partitions import group_by_integration
 from analytics_pipeline.defs.resources import PlatformsResource
 from analytics_pipeline.ingest import (
@@ -121,7 +122,7 @@ class IntegrationRun:
         """One request per integration with partitions still to do (those that landed in an
         earlier attempt of this run, or in the run this one resumes, are left out)."""
         selected = self.context.selected_asset_keys
-        landed = landed_partitions(self.context)
+        landed = landed_partitions(self.context, self.engine)
         requests, skipped = [], 0
         for integration_id, days in group_by_integration(partition_keys).items():
             request = IntegrationRequest(
@@ -306,11 +307,16 @@ def _run_status(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRunStatu
     return run.status if run is not None else None
 
 
-def landed_partitions(context: dg.AssetExecutionContext) -> set[tuple[dg.AssetKey, str]]:
+def landed_partitions(
+    context: dg.AssetExecutionContext, engine: sa.Engine | None = None
+) -> set[tuple[dg.AssetKey, str]]:
     """(asset, partition key) materialized by this run (earlier attempts of the step) and, for
     a re-execution, by the runs it re-executes (its parent, their parents): the UI's and the
     daemon's "from failure" re-executions and also "all steps" ones, since the step is the
-    whole run here (refetching what landed is a new backfill, not a re-execution)."""
+    whole run here (refetching what landed is a new backfill, not a re-execution). With the
+    warehouse's `engine`, also what the parent runs committed without recording it (a stopped
+    or crashed run: `settle.py` materializes those once it ended). Not for this run's earlier
+    attempts: what they committed without recording is fetched again and recorded here."""
     if context.retry_number == 0 and context.run.parent_run_id is None:
         return set()  # a first attempt of a fresh run: nothing can have landed yet
     instance = context.instance
@@ -337,6 +343,12 @@ def landed_partitions(context: dg.AssetExecutionContext) -> set[tuple[dg.AssetKe
             if not page.has_more:
                 break
             cursor = page.cursor
+    if engine is not None:  # parents only: an ended run is settled (its loads materialized)
+        with engine.connect() as conn:
+            for run_id in run_ids[1:]:
+                for label in wh.run_ledger(conn, run_id).loads:
+                    asset, key = label.split(":", 1)
+                    landed.add((dg.AssetKey(asset), key))
     return landed
 
 
