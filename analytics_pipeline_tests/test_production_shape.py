@@ -615,14 +615,6 @@ def test_item4_every_partition_that_did_not_land_has_a_failure_row_with_class_an
     assert selected - played.materialized <= with_row
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "settle_run and its run-status sensors (stopfix 89e2403) cover runs of `ingestion_job` "
-        "only; a backfill launched from the UI or GraphQL runs `__ASSET_JOB`, so a crashed "
-        "run of it gets no `stopped` rows"
-    ),
-)
 def test_item4_partitions_a_crashed_run_did_not_land_have_rows_with_its_run_id(
     played: Played,
 ) -> None:

@@ -211,6 +211,8 @@ def _settle(context: dg.RunStatusSensorContext, warehouse: WarehouseResource) ->
 
 
 SENSOR_WORKER_EXIT_WAIT_S = 10.0
+# The settle sensors watch every job of the code location: backfills launched from the UI or
+# GraphQL run the implicit asset job, not ingestion_job; `settle_run` keeps the ingestion runs.
 _SETTLE_DESCRIPTION = (
     "Completes the account of an ingestion run that ended {how}: partitions it committed get "
     "their materialization, the others of the run an ingestion_failures row (see defs/settle.py)."
@@ -219,7 +221,6 @@ _SETTLE_DESCRIPTION = (
 
 @dg.run_status_sensor(
     run_status=dg.DagsterRunStatus.CANCELED,
-    monitored_jobs=[ingestion_job],
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=_SETTLE_DESCRIPTION.format(how="CANCELED (Terminate)"),
 )
@@ -230,7 +231,6 @@ def settle_canceled_ingestion_runs(
 
 
 @dg.run_failure_sensor(
-    monitored_jobs=[ingestion_job],
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=_SETTLE_DESCRIPTION.format(how="FAILURE (a crashed run worker, a failed step)"),
 )

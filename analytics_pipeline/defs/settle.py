@@ -70,7 +70,7 @@ def settle_run(
     other run. Waits first (bounded) for the run's worker process, when it is visible from
     here, to be gone: its threads may still be committing the partition they were writing."""
     run = instance.get_run_by_id(run_id)
-    if run is None or run.job_name != JOB_NAME or run.status not in ENDED_WITHOUT_ACCOUNT:
+    if run is None or run.status not in ENDED_WITHOUT_ACCOUNT or not ingests(run):
         return None
     wait_for_run_worker(instance, run_id, worker_exit_wait_s)
     planned = planned_partitions(instance, run)
@@ -102,6 +102,17 @@ def settle_run(
     )
 
 
+INGESTION_ASSETS = frozenset({CONTENT_METADATA, CONTENT_DAILY_METRICS, ACCOUNT_DAILY_METRICS})
+
+
+def ingests(run: dg.DagsterRun) -> bool:
+    """A run of `ingestion_job`, or of the implicit asset job (a backfill or a materialization
+    launched from the UI or GraphQL) that selected an ingestion asset."""
+    if run.job_name == JOB_NAME:
+        return True
+    return bool(run.asset_selection and run.asset_selection & INGESTION_ASSETS)
+
+
 def planned_partitions(instance: dg.DagsterInstance, run: dg.DagsterRun) -> set[str]:
     """Every "asset:key" an ingestion run covers (a range run, or one partition)."""
     first, last = run.tags.get(RANGE_START_TAG), run.tags.get(RANGE_END_TAG)
@@ -114,11 +125,11 @@ def planned_partitions(instance: dg.DagsterInstance, run: dg.DagsterRun) -> set[
     else:
         return set()
     # A run of the whole job (`dagster job launch`) has no selection: all three assets; a run
-    # of asset checks alone plans no partition of them.
+    # of asset checks alone plans no partition of them; a UI run may select other assets too.
     assets = run.asset_selection
     if assets is None:
-        every = {CONTENT_METADATA, CONTENT_DAILY_METRICS, ACCOUNT_DAILY_METRICS}
-        assets = frozenset() if run.asset_check_selection else frozenset(every)
+        assets = frozenset() if run.asset_check_selection else INGESTION_ASSETS
+    assets = assets & INGESTION_ASSETS
     return {f"{asset.to_user_string()}:{key}" for asset in assets for key in keys}
 
 
