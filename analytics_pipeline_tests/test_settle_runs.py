@@ -41,12 +41,19 @@ def _label(asset: str, partition: ContentPartition) -> str:
 EVERY = {_label(asset.value, p) for asset in AssetName for p in (DONE, LATE)}
 
 
-def _ended_run(instance: dg.DagsterInstance, engine: sa.Engine, status: str) -> dg.DagsterRun:
+def _ended_run(
+    instance: dg.DagsterInstance,
+    engine: sa.Engine,
+    status: str,
+    job_name: str = "ingestion_job",
+    asset_selection: frozenset[dg.AssetKey] | None = None,
+) -> dg.DagsterRun:
     """An ingestion run over both pages for DAY, ended with `status`, as described above."""
     instance.add_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME, list(PAGES))
     run = instance.add_run(
         dg.DagsterRun(
-            job_name="ingestion_job",
+            job_name=job_name,
+            asset_selection=asset_selection,
             run_id=str(uuid.uuid4()),
             tags=range_run_tags(DAY, DAY, list(PAGES)),
             status=dg.DagsterRunStatus.SUCCESS
@@ -171,6 +178,33 @@ def test_an_ended_run_is_settled_once(instance, engine, warehouse_url, status):
     assert again is not None and (again.materialized, again.failed) == ([], [])
     assert _rows(engine, run.run_id) == rows
     assert _settled(instance, run.run_id) == {_label(METADATA, LATE)}
+
+
+INGESTION_KEYS = frozenset(dg.AssetKey(asset.value) for asset in AssetName)
+KPI_KEY = dg.AssetKey("account_kpis_daily")
+
+
+def test_a_ui_backfill_run_of_the_ingestion_assets_is_settled(instance, engine, warehouse_url):
+    """A backfill launched from the UI or GraphQL runs the implicit asset job, here with a KPI
+    asset selected too: its ingestion partitions are settled, nothing of the KPI asset."""
+    track_facebook_pages(engine, PAGES, "SETTLE_TOKEN", organization_id="org-settle")
+    run = _ended_run(instance, engine, "FAILURE", "__ASSET_JOB", INGESTION_KEYS | {KPI_KEY})
+    result = _evaluate(settle_failed_ingestion_runs, instance, run, warehouse_url)
+    assert "1 committed partition(s) materialized, 3 failure row(s) written" in str(
+        result.skip_message
+    )
+    assert set(_rows(engine, run.run_id)) == EVERY - {
+        _label(METADATA, DONE),
+        _label(METADATA, LATE),
+    }
+
+
+def test_a_run_of_other_assets_is_left_alone(instance, engine, warehouse_url):
+    track_facebook_pages(engine, PAGES, "SETTLE_TOKEN", organization_id="org-settle")
+    run = _ended_run(instance, engine, "FAILURE", "__ASSET_JOB", frozenset({KPI_KEY}))
+    result = _evaluate(settle_failed_ingestion_runs, instance, run, warehouse_url)
+    assert "Not an ingestion run" in str(result.skip_message)
+    assert settle_run(instance, engine, run.run_id) is None
 
 
 def test_a_successful_run_is_left_alone(instance, engine, warehouse_url):
