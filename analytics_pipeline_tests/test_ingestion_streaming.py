@@ -17,6 +17,7 @@ from analytics_pipeline.defs.assets import (
     CONTENT_METADATA,
 )
 from analytics_pipeline.ingest import IngestOptions, PartitionOutcome, Status
+from analytics_pipeline.platforms.http import Pacer
 from analytics_pipeline.records import AssetName, ContentPartition, ErrorClass
 from analytics_pipeline_tests.helpers import wait_for
 
@@ -69,7 +70,9 @@ def _run(monkeypatch, started: list[str], produced: list[str]):
     monkeypatch.setattr(ingestion, "ingest_integration", _slow_ingest(started, produced))
     monkeypatch.setattr(ingestion, "landed_partitions", lambda *_: set())
     platforms = SimpleNamespace(
-        create_client=None, max_concurrency=CONCURRENCY, pacer=lambda _stop: None
+        create_client=None,
+        max_concurrency=CONCURRENCY,
+        pacer=lambda stop, waited_s=0.0: Pacer(stop),
     )
     run = ingestion.IntegrationRun(_context(), None, platforms, OPTIONS)  # type: ignore[arg-type]
     return run.outcomes(KEYS)
@@ -103,7 +106,9 @@ def test_a_stop_request_ends_the_run_and_fails_the_rest_as_stopped(monkeypatch) 
     monkeypatch.setattr(ingestion, "ingest_integration", _slow_ingest(started, produced))
     monkeypatch.setattr(ingestion, "landed_partitions", lambda *_: set())
     platforms = SimpleNamespace(
-        create_client=None, max_concurrency=CONCURRENCY, pacer=lambda _stop: None
+        create_client=None,
+        max_concurrency=CONCURRENCY,
+        pacer=lambda stop, waited_s=0.0: Pacer(stop),
     )
     context = _context()
     context.selected_asset_keys = {CONTENT_METADATA}
@@ -154,7 +159,9 @@ def _watched_run(monkeypatch, started, produced, finished):
 
     monkeypatch.setattr(ingestion.IntegrationRun, "_work", recorded_work)
     platforms = SimpleNamespace(
-        create_client=None, max_concurrency=CONCURRENCY, pacer=lambda _stop: None
+        create_client=None,
+        max_concurrency=CONCURRENCY,
+        pacer=lambda stop, waited_s=0.0: Pacer(stop),
     )
     context = _context()
     context.selected_asset_keys = {CONTENT_METADATA}

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from analytics_pipeline import ingest
 from analytics_pipeline import warehouse as wh
+from analytics_pipeline.defs import integration_run
 from analytics_pipeline.defs.assets import social_ingestion
 from analytics_pipeline.defs.partitions import INTEGRATIONS_PARTITIONS_NAME, range_run_tags
 from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResource
@@ -209,6 +210,38 @@ def test_rate_limit_pauses_beyond_the_run_budget_are_deferred_not_retried(env):
         metadata["failed_partitions"]
     )
     assert any("ANALYTICS_MAX_RATE_LIMIT_WAIT_S" in row.message for row in rows)
+
+
+def test_the_wait_budget_caps_the_run_not_each_step_attempt(env, monkeypatch):
+    """fb-2 fails on every request, so the step is retried twice; fb-1's requests pause under
+    usage headers. Every attempt's pauses count against ONE budget: the run's total waits
+    (left on the run as a tag) never exceed it, and a retry starts from what was spent."""
+    from analytics_pipeline.platforms.http import Pacer
+
+    started_from: list[float] = []
+    original = Pacer.__init__
+
+    def recording_init(self, stop, wait_budget_s=None, waited_s=0.0):
+        started_from.append(waited_s)
+        original(self, stop, wait_budget_s, waited_s)
+
+    monkeypatch.setattr(Pacer, "__init__", recording_init)
+    env["sandbox"].faults.rate_limit_usage_pct = 95
+    env["sandbox"].faults.fail_next(PAGES["fb-2"], 100_000)
+    platforms = _platforms(
+        env["sandbox"],
+        ANALYTICS_FACEBOOK_USAGE_MAX_PAUSE_S="0.2",
+        ANALYTICS_MAX_RATE_LIMIT_WAIT_S="600",
+    )
+    result = _materialize(env, ["fb-1", "fb-2"], platforms=platforms)
+    assert not result.success
+    assert len(_events(result, dg.DagsterEventType.STEP_UP_FOR_RETRY)) == 2
+    run = env["instance"].get_run_by_id(result.run_id)
+    waited = float(run.tags[integration_run.WAITED_TAG])
+    assert waited > 0
+    # Attempt 1 starts from nothing, each retry from what the attempts before it waited.
+    assert len(started_from) == 3 and started_from[0] == 0
+    assert 0 < started_from[1] <= started_from[2] <= waited <= 600
 
 
 def test_a_rejected_metric_gets_one_row_per_integration_and_run(env):

@@ -93,7 +93,8 @@ class IntegrationRun:
         self._stop = threading.Event()
         self._canceling = threading.Event()  # the run's status says it is being terminated
         self._done = threading.Event()
-        self._pacer = platforms.pacer(self._stop)
+        self._waited_before = waited_before(context)
+        self._pacer = platforms.pacer(self._stop, self._waited_before)
         # Workers commit at most this many partitions ahead of what the step's thread recorded.
         self._backlog = threading.Semaphore(_BACKLOG_PER_WORKER * platforms.max_concurrency)
 
@@ -117,6 +118,16 @@ class IntegrationRun:
                 with contextlib.suppress(queue.Empty):
                     results.get(timeout=_POLL_S)
             pool.shutdown(wait=True)
+            self._record_waits()
+
+    def _record_waits(self) -> None:
+        """Leave the run's rate-limit waits so far on the run (a tag, shown in the UI): a step
+        retry starts from them, so the budget caps the run, not each attempt."""
+        waited = self._pacer.waited_s
+        if waited > self._waited_before:
+            self.context.instance.add_run_tags(
+                self.context.run.run_id, {WAITED_TAG: f"{waited:.1f}"}
+            )
 
     def _requests(self, partition_keys: Sequence[str]) -> list[IntegrationRequest]:
         """One request per integration with partitions still to do (those that landed in an
@@ -305,6 +316,21 @@ def _run_status(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRunStatu
     except Exception:
         return dg.DagsterRunStatus.STARTED
     return run.status if run is not None else None
+
+
+WAITED_TAG = "analytics/rate_limit_waited_s"
+
+
+def waited_before(context: dg.AssetExecutionContext) -> float:
+    """Seconds of rate-limit pauses earlier attempts of this step spent (their run tag)."""
+    if context.retry_number == 0:
+        return 0.0
+    run = context.instance.get_run_by_id(context.run.run_id)
+    value = run.tags.get(WAITED_TAG) if run is not None else None
+    try:
+        return float(value) if value else 0.0
+    except ValueError:
+        return 0.0
 
 
 def landed_partitions(

@@ -232,9 +232,10 @@ class PlatformsResource(dg.ConfigurableResource):
         its pauses go through the run's `pacer` (stop, wait budget) when one is given."""
         return create_client(account, self.settings_for(account.platform), sleep=pacer)
 
-    def pacer(self, stop: threading.Event) -> Pacer:
-        """The pacing of one run attempt: pauses wake on `stop`, capped by the wait budget."""
-        return Pacer(stop, self.max_rate_limit_wait_s)
+    def pacer(self, stop: threading.Event, waited_s: float = 0.0) -> Pacer:
+        """The pacing of one run attempt: pauses wake on `stop`, capped by the wait budget of
+        the whole run (`waited_s`: what its earlier attempts waited)."""
+        return Pacer(stop, self.max_rate_limit_wait_s, waited_s)
 
 
 class _TopLevel(pydantic.BaseModel):

@@ -92,13 +92,16 @@ class WaitBudgetSpent(PlatformError):
 
 class Pacer:
     """The `sleep` of every session of one run attempt: pauses wake up on `stop`, and their
-    total is capped by `wait_budget_s` (None: no cap). Thread-safe (one per run, many workers)."""
+    total is capped by `wait_budget_s` (None: no cap), counting the `waited_s` earlier attempts
+    of the run spent. Thread-safe (one per run attempt, many workers)."""
 
-    def __init__(self, stop: threading.Event, wait_budget_s: float | None = None) -> None:
+    def __init__(
+        self, stop: threading.Event, wait_budget_s: float | None = None, waited_s: float = 0.0
+    ) -> None:
         self.stop = stop
         self.wait_budget_s = wait_budget_s
         self._lock = threading.Lock()
-        self.waited_s = 0.0
+        self.waited_s = waited_s
 
     def check(self) -> None:
         """Raise `RunStopped` once a stop was asked for."""
