@@ -195,6 +195,21 @@ def _verify(account: Account) -> bool:
     return True
 
 
+def _credential_line(engine: sa.Engine, integration: TrackedIntegration) -> str:
+    """Where the integration's credential comes from here, and what of it is due soon (a
+    stored refresh token that expires within ANALYTICS_TOKEN_EXPIRY_WARN_DAYS)."""
+    from analytics_pipeline.credentials import describe_credential, load_credential_settings
+
+    return describe_credential(
+        engine,
+        integration.integration_id,
+        integration.platform,
+        integration.credential_env,
+        load_credential_settings(),
+        now=_now(),
+    )
+
+
 def _verify_existing(args: argparse.Namespace) -> int:
     from analytics_pipeline import warehouse as wh
     from analytics_pipeline.onboarding import CredentialRef, require_credential
@@ -215,6 +230,7 @@ def _verify_existing(args: argparse.Namespace) -> int:
     )
     if not _verify(account):
         return 1
+    print(f"{integration.integration_id}: credential {_credential_line(engine, integration)}.")
     if integration.status != IntegrationStatus.ACTIVE:
         print(
             f"{integration.integration_id} is {integration.status.value}: "

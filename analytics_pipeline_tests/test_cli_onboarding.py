@@ -180,7 +180,9 @@ def test_verify_calls_the_platform_once_with_the_integrations_credential(
     add("acme-li", "linkedin", "urn:li:organization:2000001")
     capsys.readouterr()
     assert main(["integrations", "verify", "acme-li"]) == 0
-    assert "'Sandbox Org 2000001' (sandbox-org-2000001), reachable" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "'Sandbox Org 2000001' (sandbox-org-2000001), reachable" in out
+    assert "acme-li: credential from $ACME_TOKEN." in out  # where it comes from, not its value
     assert on_sandbox.request_count() == 1
     on_sandbox.faults.update(permission_denied_accounts=["urn:li:organization:2000001"])
     assert main(["integrations", "verify", "acme-li"]) == 1
