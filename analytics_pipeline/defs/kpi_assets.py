@@ -28,7 +28,7 @@ from analytics_pipeline.defs.kpi_checks import (
     KPI_CHECK_SPECS,
     run_kpi_checks,
 )
-from analytics_pipeline.defs.partitions import SETTINGS
+from analytics_pipeline.defs.partitions import BY_DATE, SETTINGS
 from analytics_pipeline.defs.resources import WarehouseResource
 from analytics_pipeline.warehouse import tables
 from analytics_pipeline.warehouse.kpis import DayKpis, refresh_day
@@ -39,7 +39,6 @@ TOP_CONTENT_ROWS = 10
 kpi_daily_partitions = dg.DailyPartitionsDefinition(
     start_date=SETTINGS.partitions_start_date.isoformat(), timezone="UTC", end_offset=1
 )
-_BY_DATE = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
 
 content_performance_daily_spec = dg.AssetSpec(
     CONTENT_PERFORMANCE_DAILY,
@@ -58,8 +57,8 @@ content_performance_daily_spec = dg.AssetSpec(
     skippable=True,
     owners=OWNERS,
     deps=[
-        dg.AssetDep(CONTENT_METADATA, partition_mapping=_BY_DATE),
-        dg.AssetDep(CONTENT_DAILY_METRICS, partition_mapping=_BY_DATE),
+        dg.AssetDep(CONTENT_METADATA, partition_mapping=BY_DATE),
+        dg.AssetDep(CONTENT_DAILY_METRICS, partition_mapping=BY_DATE),
     ],
     metadata=table_metadata(tables.content_performance_daily),
 )
@@ -79,7 +78,7 @@ account_kpis_daily_spec = dg.AssetSpec(
     skippable=True,
     owners=OWNERS,
     deps=[
-        dg.AssetDep(ACCOUNT_DAILY_METRICS, partition_mapping=_BY_DATE),
+        dg.AssetDep(ACCOUNT_DAILY_METRICS, partition_mapping=BY_DATE),
         CONTENT_PERFORMANCE_DAILY,
     ],
     metadata=table_metadata(tables.account_kpis_daily),

@@ -21,7 +21,7 @@ from analytics_pipeline.defs.assets import OWNERS, table_metadata
 from analytics_pipeline.defs.kpi_assets import KPI_GROUP, TOP_CONTENT_ROWS
 from analytics_pipeline.defs.kpi_checks import ACCOUNT_KPIS_DAILY, CONTENT_PERFORMANCE_DAILY
 from analytics_pipeline.defs.kpi_rollup_checks import rollup_check_specs, run_rollup_checks
-from analytics_pipeline.defs.partitions import SETTINGS
+from analytics_pipeline.defs.partitions import SETTINGS, without_beta_warning
 from analytics_pipeline.defs.resources import WarehouseResource
 from analytics_pipeline.kpis import periods
 from analytics_pipeline.warehouse import tables
@@ -49,7 +49,9 @@ ROLLUP_PARTITIONS: dict[str, dg.TimeWindowPartitionsDefinition] = {
 }
 # A period's days; the first period may begin before the daily partitions, the current one ends
 # after today: those days do not exist (yet) and are left out.
-_DAYS_OF_PERIOD = dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
+_DAYS_OF_PERIOD = without_beta_warning(
+    lambda: dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
+)
 
 
 def _description(grain: str) -> str:

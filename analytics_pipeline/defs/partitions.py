@@ -11,13 +11,17 @@ window and the retry policy shape the definitions themselves (see `settings.py`)
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import dagster as dg
 
 from analytics_pipeline.records import ContentPartition
 from analytics_pipeline.settings import DefinitionSettings, load_definition_settings
+
+T = TypeVar("T")
 
 INTEGRATIONS_PARTITIONS_NAME = "tracked_integrations"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -150,3 +154,18 @@ def range_run_tags(start: dt.date, end: dt.date, integration_ids: Sequence[str])
         RANGE_START_TAG: ContentPartition(start, integration_ids[0]).key,
         RANGE_END_TAG: ContentPartition(end, integration_ids[-1]).key,
     }
+
+
+def without_beta_warning(build: Callable[[], T]) -> T:
+    """`build()` (a Dagster object whose class or parameter is beta in 1.13) without its
+    BetaWarning, which would reach the output of every command that loads the definitions
+    (the demo, the CLI), and those must print none."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return build()
+
+
+# A daily (KPI, report) asset's day D depends on the ingestion partitions D|every integration.
+BY_DATE = without_beta_warning(
+    lambda: dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
+)

@@ -33,6 +33,7 @@ from analytics_pipeline.defs.kpi_assets import (
     kpi_days,
     top_content_markdown,
 )
+from analytics_pipeline.defs.partitions import BY_DATE
 from analytics_pipeline.defs.resources import WarehouseResource
 from analytics_pipeline.warehouse import tables
 from analytics_pipeline.warehouse.checks_sql import find_violations
@@ -45,7 +46,6 @@ from analytics_pipeline.warehouse.social_report import (
 
 SOCIAL_MEDIA_REPORT = dg.AssetKey("social_media_report")
 REPORT_CHECK = "report_rows_consistent"
-_BY_DATE = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
 
 social_media_report_spec = dg.AssetSpec(
     SOCIAL_MEDIA_REPORT,
@@ -63,8 +63,8 @@ social_media_report_spec = dg.AssetSpec(
     skippable=True,
     owners=OWNERS,
     deps=[
-        dg.AssetDep(CONTENT_METADATA, partition_mapping=_BY_DATE),
-        dg.AssetDep(CONTENT_DAILY_METRICS, partition_mapping=_BY_DATE),
+        dg.AssetDep(CONTENT_METADATA, partition_mapping=BY_DATE),
+        dg.AssetDep(CONTENT_DAILY_METRICS, partition_mapping=BY_DATE),
     ],
     metadata=table_metadata(tables.social_media_report),
 )
