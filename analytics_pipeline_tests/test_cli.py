@@ -142,11 +142,26 @@ def test_demo_twice_leaves_the_same_rows(cli_env, capsys):
 
 
 def _assert_kpi_summary(out: str, engine: sa.Engine) -> None:
-    """The demo ran the KPI job and printed, per account, what the KPI tables hold."""
-    section = out.split("KPIs per account", 1)[1].splitlines()
-    assert "SUCCESS" in section[0]
-    lines = {line.split()[0]: line.split() for line in section[2:] if line.startswith(" ")}
+    """The demo ran the KPI job and the weekly and monthly rollups, and printed, per account,
+    what the KPI tables hold."""
+    runs_part, section = out.split("KPI runs", 1)[1].split("KPIs per account", 1)
+    jobs = {line.split()[0]: line for line in runs_part.splitlines()[1:] if line.strip()}
+    assert set(jobs) == {"kpi_job", "kpi_rollups_weekly_job", "kpi_rollups_monthly_job"}
+    assert all(": SUCCESS," in line for line in jobs.values()), jobs
+    lines = {
+        line.split()[0]: line.split()
+        for line in section.splitlines()[2:]
+        if line.startswith(" ") and "--by" not in line
+    }
     akd, report = tables.account_kpis_daily, tables.social_media_report
+    with engine.connect() as conn:
+        rolled_up = set(
+            conn.execute(
+                sa.select(tables.kpi_rollups.c.scope_key).where(
+                    tables.kpi_rollups.c.scope == "integration"
+                )
+            ).scalars()
+        )
     with engine.connect() as conn:
         engagements = dict(
             conn.execute(
@@ -162,7 +177,7 @@ def _assert_kpi_summary(out: str, engine: sa.Engine) -> None:
                 )
             ).all()
         )
-    assert set(lines) == set(engagements) and len(lines) == 5
+    assert set(lines) == set(engagements) == rolled_up and len(lines) == 5
     for integration_id, words in lines.items():
         total = engagements[integration_id]
         assert words[4] == ("NULL" if total is None else str(total)), words

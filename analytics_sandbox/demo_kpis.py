@@ -48,10 +48,22 @@ def kpi_summary(engine: sa.Engine, organization_id: str, start: dt.date, end: dt
 
 
 def print_kpis(
-    engine: sa.Engine, organization_id: str, start: dt.date, end: dt.date, run: runs.RunSummary
+    engine: sa.Engine,
+    organization_id: str,
+    start: dt.date,
+    end: dt.date,
+    kpi_runs: list[runs.RunSummary],
 ) -> None:
-    print(
-        f"\nKPIs per account, {start} .. {end} (kpi_job run {run.run_id[:8]}: {run.status}, "
-        f"{run.partitions_materialized} partitions materialized, {run.seconds:.1f}s):"
-    )
+    """The KPI runs (kpi_job, then the weekly and monthly rollups), then the summary."""
+    print("\nKPI runs (what the KPI sensors request once ingestion lands):")
+    for run in kpi_runs:
+        print(
+            f"  {run.job:<26} run {run.run_id[:8]}: {run.status}, "
+            f"{run.partitions_materialized} partitions materialized, {run.seconds:.1f}s"
+        )
+    print(f"KPIs per account, {start} .. {end}:")
     print(kpi_summary(engine, organization_id, start, end))
+    print(
+        f"Weekly and monthly rollups: `analytics-pipeline report --org {organization_id} "
+        f"--from {start} --to {end} --by week` (or `--by month`, `--scope platform`)."
+    )

@@ -25,7 +25,8 @@ import sqlalchemy as sa
 from analytics_pipeline import warehouse as wh
 from analytics_pipeline.defs.dagster_home import ensure_dagster_home
 from analytics_pipeline.defs.kpi_automation import KPI_RUN_TAGS, kpi_job
-from analytics_pipeline.defs.launch import Launch, RunLauncherLoop, daemon_is_running
+from analytics_pipeline.defs.kpi_rollup_automation import rollup_run_requests
+from analytics_pipeline.defs.launch import JOB_NAME, Launch, RunLauncherLoop, daemon_is_running
 from analytics_pipeline.defs.partitions import (
     INTEGRATIONS_PARTITIONS_NAME,
     RANGE_END_TAG,
@@ -79,6 +80,7 @@ class RunSummary:
     not_materialized: list[str] = field(default_factory=list)  # neither landed nor failed
     without_failure_row: list[str] = field(default_factory=list)
     stopped: bool = False
+    job: str = JOB_NAME
 
 
 @dataclass(frozen=True)
@@ -134,12 +136,28 @@ def run_backfill(
         )
 
 
-def run_kpis(start: dt.date, end: dt.date) -> RunSummary:
-    """One run of `kpi_job` over days start..end (what the KPI sensor requests once ingestion
-    lands), launched at once and waited for like `run_backfill(via_queue=False)`."""
+def run_kpis(start: dt.date, end: dt.date) -> list[RunSummary]:
+    """What the two KPI sensors request once ingestion lands, run now: `kpi_job` over days
+    start..end, then the weekly and monthly rollups of the periods those days affect; each
+    launched at once and waited for like `run_backfill(via_queue=False)`."""
+    days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+    today = dt.datetime.now(dt.UTC).date()
+    rollups = rollup_run_requests(days, 0, today, SETTINGS.partitions_start_date)
+    launches = [_range_launch(kpi_job.name, start.isoformat(), end.isoformat())]
+    for request in rollups:
+        first = request.tags.get(RANGE_START_TAG, request.partition_key)
+        last = request.tags.get(RANGE_END_TAG, request.partition_key)
+        assert request.job_name is not None and first is not None and last is not None
+        launches.append(_range_launch(request.job_name, first, last))
+    return [_run_one(launch) for launch in launches]
+
+
+def _range_launch(job_name: str, first: str, last: str) -> Launch:
+    return Launch({**KPI_RUN_TAGS, RANGE_START_TAG: first, RANGE_END_TAG: last}, job=job_name)
+
+
+def _run_one(launch: Launch) -> RunSummary:
     home = ensure_dagster_home()
-    tags = {**KPI_RUN_TAGS, RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()}
-    launch = Launch(tags, job=kpi_job.name)
     with dg.DagsterInstance.get() as instance, _sigterm_as_interrupt():
         RunLauncherLoop(instance, Path(home), via_queue=False).run([launch])
         record = instance.get_run_record_by_id(launch.run_id)
@@ -158,6 +176,7 @@ def run_kpis(start: dt.date, end: dt.date) -> RunSummary:
             api_calls=0,
             seconds=seconds,
             status=run.status.value if run is not None else "UNKNOWN",
+            job=launch.job,
         )
 
 
