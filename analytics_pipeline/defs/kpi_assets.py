@@ -14,6 +14,7 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
+import sqlalchemy as sa
 
 from analytics_pipeline.defs.assets import (
     ACCOUNT_DAILY_METRICS,
@@ -40,9 +41,27 @@ kpi_daily_partitions = dg.DailyPartitionsDefinition(
     start_date=SETTINGS.partitions_start_date.isoformat(), timezone="UTC", end_offset=1
 )
 
-content_performance_daily_spec = dg.AssetSpec(
+
+def daily_kpi_spec(
+    key: dg.AssetKey, description: str, table: sa.Table, deps: list[dg.AssetDep]
+) -> dg.AssetSpec:
+    """A daily KPI (or report) table's asset: partitioned by UTC day, in the KPI group."""
+    return dg.AssetSpec(
+        key,
+        description=description,
+        partitions_def=kpi_daily_partitions,
+        group_name=KPI_GROUP,
+        kinds={"pandas", "sql"},
+        skippable=True,
+        owners=OWNERS,
+        deps=deps,
+        metadata=table_metadata(table),
+    )
+
+
+content_performance_daily_spec = daily_kpi_spec(
     CONTENT_PERFORMANCE_DAILY,
-    description=(
+    (
         "Grain: one row per content item per UTC day it has metrics, in "
         "`content_performance_daily`. What the item got ON that day (LinkedIn's daily values, "
         "or the difference of two lifetime snapshots; the publication day's first snapshot), "
@@ -51,37 +70,27 @@ content_performance_daily_spec = dg.AssetSpec(
         "and on impressions, views, and the platform-neutral columns. NULL = an input or a "
         "denominator unknown (or not positive), never 0."
     ),
-    partitions_def=kpi_daily_partitions,
-    group_name=KPI_GROUP,
-    kinds={"pandas", "sql"},
-    skippable=True,
-    owners=OWNERS,
-    deps=[
+    tables.content_performance_daily,
+    [
         dg.AssetDep(CONTENT_METADATA, partition_mapping=BY_DATE),
         dg.AssetDep(CONTENT_DAILY_METRICS, partition_mapping=BY_DATE),
     ],
-    metadata=table_metadata(tables.content_performance_daily),
 )
 
-account_kpis_daily_spec = dg.AssetSpec(
+account_kpis_daily_spec = daily_kpi_spec(
     ACCOUNT_KPIS_DAILY,
-    description=(
+    (
         "Grain: one row per tracked integration per UTC day with account or content data, in "
         "`account_kpis_daily`: followers total, follower growth (difference of two daily "
         "snapshots, NULL when either is missing), new followers where reported, items "
         "published, engagements (sum of the day's known content engagements), reach and "
         "impressions (the account's own values of the day) and engagement rate on reach."
     ),
-    partitions_def=kpi_daily_partitions,
-    group_name=KPI_GROUP,
-    kinds={"pandas", "sql"},
-    skippable=True,
-    owners=OWNERS,
-    deps=[
+    tables.account_kpis_daily,
+    [
         dg.AssetDep(ACCOUNT_DAILY_METRICS, partition_mapping=BY_DATE),
-        CONTENT_PERFORMANCE_DAILY,
+        dg.AssetDep(CONTENT_PERFORMANCE_DAILY),
     ],
-    metadata=table_metadata(tables.account_kpis_daily),
 )
 
 

@@ -24,15 +24,8 @@ import sqlalchemy as sa
 from analytics_pipeline.defs.assets import (
     CONTENT_DAILY_METRICS,
     CONTENT_METADATA,
-    OWNERS,
-    table_metadata,
 )
-from analytics_pipeline.defs.kpi_assets import (
-    KPI_GROUP,
-    kpi_daily_partitions,
-    kpi_days,
-    top_content_markdown,
-)
+from analytics_pipeline.defs.kpi_assets import daily_kpi_spec, kpi_days, top_content_markdown
 from analytics_pipeline.defs.partitions import BY_DATE
 from analytics_pipeline.defs.resources import WarehouseResource
 from analytics_pipeline.warehouse import tables
@@ -47,9 +40,9 @@ from analytics_pipeline.warehouse.social_report import (
 SOCIAL_MEDIA_REPORT = dg.AssetKey("social_media_report")
 REPORT_CHECK = "report_rows_consistent"
 
-social_media_report_spec = dg.AssetSpec(
+social_media_report_spec = daily_kpi_spec(
     SOCIAL_MEDIA_REPORT,
-    description=(
+    (
         "Grain: one row per content item across all platforms, in `social_media_report`, with "
         "its LATEST totals: the newest lifetime snapshot (Facebook, Instagram, X) or the sum of "
         "the daily values (LinkedIn; reach NULL: unique members do not add up), engagements, "
@@ -57,16 +50,11 @@ social_media_report_spec = dg.AssetSpec(
         "caption excerpt, hashtags, permalink, account name, published_at and as_of_date. "
         "Partition D rewrites the rows of the items with metrics on D."
     ),
-    partitions_def=kpi_daily_partitions,
-    group_name=KPI_GROUP,
-    kinds={"pandas", "sql"},
-    skippable=True,
-    owners=OWNERS,
-    deps=[
+    tables.social_media_report,
+    [
         dg.AssetDep(CONTENT_METADATA, partition_mapping=BY_DATE),
         dg.AssetDep(CONTENT_DAILY_METRICS, partition_mapping=BY_DATE),
     ],
-    metadata=table_metadata(tables.social_media_report),
 )
 
 REPORT_CHECK_SPEC = dg.AssetCheckSpec(
