@@ -32,6 +32,7 @@ import sqlalchemy as sa
 
 from analytics_pipeline import warehouse as wh
 from analytics_pipeline.defs.partitions import group_by_integration
+from analytics_pipeline.defs.platform_slots import PlatformSlots
 from analytics_pipeline.defs.resources import PlatformsResource
 from analytics_pipeline.ingest import (
     IngestOptions,
@@ -100,9 +101,37 @@ class IntegrationRun:
 
     def outcomes(self, partition_keys: Sequence[str]) -> Iterator[PartitionOutcome]:
         requests = self._requests(partition_keys)
+        self._watch_run_status()
+        slots = PlatformSlots(
+            self.engine,
+            self.context.run.run_id,
+            self.platforms.max_runs_per_platform,
+            self.context.log.info,
+        )
+        try:
+            if self._take_slots(slots, requests):
+                yield from self._fan_out(requests)
+            else:
+                yield from self._not_reached(requests, set())
+        finally:
+            self._done.set()
+            slots.release()
+
+    def _take_slots(self, slots: PlatformSlots, requests: list[IntegrationRequest]) -> bool:
+        """A slot on each platform the requests fetch from (see platform_slots.py); False
+        when a stop came first (then `self.stopped`: every partition fails as `stopped`)."""
+        integration_ids = [request.integration_id for request in requests]
+        try:
+            if slots.take(integration_ids, lambda: self._stop.is_set() or stop_requested()):
+                return True
+        except STOPS:
+            pass
+        self._begin_stop([])
+        return False
+
+    def _fan_out(self, requests: list[IntegrationRequest]) -> Iterator[PartitionOutcome]:
         results: queue.Queue[_Item] = queue.Queue()  # bounded by self._backlog
         self._results = results
-        self._watch_run_status()
         pool = ThreadPoolExecutor(max_workers=self.platforms.max_concurrency)
         futures = [pool.submit(self._work, request, results) for request in requests]
         try:
