@@ -83,7 +83,9 @@ def _most_at_once(sandbox: SandboxServer) -> int:
         seqs = [record.seq for record in sandbox.requests(page_id=page)]
         assert seqs, f"no request for page {page}"
         spans[page] = (min(seqs), max(seqs))
-    return max(sum(first <= seq <= last for first, last in spans.values()) for seq, _ in spans.values())
+    return max(
+        sum(first <= seq <= last for first, last in spans.values()) for seq, _ in spans.values()
+    )
 
 
 def _run_in_child(env, integration_id: str, limit: int, start, out) -> None:
@@ -105,8 +107,7 @@ def test_concurrent_runs_of_one_platform_fetch_at_most_the_limit_at_once(env, li
     context = multiprocessing.get_context("fork")
     start, out = context.Barrier(len(PAGES)), context.Queue()
     children = [
-        context.Process(target=_run_in_child, args=(env, iid, limit, start, out))
-        for iid in PAGES
+        context.Process(target=_run_in_child, args=(env, iid, limit, start, out)) for iid in PAGES
     ]
     for child in children:
         child.start()

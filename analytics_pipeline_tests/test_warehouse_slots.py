@@ -97,9 +97,7 @@ def test_racing_claims_never_admit_more_than_n(engine):
                 if slots.acquire(conn, platform, holder, 2, T0, STALE):
                     won.append(holder)
 
-        threads = [
-            threading.Thread(target=claim, args=(f"run-{n}",)) for n in range(contenders)
-        ]
+        threads = [threading.Thread(target=claim, args=(f"run-{n}",)) for n in range(contenders)]
         for thread in threads:
             thread.start()
         for thread in threads:

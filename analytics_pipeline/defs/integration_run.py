@@ -11,6 +11,10 @@ of issue 10 live here:
 - a retry redoes only what failed: partitions materialized by an earlier attempt of this run,
   or by the runs a re-execution re-executes, are neither fetched nor written again.
 
+Before its workers start, the step takes a slot on each platform it fetches from
+(`platform_slots.py`: at most `ANALYTICS_MAX_RUNS_PER_PLATFORM` runs per platform, however they
+were launched); a stop while it waits for one ends the step as stopped.
+
 A worker's `Notice` (a Meta token that expires or loses data access soon, from the token check
 of a run's first step attempt) is logged once as a Dagster warning; `social_ingestion` also puts
 it on the integration's first materialization of the run (`token_warning`).
