@@ -9,6 +9,7 @@ import time
 from types import SimpleNamespace
 
 import dagster as dg
+import pytest
 
 from analytics_pipeline.defs import integration_run as ingestion
 from analytics_pipeline.defs.assets import (
@@ -32,12 +33,34 @@ OPTIONS = IngestOptions(
 )
 
 
+class _NoSlots:
+    """No warehouse here: every platform slot is free (warehouse slots: test_platform_slots)."""
+
+    def __init__(self, *_args) -> None:
+        pass
+
+    def take(self, _integration_ids, _stopping) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+
+@pytest.fixture(autouse=True)
+def _no_slots(monkeypatch) -> None:
+    monkeypatch.setattr(ingestion, "PlatformSlots", _NoSlots)
+
+
 def _context() -> SimpleNamespace:
     silent = SimpleNamespace(info=lambda _m: None, error=lambda _m: None, warning=lambda _m: None)
     selected = {CONTENT_METADATA, CONTENT_DAILY_METRICS, ACCOUNT_DAILY_METRICS}
     ephemeral = SimpleNamespace(is_ephemeral=True)  # no run status to watch
     return SimpleNamespace(
-        selected_asset_keys=selected, log=silent, retry_number=0, instance=ephemeral
+        selected_asset_keys=selected,
+        log=silent,
+        retry_number=0,
+        instance=ephemeral,
+        run=SimpleNamespace(run_id="run-1"),
     )
 
 
@@ -72,6 +95,7 @@ def _run(monkeypatch, started: list[str], produced: list[str]):
     platforms = SimpleNamespace(
         create_client=None,
         max_concurrency=CONCURRENCY,
+        max_runs_per_platform=2,
         pacer=lambda stop, waited_s=0.0: Pacer(stop),
     )
     run = ingestion.IntegrationRun(_context(), None, platforms, OPTIONS)  # type: ignore[arg-type]
@@ -108,6 +132,7 @@ def test_a_stop_request_ends_the_run_and_fails_the_rest_as_stopped(monkeypatch) 
     platforms = SimpleNamespace(
         create_client=None,
         max_concurrency=CONCURRENCY,
+        max_runs_per_platform=2,
         pacer=lambda stop, waited_s=0.0: Pacer(stop),
     )
     context = _context()
@@ -161,6 +186,7 @@ def _watched_run(monkeypatch, started, produced, finished):
     platforms = SimpleNamespace(
         create_client=None,
         max_concurrency=CONCURRENCY,
+        max_runs_per_platform=2,
         pacer=lambda stop, waited_s=0.0: Pacer(stop),
     )
     context = _context()

@@ -174,6 +174,7 @@ TABLES_AFTER_0002 = {
     "account_kpis_daily",
     "kpi_rollups",
     "social_media_report",
+    "platform_slots",
 }
 
 

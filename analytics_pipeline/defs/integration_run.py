@@ -11,6 +11,10 @@ of issue 10 live here:
 - a retry redoes only what failed: partitions materialized by an earlier attempt of this run,
   or by the runs a re-execution re-executes, are neither fetched nor written again.
 
+Before its workers start, the step takes a slot on each platform it fetches from
+(`platform_slots.py`: at most `ANALYTICS_MAX_RUNS_PER_PLATFORM` runs per platform, however they
+were launched); a stop while it waits for one ends the step as stopped.
+
 A worker's `Notice` (a Meta token that expires or loses data access soon, from the token check
 of a run's first step attempt) is logged once as a Dagster warning; `social_ingestion` also puts
 it on the integration's first materialization of the run (`token_warning`).
@@ -32,6 +36,7 @@ import sqlalchemy as sa
 
 from analytics_pipeline import warehouse as wh
 from analytics_pipeline.defs.partitions import group_by_integration
+from analytics_pipeline.defs.platform_slots import PlatformSlots
 from analytics_pipeline.defs.resources import PlatformsResource
 from analytics_pipeline.ingest import (
     IngestOptions,
@@ -100,9 +105,37 @@ class IntegrationRun:
 
     def outcomes(self, partition_keys: Sequence[str]) -> Iterator[PartitionOutcome]:
         requests = self._requests(partition_keys)
+        self._watch_run_status()
+        slots = PlatformSlots(
+            self.engine,
+            self.context.run.run_id,
+            self.platforms.max_runs_per_platform,
+            self.context.log.info,
+        )
+        try:
+            if self._take_slots(slots, requests):
+                yield from self._fan_out(requests)
+            else:
+                yield from self._not_reached(requests, set())
+        finally:
+            self._done.set()
+            slots.release()
+
+    def _take_slots(self, slots: PlatformSlots, requests: list[IntegrationRequest]) -> bool:
+        """A slot on each platform the requests fetch from (see platform_slots.py); False
+        when a stop came first (then `self.stopped`: every partition fails as `stopped`)."""
+        integration_ids = [request.integration_id for request in requests]
+        try:
+            if slots.take(integration_ids, lambda: self._stop.is_set() or stop_requested()):
+                return True
+        except STOPS:
+            pass
+        self._begin_stop([])
+        return False
+
+    def _fan_out(self, requests: list[IntegrationRequest]) -> Iterator[PartitionOutcome]:
         results: queue.Queue[_Item] = queue.Queue()  # bounded by self._backlog
         self._results = results
-        self._watch_run_status()
         pool = ThreadPoolExecutor(max_workers=self.platforms.max_concurrency)
         futures = [pool.submit(self._work, request, results) for request in requests]
         try:

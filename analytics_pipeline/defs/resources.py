@@ -3,7 +3,7 @@
 Every setting is a field of a resource, so the UI's resource view shows what a run uses:
 `definitions.py` builds both resources with `from_env()` when the definitions load, reading
 `ANALYTICS_WAREHOUSE_URL`, `ANALYTICS_MAX_CONCURRENCY`, `ANALYTICS_MAX_RATE_LIMIT_WAIT_S`,
-`ANALYTICS_HTTP_*` and
+`ANALYTICS_MAX_RUNS_PER_PLATFORM`, `ANALYTICS_HTTP_*` and
 `ANALYTICS_<PLATFORM>_*` (a variable per field: `facebook.post_metrics` is
 `ANALYTICS_FACEBOOK_POST_METRICS`, a comma-separated list). A malformed value stops the load with
 a message naming the variable.
@@ -50,6 +50,10 @@ Concurrency = Annotated[int, Field(ge=1, le=64)]
 # together: what does not fit is deferred to a later run (see http.Pacer).
 DEFAULT_MAX_RATE_LIMIT_WAIT_S = 1800.0
 WaitBudget = Annotated[float, Field(ge=0, le=86_400)]
+# Runs fetching from one platform at once, however launched (warehouse/slots.py); the same
+# value as the run queue's per-platform limit (deploy/dagster.yaml).
+DEFAULT_MAX_RUNS_PER_PLATFORM = 2
+RunsPerPlatform = Annotated[int, Field(ge=1, le=64)]
 
 _HTTP = RetryConfig()
 _FACEBOOK = FacebookSettings()
@@ -183,6 +187,11 @@ class PlatformsResource(dg.ConfigurableResource):
         default=DEFAULT_MAX_RATE_LIMIT_WAIT_S,
         description="Total rate-limit pauses per run attempt; what does not fit is deferred.",
     )
+    max_runs_per_platform: RunsPerPlatform = Field(
+        default=DEFAULT_MAX_RUNS_PER_PLATFORM,
+        description="Runs fetching from one platform at once, however they were launched "
+        "(the others wait for a slot); keep it equal to the run queue's per-platform limit.",
+    )
     http: HttpConfig = HttpConfig()
     facebook: FacebookConfig = FacebookConfig()
     instagram: InstagramConfig = InstagramConfig()
@@ -201,6 +210,7 @@ class PlatformsResource(dg.ConfigurableResource):
         resource = cls(
             max_concurrency=top.max_concurrency,
             max_rate_limit_wait_s=top.max_rate_limit_wait_s,
+            max_runs_per_platform=top.max_runs_per_platform,
             **sections,
         )
         resource.validate_settings()
@@ -243,6 +253,7 @@ class _TopLevel(pydantic.BaseModel):
 
     max_concurrency: Concurrency = DEFAULT_CONCURRENCY
     max_rate_limit_wait_s: WaitBudget = DEFAULT_MAX_RATE_LIMIT_WAIT_S
+    max_runs_per_platform: RunsPerPlatform = DEFAULT_MAX_RUNS_PER_PLATFORM
 
 
 def _client_values(section: dg.Config) -> dict[str, Any]:

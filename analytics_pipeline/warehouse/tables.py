@@ -430,3 +430,18 @@ social_media_report = sa.Table(
 )
 
 SOCIAL_MEDIA_REPORT_KEY: tuple[str, ...] = CONTENT_KEY
+
+# The shared limiter of runs fetching from one platform at once (added by 0011; see slots.py):
+# one row per slot held, keyed (platform, slot number below the limit), by `holder` (a run id),
+# kept alive by `heartbeat_at`. A free slot has no row; a stale heartbeat marks a slot whose run
+# died, which the next run takes over.
+platform_slots = sa.Table(
+    "platform_slots",
+    metadata,
+    sa.Column("platform", sa.String(16), primary_key=True),
+    sa.Column("slot", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("holder", sa.String(64), nullable=False),
+    sa.Column("acquired_at", UTCDateTime(), nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime(), nullable=False),
+    sa.Index("holder", "holder"),
+)

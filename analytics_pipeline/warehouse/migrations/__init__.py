@@ -29,7 +29,8 @@ Revisions so far: 0001 initial, 0002 accounts_and_semantics (see their docstring
 0006 one_integration_per_account (refuses, with `MigrationRefusedError`, a warehouse that
 tracks an account twice), 0007 adds the encrypted credential store `integration_credentials`,
 0008 the KPI tables `content_performance_daily` and `account_kpis_daily`, 0009 the weekly and
-monthly rollups `kpi_rollups`, 0010 the report table `social_media_report`.
+monthly rollups `kpi_rollups`, 0010 the report table `social_media_report`,
+0011 `platform_slots`, the shared limiter of runs per platform (warehouse/slots.py).
 
 Adopting a warehouse created before Alembic: such a database has no `alembic_version`, and its
 `schema_migrations` table lists the steps it ran ('0001_initial', '0002_accounts_and_semantics'),
