@@ -24,7 +24,7 @@ from analytics_pipeline.defs.partitions import INTEGRATIONS_PARTITIONS_NAME, ran
 from analytics_pipeline.defs.resources import WarehouseResource
 from analytics_pipeline.defs.settle import SETTLED_FOR_RUN, settle_run
 from analytics_pipeline.records import AssetName, ContentPartition
-from analytics_pipeline.warehouse import tables
+from analytics_pipeline.warehouse import slots, tables
 from analytics_pipeline_tests.helpers import track_facebook_pages
 
 DAY = dt.date(2026, 11, 2)
@@ -159,6 +159,9 @@ def _evaluate(sensor, instance, run, engine_url: str):
 def test_an_ended_run_is_settled_once(instance, engine, warehouse_url, status):
     track_facebook_pages(engine, PAGES, "SETTLE_TOKEN", organization_id="org-settle")
     run = _ended_run(instance, engine, status)
+    now = dt.datetime.now(dt.UTC)
+    with engine.begin() as conn:  # the step that never came back held its platform's slot
+        assert slots.acquire(conn, "facebook", run.run_id, 2, now)
     sensor = (
         settle_canceled_ingestion_runs if status == "CANCELED" else settle_failed_ingestion_runs
     )
@@ -173,6 +176,8 @@ def test_an_ended_run_is_settled_once(instance, engine, warehouse_url, status):
     assert set(rows) == EVERY - {_label(METADATA, DONE), _label(METADATA, LATE)}
     assert {rows[label] for label in set(rows) - account} == {"stopped"}
     assert rows[_label(AssetName.ACCOUNT_DAILY_METRICS.value, DONE)] == "transient"
+    with engine.connect() as conn:  # released at once, not after the slot went stale
+        assert slots.holders(conn, "facebook", now) == []
     # Idempotent: a second evaluation (the CLI after the sensor, or the reverse) adds nothing.
     again = settle_run(instance, engine, run.run_id)
     assert again is not None and (again.materialized, again.failed) == ([], [])

@@ -40,6 +40,7 @@ from analytics_pipeline.defs.launch import JOB_NAME
 from analytics_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG, content_partitions
 from analytics_pipeline.ingest import PartitionOutcome, record_failures, stopped_outcome
 from analytics_pipeline.records import AssetName, ContentPartition, ErrorClass, IntegrationStatus
+from analytics_pipeline.warehouse import slots
 
 SETTLED_FOR_RUN = "settled_for_run"  # metadata of a materialization reported after its run
 ENDED_WITHOUT_ACCOUNT = (dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE)
@@ -73,6 +74,8 @@ def settle_run(
     if run is None or run.status not in ENDED_WITHOUT_ACCOUNT or not ingests(run):
         return None
     wait_for_run_worker(instance, run_id, worker_exit_wait_s)
+    with engine.begin() as conn:  # its step is gone: its platform slots are free at once
+        slots.release(conn, run_id)
     planned = planned_partitions(instance, run)
     with engine.connect() as conn:
         ledger = wh.run_ledger(conn, run_id)
