@@ -17,9 +17,10 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 
+from analytics_pipeline import ingest
 from analytics_pipeline.defs.resources import PlatformsResource
 from analytics_pipeline.platforms.base import Account, PlatformClient
-from analytics_pipeline.warehouse import add_integration, migrate, record_failure
+from analytics_pipeline.warehouse import add_integration, make_engine, migrate, record_failure
 from analytics_pipeline.warehouse import tables as t
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -231,3 +232,25 @@ def kill_process_tree(pid: int) -> list[int]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(member, signal.SIGKILL)
     return tree
+
+
+def facebook_warehouse(
+    tmp_path: Path,
+    monkeypatch: Any,
+    sandbox: Any,
+    token: tuple[str, str],
+    pages: Mapping[str, str],
+    run_at: dt.datetime,
+    organization_id: str,
+) -> tuple[str, sa.Engine]:
+    """The in-process ingestion tests' set-up: a clean sandbox, the token (variable, value) in
+    the environment, the clock at `run_at`, and a migrated SQLite warehouse tracking `pages`."""
+    sandbox.reset()
+    token_env, value = token
+    monkeypatch.setenv(token_env, value)
+    monkeypatch.setattr(ingest, "utc_now", lambda: run_at)
+    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+    engine = make_engine(url)
+    migrate(engine)
+    track_facebook_pages(engine, pages, token_env, organization_id=organization_id)
+    return url, engine

@@ -13,7 +13,6 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from analytics_pipeline import ingest
 from analytics_pipeline import warehouse as wh
 from analytics_pipeline.defs.assets import CONTENT_DAILY_METRICS, CONTENT_METADATA, social_ingestion
 from analytics_pipeline.defs.automation import ingestion_job
@@ -27,8 +26,10 @@ from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResour
 from analytics_pipeline.ingest import snapshot_day
 from analytics_pipeline.records import ContentPartition, date_range
 from analytics_pipeline.warehouse import tables
-from analytics_pipeline.warehouse.migrations import migrate
-from analytics_pipeline_tests.helpers import facebook_sandbox_platforms, track_facebook_pages
+from analytics_pipeline_tests.helpers import (
+    facebook_sandbox_platforms,
+    facebook_warehouse,
+)
 from analytics_sandbox import data as sandbox_data
 from analytics_sandbox.server import SandboxServer
 
@@ -66,13 +67,9 @@ def sandbox():
 
 @pytest.fixture
 def env(sandbox, tmp_path, monkeypatch):
-    sandbox.reset()
-    monkeypatch.setenv(TOKEN_ENV, TOKEN)
-    monkeypatch.setattr(ingest, "utc_now", lambda: RUN_AT)
-    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
-    engine = wh.make_engine(url)
-    migrate(engine)
-    track_facebook_pages(engine, PAGES, TOKEN_ENV, organization_id="org-e2e")
+    url, engine = facebook_warehouse(
+        tmp_path, monkeypatch, sandbox, (TOKEN_ENV, TOKEN), PAGES, RUN_AT, "org-e2e"
+    )
     resources = {
         "warehouse": WarehouseResource(url=url),
         "platforms": _platforms(sandbox),

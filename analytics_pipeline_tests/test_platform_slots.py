@@ -17,16 +17,15 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from analytics_pipeline import ingest, stop
+from analytics_pipeline import stop
 from analytics_pipeline import warehouse as wh
 from analytics_pipeline.defs.assets import social_ingestion
 from analytics_pipeline.defs.partitions import INTEGRATIONS_PARTITIONS_NAME, range_run_tags
 from analytics_pipeline.defs.resources import WarehouseResource
 from analytics_pipeline.warehouse import slots, tables
-from analytics_pipeline.warehouse.migrations import migrate
 from analytics_pipeline_tests.helpers import (
     facebook_sandbox_platforms,
-    track_facebook_pages,
+    facebook_warehouse,
     wait_for,
 )
 from analytics_sandbox.server import SandboxServer
@@ -49,13 +48,9 @@ def sandbox():
 
 @pytest.fixture
 def env(sandbox, tmp_path, monkeypatch):
-    sandbox.reset()
-    monkeypatch.setenv(TOKEN_ENV, TOKEN)
-    monkeypatch.setattr(ingest, "utc_now", lambda: RUN_AT)
-    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
-    engine = wh.make_engine(url)
-    migrate(engine)
-    track_facebook_pages(engine, PAGES, TOKEN_ENV, organization_id="org-slots")
+    url, engine = facebook_warehouse(
+        tmp_path, monkeypatch, sandbox, (TOKEN_ENV, TOKEN), PAGES, RUN_AT, "org-slots"
+    )
     yield {"engine": engine, "url": url, "sandbox": sandbox}
     engine.dispose()
 
@@ -103,7 +98,7 @@ def test_concurrent_runs_of_one_platform_fetch_at_most_the_limit_at_once(env, li
     """Three runs of one platform (three processes) start together; the sandbox answers
     slowly. With 2 slots never 3 fetching at once, but 2 at some point, and one run waited;
     with 3 slots (the control) all 3 at once."""
-    env["sandbox"].faults.latency_ms = 40
+    env["sandbox"].faults.latency_ms = 250  # long enough to overlap on a loaded machine
     context = multiprocessing.get_context("fork")
     start, out = context.Barrier(len(PAGES)), context.Queue()
     children = [

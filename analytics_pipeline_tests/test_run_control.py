@@ -24,8 +24,10 @@ from analytics_pipeline.defs.partitions import INTEGRATIONS_PARTITIONS_NAME, ran
 from analytics_pipeline.defs.resources import PlatformsResource, WarehouseResource
 from analytics_pipeline.records import AssetName, ContentPartition
 from analytics_pipeline.warehouse import tables
-from analytics_pipeline.warehouse.migrations import migrate
-from analytics_pipeline_tests.helpers import facebook_sandbox_platforms, track_facebook_pages
+from analytics_pipeline_tests.helpers import (
+    facebook_sandbox_platforms,
+    facebook_warehouse,
+)
 from analytics_sandbox.server import SandboxServer
 
 TOKEN_ENV = "ANALYTICS_TEST_RUN_TOKEN"
@@ -53,13 +55,9 @@ def sandbox():
 
 @pytest.fixture
 def env(sandbox, tmp_path, monkeypatch):
-    sandbox.reset()
-    monkeypatch.setenv(TOKEN_ENV, TOKEN)
-    monkeypatch.setattr(ingest, "utc_now", lambda: RUN_AT)
-    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
-    engine = wh.make_engine(url)
-    migrate(engine)
-    track_facebook_pages(engine, PAGES, TOKEN_ENV, organization_id="org-run")
+    url, engine = facebook_warehouse(
+        tmp_path, monkeypatch, sandbox, (TOKEN_ENV, TOKEN), PAGES, RUN_AT, "org-run"
+    )
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(INTEGRATIONS_PARTITIONS_NAME, list(PAGES))
         yield {
