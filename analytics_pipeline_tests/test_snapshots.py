@@ -81,13 +81,17 @@ def _followers(engine: sa.Engine) -> dict[dt.date, tuple[Any, ...]]:
         return {row[0]: tuple(row[1:]) for row in conn.execute(query)}
 
 
-def _truth(window_end: dt.date, day_observed: dt.date) -> dict[str, int | None]:
+def _truth(
+    window_end: dt.date, day_observed: dt.date, seen_at: dt.datetime | None = None
+) -> dict[str, int | None]:
     """Comment totals the sandbox reports on `day_observed` for the window ending on
-    `window_end` (what metrics `window_end` covers)."""
+    `window_end` (what metrics `window_end` covers), of the posts published by `seen_at` (a
+    run at 20:00 cannot see a post published at 21:00 that day)."""
     posts = [
         post
         for n in range(28)
         for post in sandbox_data.posts_for_day(PAGES["fb-1"], window_end - dt.timedelta(days=n))
+        if seen_at is None or post.created_time <= seen_at
     ]
     return {post.id: sandbox_data.metrics_for(post, day_observed).comments for post in posts}
 
@@ -96,7 +100,9 @@ def test_only_the_day_observed_records_a_snapshot(pipeline: dict[str, Any]) -> N
     pipeline["run"](at(END, 20))
     rows = _metrics(pipeline["engine"])
     assert rows and {day for _, day in rows} == {END}
-    assert {cid: comments for (cid, _), (comments, _) in rows.items()} == _truth(END, END)
+    assert {cid: comments for (cid, _), (comments, _) in rows.items()} == _truth(
+        END, END, at(END, 20)
+    )
     followers = _followers(pipeline["engine"])
     assert set(followers) == {START, START + dt.timedelta(days=1), END}
     assert [day for day, (total, _) in followers.items() if total is not None] == [END]
@@ -131,7 +137,7 @@ def test_the_change_view_credits_each_day_with_its_own_growth(pipeline: dict[str
     )
     with pipeline["engine"].connect() as conn:
         on_day = dict(conn.execute(query).all())
-    before, after = _truth(END, END), _truth(NEXT, NEXT)
+    before, after = _truth(END, END, at(END, 20)), _truth(NEXT, NEXT, at(NEXT, 20))
     both = [cid for cid in on_day if cid in before]  # in END's window and NEXT's
     assert both and all(on_day[cid] == after[cid] - before[cid] for cid in both)
 
