@@ -60,13 +60,15 @@ class PlatformSlots:
 
     def _platforms(self, integration_ids: Iterable[str]) -> list[str]:
         """Sorted platforms of the active integrations (the others send no request)."""
-        with self.engine.connect() as conn:
-            integrations = [wh.get_integration(conn, i) for i in set(integration_ids)]
+        wanted = set(integration_ids)
+        with self.engine.connect() as conn:  # one query, not one per integration
+            integrations = wh.list_integrations(conn)
         return sorted(
             {
                 integration.platform
                 for integration in integrations
-                if integration is not None and integration.status == IntegrationStatus.ACTIVE
+                if integration.integration_id in wanted
+                and integration.status == IntegrationStatus.ACTIVE
             }
         )
 
